@@ -1,0 +1,243 @@
+"""The one audit hierarchy (run > table > file > batch, plus rejects), kept in the DuckDB catalog.
+
+Each level is a context manager: entering writes a `running` row, leaving writes the outcome. An exception
+marks the level `failed` (or `interrupted` for Ctrl-C) and propagates; a parent that saw a failed child ends
+`failed` too. Counts roll up from child to parent when the child closes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+RAW_TEXT_LIMIT = 64 * 1024
+METRICS = ("rows_read", "rows_written", "rows_rejected", "bytes_in", "bytes_out")
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the audit tables if they are not there yet."""
+    con.execute(resources.files("cnpj_duck").joinpath("audit.sql").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record that could not be parsed."""
+
+    line: int | None
+    reason: str
+    raw: str
+
+
+class Scope:
+    """One row of one audit level, with its running counts."""
+
+    sql_table = ""
+    id_column = ""
+
+    def __init__(self, audit: Audit, parent: Scope | None, **columns: Any) -> None:
+        self.audit = audit
+        self.parent = parent
+        self.id = audit.next_id()
+        self.status = "running"
+        self.error: str | None = None
+        self.failed_children = 0
+        self.interrupted_children = 0
+        self.outcome: str | None = None  # set by the body to end as 'skipped' etc. instead of 'succeeded'
+        self.counts = dict.fromkeys(METRICS, 0)
+        self.extra: dict[str, Any] = {}
+        self.columns = columns
+        row = {self.id_column: self.id, **columns, "status": "running", "started_at": _now()}
+        audit.insert(self.sql_table, row)
+
+    def add(self, **metrics: int) -> None:
+        """Add to this level's counts (rows_read, rows_written, rows_rejected, bytes_in, bytes_out)."""
+        for key, value in metrics.items():
+            self.counts[key] += value
+
+    def set(self, **columns: Any) -> None:
+        """Columns written with the outcome (output_path, sha256, ...)."""
+        self.extra.update(columns)
+
+    def fail(self, message: str) -> None:
+        """Mark this level failed without raising (a failure handled here, recorded here)."""
+        self.outcome = "failed"
+        self.error = self.error or message
+
+    def _close(self, status: str, error: str | None) -> None:
+        if status == "succeeded" and self.failed_children:
+            status = "failed"
+        if status == "succeeded" and self.interrupted_children:
+            status = "interrupted"
+        self.status = status
+        self.error = error or self.error
+        self.audit.update(
+            self.sql_table,
+            self.id_column,
+            self.id,
+            {"status": status, "finished_at": _now(), "error": self.error, **self.counts, **self.extra},
+        )
+        if self.parent is not None:
+            self.parent.add(**self.counts)
+            if status == "failed":
+                self.parent.failed_children += 1
+                self.parent.error = self.parent.error or self.error
+            elif status == "interrupted":
+                self.parent.interrupted_children += 1
+
+    @contextmanager
+    def _child(self, scope: Scope) -> Iterator[Any]:
+        try:
+            yield scope
+        except KeyboardInterrupt:
+            scope._close("interrupted", "interrupted by the user")
+            raise
+        except BaseException as e:
+            scope._close("failed", str(e) or type(e).__name__)
+            raise
+        else:
+            scope._close(scope.outcome or "succeeded", None)
+
+
+class RunScope(Scope):
+    sql_table = "audit_runs"
+    id_column = "run_id"
+
+    @contextmanager
+    def table(self, name: str, release: str | None) -> Iterator[TableScope]:
+        with self._child(TableScope(self.audit, self, run_id=self.id, table_name=name, release=release)) as t:
+            yield t
+
+
+class TableScope(Scope):
+    sql_table = "audit_tables"
+    id_column = "table_run_id"
+
+    @property
+    def run_id(self) -> int:
+        assert self.parent is not None
+        return self.parent.id
+
+    @contextmanager
+    def file(self, zip_name: str, **columns: Any) -> Iterator[FileScope]:
+        scope = FileScope(self.audit, self, table_run_id=self.id, run_id=self.run_id, zip_name=zip_name, **columns)
+        with self._child(scope) as f:
+            yield f
+
+
+class FileScope(Scope):
+    sql_table = "audit_files"
+    id_column = "file_id"
+
+    def __init__(self, audit: Audit, parent: Scope | None, **columns: Any) -> None:
+        super().__init__(audit, parent, **columns)
+        self.batch_seq = 0
+
+    @contextmanager
+    def batch(self, first_line: int) -> Iterator[BatchScope]:
+        scope = BatchScope(self.audit, self, file_id=self.id, seq=self.batch_seq, first_line=first_line)
+        self.batch_seq += 1
+        with self._child(scope) as b:
+            yield b
+
+    def record_rejects(self, batch: BatchScope | None, rejects: Sequence[Reject]) -> None:
+        """Store rejected records with their file, member and line."""
+        if not rejects:
+            return
+        table = self.parent
+        rows = [
+            (
+                self.audit.next_id(),
+                table.parent.id if table and table.parent else None,
+                self.id,
+                batch.id if batch else None,
+                self.columns.get("release"),
+                table.columns.get("table_name") if table else None,
+                self.columns.get("zip_name"),
+                self.columns.get("member_name") or self.extra.get("member_name"),
+                r.line,
+                r.reason,
+                r.raw if len(r.raw) <= RAW_TEXT_LIMIT else r.raw[:RAW_TEXT_LIMIT] + " [cut]",
+            )
+            for r in rejects
+        ]
+        with self.audit.lock:
+            self.audit.con.executemany(
+                "INSERT INTO rejects (reject_id, run_id, file_id, batch_id, release, table_name, zip_name,"
+                " member_name, line, reason, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def discard_batches(self, error: str) -> None:
+        """The file failed after its batches were parsed: none of their rows reached the output."""
+        with self.audit.lock:
+            self.audit.con.execute(
+                "UPDATE audit_batches SET status = 'failed', rows_written = 0, error = ? "
+                "WHERE file_id = ? AND status = 'succeeded'",
+                [error, self.id],
+            )
+        self.counts["rows_written"] = 0
+
+
+class BatchScope(Scope):
+    sql_table = "audit_batches"
+    id_column = "batch_id"
+
+
+class Audit:
+    """Writes the audit hierarchy into a DuckDB connection (the catalog)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.lock = threading.Lock()  # batches may be recorded from DuckDB's scan thread
+        create_schema(con)
+
+    def next_id(self) -> int:
+        with self.lock:
+            row = self.con.execute("SELECT nextval('audit_id_seq')").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self.lock:
+            self.con.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))
+
+    def update(self, table: str, id_column: str, row_id: int, values: dict[str, Any]) -> None:
+        sets = ", ".join(f"{name} = ?" for name in values)
+        with self.lock:
+            self.con.execute(f"UPDATE {table} SET {sets} WHERE {id_column} = ?", [*values.values(), row_id])
+
+    @contextmanager
+    def run(self, command: str, release: str | None, config: dict[str, Any], version: str,
+            partial: bool = False) -> Iterator[RunScope]:
+        """Open a run: the root of one command's audit records."""
+        scope = RunScope(
+            self, None, command=command, release=release, config=json.dumps(config, default=str),
+            version=version, partial=partial,
+        )
+        with scope._child(scope) as r:
+            yield r
+
+    def abandon_leftovers(self) -> int:
+        """Mark rows left `running` by a process that died as `abandoned`; returns how many runs."""
+        with self.lock:
+            row = self.con.execute("SELECT count(*) FROM audit_runs WHERE status = 'running'").fetchone()
+            for table in ("audit_batches", "audit_files", "audit_tables", "audit_runs"):
+                self.con.execute(
+                    f"UPDATE {table} SET status = 'abandoned', finished_at = coalesce(finished_at, now()), "
+                    "error = coalesce(error, 'the process ended before this finished') WHERE status = 'running'"
+                )
+        return int(row[0]) if row else 0

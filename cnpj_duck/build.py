@@ -1,0 +1,392 @@
+"""`build`: a release folder of zips in, one typed Parquet dataset per table out, every row audited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import __version__
+from .audit import Audit, FileScope, TableScope
+from .config import Config
+from .errors import (
+    CatalogLockedError,
+    CnpjDuckError,
+    RejectThresholdError,
+    SourceError,
+    SqlError,
+    UsageError,
+)
+from .ingest import Member, MemberParser, find_member, read_slices
+from .layout import FAMILIES, Family, list_zip_paths, recognise, release_from_text
+from .progress import NullProgress, Progress
+from .transform import FamilyWriter, Transform, connect_engine, load_transforms, order_transforms, write_derived
+
+CATALOG_NAME = "cnpj.duckdb"
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """How one output table fared in a build."""
+
+    name: str
+    status: str
+    files: int
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    values_nulled: dict[str, int]
+    seconds: float
+    parquet_bytes: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """The outcome of `build`: per table, plus warnings about the release folder."""
+
+    run_id: int
+    release: str
+    status: str
+    tables: tuple[TableResult, ...]
+    warnings: tuple[str, ...]
+    seconds: float
+    output_dir: Path
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "succeeded"
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{t.name}: {t.error}" for t in self.tables if t.status == "failed" and t.error]
+
+
+@dataclass
+class SourceFile:
+    """A zip of the release folder, matched to its family."""
+
+    path: Path
+    family: Family
+    index: int
+    problem: str | None = None  # set when the file must fail without being read (e.g. a duplicate)
+
+
+@dataclass
+class ReleaseFolder:
+    release: str
+    folder: Path
+    files: list[SourceFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_release(config: Config, release: str | None, source: Path | None) -> tuple[str, Path]:
+    """Find the release month and the folder of zips to build."""
+    wanted = release or config.release
+    if source is not None:
+        if not source.is_dir():
+            raise UsageError(f"{source}: no such folder; pass --source a folder of release zips")
+        if wanted == "latest":
+            inferred = release_from_text(str(source.resolve()))
+            if inferred is None:
+                raise UsageError(
+                    f"{source}: cannot tell the release month from the folder name; pass --release YYYY-MM"
+                )
+            wanted = inferred
+        return wanted, source
+    raw = config.data_dir / "raw"
+    if wanted == "latest":
+        months = sorted(p.name for p in raw.glob("*") if p.is_dir() and release_from_text(p.name) == p.name)
+        months = [m for m in months if any((raw / m).glob("*.zip"))]
+        if not months:
+            raise UsageError(
+                f"{raw}: no release folder with zips (raw/YYYY-MM/); run `cnpj-duck sample` or pass --source DIR"
+            )
+        wanted = months[-1]
+    folder = raw / wanted
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such release folder; download it first or pass --source DIR")
+    return wanted, folder
+
+
+def scan_release(release: str, folder: Path) -> ReleaseFolder:
+    """Match every zip to its family; report unexpected files, duplicates and missing files."""
+    scan = ReleaseFolder(release, folder)
+    zips, others = list_zip_paths(folder)
+    for other in others:
+        scan.warnings.append(f"{other.name}: unexpected {'folder' if other.is_dir() else 'file'} in the release "
+                             "folder (not a zip); ignored")
+    seen: dict[tuple[str, int], Path] = {}
+    for path in zips:
+        rec = recognise(path.name)
+        if rec is None:
+            try:
+                member = find_member(path)
+            except SourceError as e:
+                scan.warnings.append(f"{e}; not part of the build")
+                continue
+            family, index = member.family, member.index
+        else:
+            family, index = rec.family, rec.index
+        file = SourceFile(path, family, index)
+        key = (family.name, index)
+        if key in seen:
+            file.problem = f"same file of {family.name} as {seen[key].name}; keep one of them in the folder"
+        else:
+            seen[key] = path
+        scan.files.append(file)
+    missing = [f.zip_name(i) for f in FAMILIES.values() for i in range(f.file_count) if (f.name, i) not in seen]
+    if missing:
+        scan.warnings.append(f"{len(missing)} of the 37 release files are missing: {', '.join(missing)}; "
+                             "building what is there")
+    scan.files.sort(key=lambda f: (f.family.name, f.index))
+    return scan
+
+
+def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the catalog database that holds the audit tables."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / CATALOG_NAME
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise CatalogLockedError(
+                f"{path}: the catalog is open in another process (a build or a DuckDB client); close it and retry"
+            ) from None
+        raise CatalogLockedError(f"{path}: cannot open the catalog ({str(e).splitlines()[0]})") from None
+
+
+def partition_dir(data_dir: Path, table: str, release: str) -> Path:
+    return data_dir / "parquet" / table / f"release={release}"
+
+
+def recover_outputs(data_dir: Path) -> None:
+    """Undo what a killed build left: drop staging folders, put back a partition caught mid-swap."""
+    shutil.rmtree(data_dir / ".staging", ignore_errors=True)
+    trash = data_dir / ".trash"
+    if trash.is_dir():
+        for old in sorted(trash.glob("*/release=*")):
+            final = partition_dir(data_dir, old.parent.name, old.name.split("=", 1)[1])
+            if not final.exists():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                old.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def publish(data_dir: Path, staged: Path, table: str, release: str) -> Path:
+    """Move a complete partition into place; readers see the old one or the new one, never a half-written one."""
+    final = partition_dir(data_dir, table, release)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = data_dir / ".trash" / table / final.name
+    if final.exists():
+        old.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    staged.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class Builder:
+    """One build: the catalog and audit, the transform engine, and the release being built."""
+
+    def __init__(self, config: Config, progress: Progress) -> None:
+        self.config = config
+        self.progress = progress
+        self.batch_bytes = config.batch_mb << 20
+
+    def run(self, release: str, folder: Path, tables: list[str] | None, command: str) -> BuildSummary:
+        started = time.monotonic()
+        config = self.config
+        engine = connect_engine(config.threads, config.memory_limit, config.data_dir / ".tmp", config.sql_dir)
+        transforms = load_transforms(config.sql_dir, engine)
+        wanted = self._select(transforms, tables)
+        scan = scan_release(release, folder)
+        for warning in scan.warnings:
+            self.progress.message(warning, level="warning")
+        catalog = open_catalog(config.data_dir)
+        try:
+            audit = Audit(catalog)
+            audit.abandon_leftovers()
+            recover_outputs(config.data_dir)
+            results: list[TableResult] = []
+            with audit.run(command, release, config.redacted(), __version__) as run:
+                self.staging = config.data_dir / ".staging" / f"run-{run.id}"
+                files = [f for f in scan.files if f.family.name in wanted]
+                total = sum(self._size(f.path) for f in files)
+                self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
+                for transform in wanted.values():
+                    with run.table(transform.name, release) as t:
+                        t0 = time.monotonic()
+                        try:
+                            if transform.family is not None:
+                                mine = [f for f in files if f.family.name == transform.name]
+                                nulled = self._build_family(engine, t, transform, mine, release)
+                            else:
+                                nulled = self._build_derived(engine, t, transform, release, wanted)
+                        except CnpjDuckError as e:
+                            t.fail(str(e))
+                            nulled = {}
+                    results.append(self._result(t, len([f for f in files if f.family.name == transform.name]),
+                                                nulled, time.monotonic() - t0))
+                self.progress.finish("build", status="failed" if run.failed_children else "succeeded")
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return BuildSummary(run.id, release, run.status, tuple(results), tuple(scan.warnings),
+                                time.monotonic() - started, config.data_dir / "parquet")
+        finally:
+            catalog.close()
+            engine.close()
+
+    def _select(self, transforms: dict[str, Transform], tables: list[str] | None) -> dict[str, Transform]:
+        ordered = order_transforms(transforms)
+        if tables is None:
+            return {t.name: t for t in ordered}
+        unknown = [t for t in tables if t not in transforms]
+        if unknown:
+            raise UsageError(f"--tables: no transform for {', '.join(unknown)} in {self.config.sql_dir}; "
+                             f"known: {', '.join(sorted(transforms))}")
+        return {t.name: t for t in ordered if t.name in tables}
+
+    @staticmethod
+    def _size(path: Path) -> int:
+        try:
+            return find_member(path).size
+        except SourceError:
+            return 0
+
+    def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float) -> TableResult:
+        c = t.counts
+        return TableResult(t.columns["table_name"], t.status, files, c["rows_read"], c["rows_written"],
+                           c["rows_rejected"], nulled, seconds, c["bytes_out"], t.error)
+
+    def _build_family(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
+                      files: list[SourceFile], release: str) -> dict[str, int]:
+        if not files:
+            t.outcome = "skipped"
+            t.error = f"no {transform.name} files in the release folder"
+            return {}
+        staged = self.staging / transform.name / f"release={release}"
+        staged.mkdir(parents=True, exist_ok=True)
+        nulled: dict[str, int] = {}
+        for src in files:
+            try:
+                with t.file(src.path.name, release=release, zip_path=str(src.path),
+                            zip_size=src.path.stat().st_size) as f:
+                    written = self._ingest(engine, f, transform, src, staged / f"part-{src.index}.parquet")
+                    for name, count in written.items():
+                        nulled[name] = nulled.get(name, 0) + count
+            except (CnpjDuckError, duckdb.Error, OSError) as e:
+                self.progress.message(str(e), level="error")
+        if not t.failed_children:
+            final = publish(self.config.data_dir, staged, transform.name, release)
+            t.set(output_path=str(final))
+        return nulled
+
+    def _ingest(self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile,
+                out_path: Path) -> dict[str, int]:
+        if src.problem:
+            raise SourceError(src.problem, path=src.path.name)
+        f.set(sha256=sha256_of(src.path))
+        member = find_member(src.path, src.family)
+        f.set(member_name=member.member_name)
+        task = f"{transform.name}/{src.path.name}"
+        self.progress.start(task, total=member.size, unit="bytes", table=transform.name)
+        writer = FamilyWriter(engine, transform, self.config.parquet_compression, self.config.parquet_row_group_size)
+        failure: list[BaseException] = []
+        batches = self._audited_batches(f, member, writer, task, failure)
+        try:
+            written = writer.write(batches, out_path)
+        except duckdb.Error as e:
+            if failure:
+                raise failure[0] from None
+            raise SqlError(f"{transform.path} on {src.path.name}: {str(e).strip().splitlines()[0]}") from None
+        except BaseException:
+            if failure:
+                raise failure[0] from None
+            raise
+        finally:
+            if failure or not out_path.exists():
+                f.discard_batches(str(failure[0]) if failure else "the file's output was not written")
+        f.add(bytes_out=written.bytes)
+        final = partition_dir(self.config.data_dir, transform.name, f.columns["release"]) / out_path.name
+        f.set(output_path=str(final), values_nulled=json.dumps(written.nulled, sort_keys=True))
+        self.progress.finish(task, rows=written.rows, rejected=f.counts["rows_rejected"])
+        return written.nulled
+
+    def _audited_batches(self, f: FileScope, member: Member, writer: FamilyWriter, task: str,
+                         failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
+        """Parse the member batch by batch, recording each batch; errors are kept for the caller to raise."""
+        import zipfile
+
+        parser = MemberParser(member.family, member.zip_path.name)
+        limit = self.config.max_rejects_per_file
+        try:
+            with zipfile.ZipFile(member.zip_path) as zf, zf.open(member.member_name) as stream:
+                for data in read_slices(stream, self.batch_bytes):
+                    with f.batch(parser.next_line) as b:
+                        batch = parser.parse(data)
+                        b.add(rows_read=batch.records, rows_written=batch.rows, rows_rejected=len(batch.rejects),
+                              bytes_in=batch.bytes_in)
+                        b.set(last_line=batch.last_line)
+                        f.record_rejects(b, batch.rejects)
+                    self.progress.advance(task, batch.bytes_in, rows=batch.rows, rejected=len(batch.rejects))
+                    self.progress.advance("build", batch.bytes_in)
+                    if f.counts["rows_rejected"] > limit:
+                        raise RejectThresholdError(
+                            f"{f.counts['rows_rejected']} records rejected, more than max_rejects_per_file = "
+                            f"{limit}; see `cnpj-duck rejects` or raise the limit in config.yaml",
+                            path=member.zip_path.name,
+                        )
+                    yield from writer.observe(batch.table)
+        except zipfile.BadZipFile as e:
+            failure.append(SourceError(f"corrupt data in {member.member_name} ({e}); download it again",
+                                       path=member.zip_path.name))
+            raise
+        except Exception as e:
+            from isal import isal_zlib
+
+            if isinstance(e, isal_zlib.error | EOFError):
+                e = SourceError(f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again",
+                                path=member.zip_path.name)
+            failure.append(e)
+            raise
+
+    def _build_derived(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
+                       release: str, wanted: dict[str, Transform]) -> dict[str, int]:
+        inputs: dict[str, list[Path]] = {}
+        for dep in sorted(transform.depends):
+            files = sorted(partition_dir(self.config.data_dir, dep, release).glob("*.parquet"))
+            if not files:
+                raise SqlError(f"{transform.path}: reads {dep}, which has no output for release {release}; "
+                               f"build {dep} first")
+            inputs[dep] = files
+        staged = self.staging / transform.name / f"release={release}"
+        staged.mkdir(parents=True, exist_ok=True)
+        with t.file(transform.path.name, release=release) as f:
+            written = write_derived(engine, transform, inputs, staged / "part-0.parquet",
+                                    self.config.parquet_compression, self.config.parquet_row_group_size)
+            f.add(rows_read=written.rows, rows_written=written.rows, bytes_out=written.bytes)
+            f.set(output_path=str(partition_dir(self.config.data_dir, transform.name, release) / "part-0.parquet"))
+        final = publish(self.config.data_dir, staged, transform.name, release)
+        t.set(output_path=str(final))
+        return {}
+
+
+def build(config: Config, *, release: str | None = None, source: Path | None = None,
+          tables: list[str] | None = None, progress: Progress | None = None, command: str = "build") -> BuildSummary:
+    """Build a release into Parquet under <data_dir>/parquet; returns a summary (check `.failed`)."""
+    rel, folder = resolve_release(config, release, source)
+    return Builder(config, progress or NullProgress()).run(rel, folder, tables or config.table_list(), command)

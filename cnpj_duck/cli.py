@@ -1,0 +1,168 @@
+"""The `cnpj-duck` command: thin shells over library calls; errors become one line and an exit code here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
+
+log = logging.getLogger(__name__)
+_state = {"debug": False}
+
+
+def _config(ctx: click.Context, **overrides: Any) -> Any:
+    from .config import load_config
+
+    obj = ctx.find_root().obj
+    return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides})
+
+
+def _progress_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final summary.")(f)
+    f = click.option("--no-progress", is_flag=True, help="Plain one-line events instead of progress bars.")(f)
+    return f
+
+
+def _reporter(no_progress: bool, quiet: bool) -> Any:
+    """Rich bars on a terminal, plain lines otherwise (or when asked)."""
+    from rich.console import Console
+
+    from .console import PlainProgress, RichProgress
+
+    console = Console(stderr=True)
+    if no_progress or quiet or not console.is_terminal:
+        return PlainProgress(sys.stderr, quiet=quiet)
+    return RichProgress(console)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="cnpj-duck")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where raw zips, Parquet and the catalog live (default ./data; env CNPJ_DUCK_DATA_DIR).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The config.yaml to use (default ./config.yaml when present).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, debug: bool) -> None:
+    """Turn the Receita Federal CNPJ open-data release into typed Parquet with DuckDB.
+
+    \b
+    Example:
+      cnpj-duck build --sample        # generate and build the embedded sample release
+      cnpj-duck build --release 2026-10
+    """
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
+
+
+@cli.command()
+@click.option("--release", help="Month to build, YYYY-MM (default: the latest under <data_dir>/raw).")
+@click.option("--source", type=click.Path(path_type=Path), help="Build the zips in this folder instead of raw/.")
+@click.option("--tables", help="Comma-separated tables to build (default: all).")
+@click.option("--force", is_flag=True, help="Rebuild every file even if its output is current.")
+@click.option("--sample", is_flag=True, help="Build the embedded sample release (generated on first use).")
+@_progress_options
+@click.pass_context
+def build(ctx: click.Context, release: str | None, source: Path | None, tables: str | None, force: bool,
+          sample: bool, no_progress: bool, quiet: bool) -> None:
+    """Build a release of zips into Parquet under <data_dir>/parquet.
+
+    \b
+    Examples:
+      cnpj-duck build --sample
+      cnpj-duck build --release 2026-10 --tables empresas,estabelecimentos
+      cnpj-duck build --source ~/Downloads/2026-10
+    """
+    from rich.console import Console
+
+    from .build import build as run_build
+    from .console import RichProgress, summary_table
+
+    config = _config(ctx, tables=tables, release=release)
+    if sample:
+        if source is not None:
+            raise click.UsageError("--sample and --source both name the input; pass one of them")
+        from .sample import ensure_sample
+
+        source = ensure_sample(config.data_dir)
+        release = None
+    reporter = _reporter(no_progress, quiet)
+    if isinstance(reporter, RichProgress):
+        with reporter:
+            summary = run_build(config, release=release, source=source, progress=reporter)
+    else:
+        summary = run_build(config, release=release, source=source, progress=reporter)
+    Console().print(summary_table(summary))
+    if summary.failed:
+        first = summary.errors[0] if summary.errors else "see `cnpj-duck status`"
+        raise CnpjDuckError(f"build of {summary.release} {summary.status}: {first}")
+
+
+@cli.command()
+@click.option("--release", default="2026-10", show_default=True, help="Release month to name the files after.")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True, max=2), default=0.0002, show_default=True,
+              help="Fraction of a real release's row counts (1 = 57.6 M empresas, 66 M estabelecimentos).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same bytes.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default <data_dir>/raw/<release>).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes to use.")
+@click.pass_context
+def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path | None, workers: int) -> None:
+    """Generate a synthetic release of 37 zips in the Receita's exact format, quirks included.
+
+    \b
+    Example:
+      cnpj-duck sample --release 2026-10 --scale 0.01 --seed 1
+    """
+    from .layout import is_valid_release
+    from .sample import generate_release
+
+    if not is_valid_release(release):
+        raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
+    config = _config(ctx)
+    out = out or config.data_dir / "raw" / release
+    manifest = generate_release(out, release=release, scale=scale, seed=seed, workers=workers)
+    rows = sum(f.records for f in manifest.files)
+    size = sum(f.uncompressed_bytes for f in manifest.files)
+    zipped = sum(f.zipped_bytes for f in manifest.files)
+    click.echo(f"{out}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
+               f"{zipped / 1e6:,.1f} MB zipped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every error into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="cnpj-duck", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except CnpjDuckError as e:
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except Exception as e:  # a bug, not bad input: still one line unless --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+        sys.exit(EXIT_DATA)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(os.sys.argv[1:])

@@ -1,0 +1,210 @@
+"""One config.yaml, loaded into a frozen dataclass and validated; flags > CNPJ_DUCK_* environment > file > defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .layout import FAMILIES, is_valid_release
+
+ENV_PREFIX = "CNPJ_DUCK_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its dotted name in config.yaml, type, default and check."""
+
+    key: str
+    kind: type
+    default: Any
+    check: Callable[[Any], str | None] | None = None  # returns what is allowed when the value is wrong
+    secret: bool = False
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "a number greater than 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "a number >= 0"
+
+
+def _release(v: str) -> str | None:
+    return None if v == "latest" or is_valid_release(v) else "'latest' or a month as YYYY-MM"
+
+
+def _memory(v: str) -> str | None:
+    return None if _MEMORY_RE.match(v) else "a size like 1GB or 512MB"
+
+
+def _compression(v: str) -> str | None:
+    allowed = ("zstd", "snappy", "gzip", "lz4", "uncompressed")
+    return None if v in allowed else "one of " + ", ".join(allowed)
+
+
+def _tables(v: str) -> str | None:
+    if v == "all":
+        return None
+    unknown = [t for t in split_list(v) if not re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
+    return f"'all' or a comma-separated list of table names (bad: {', '.join(unknown)})" if unknown else None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", str, "data"),
+    Setting("sql_dir", str, str(REPO_ROOT / "sql")),
+    Setting("release", str, "latest", _release),
+    Setting("tables", str, "all", _tables),
+    Setting("threads", int, 2, _positive),
+    Setting("memory_limit", str, "1GB", _memory),
+    Setting("batch_mb", int, 16, _positive),
+    Setting("max_rejects_per_file", int, 10_000, _non_negative),
+    Setting("parquet.compression", str, "zstd", _compression),
+    Setting("parquet.row_group_size", int, 122_880, _positive),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration of one command."""
+
+    data_dir: Path
+    sql_dir: Path
+    release: str
+    tables: str
+    threads: int
+    memory_limit: str
+    batch_mb: int
+    max_rejects_per_file: int
+    parquet_compression: str
+    parquet_row_group_size: int
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def table_list(self) -> list[str] | None:
+        """The tables asked for, or None for all."""
+        return None if self.tables == "all" else split_list(self.tables)
+
+    def redacted(self) -> dict[str, Any]:
+        """Every key with its value, secrets hidden: what the audit and `config` show."""
+        out: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = getattr(self, s.key.replace(".", "_"))
+            out[s.key] = "***" if s.secret and value else (str(value) if isinstance(value, Path) else value)
+        return out
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    if isinstance(value, list) and setting.key == "tables":
+        value = ",".join(str(v) for v in value)
+    if setting.kind is int:
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected a whole number")
+    elif setting.kind is str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected text")
+        value = str(value).strip()
+    if setting.check and (allowed := setting.check(value)):
+        raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected {allowed}")
+    return value
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    """--config, then CNPJ_DUCK_CONFIG, then ./config.yaml if present."""
+    if explicit:
+        return Path(explicit)
+    if env.get(ENV_PREFIX + "CONFIG"):
+        return Path(env[ENV_PREFIX + "CONFIG"])
+    local = Path("config.yaml")
+    return local if local.is_file() else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Load and validate the configuration; `overrides` are flags, with dotted keys and None for unset."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+    sources: dict[str, str] = {s.key: "default" for s in SETTINGS}
+
+    file = find_config_file(path, env)
+    if file is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: config file not found; pass an existing file to --config") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{file}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"{file}: expected a mapping of keys to values at the top level")
+        for key, value in _flatten(loaded).items():
+            setting = _BY_KEY.get(key)
+            if setting is None:
+                known = ", ".join(s.key for s in SETTINGS)
+                raise ConfigError(f"{file}: unknown key '{key}'; known keys: {known}")
+            if value is None:
+                continue
+            values[key] = _coerce(setting, value, str(file))
+            sources[key] = str(file)
+            if key in ("data_dir", "sql_dir"):
+                values[key] = str((file.parent / values[key]).resolve()) if values[key] else values[key]
+
+    for setting in SETTINGS:
+        name = ENV_PREFIX + setting.key.replace(".", "_").upper()
+        if name in env and env[name] != "":
+            values[setting.key] = _coerce(setting, env[name], name)
+            sources[setting.key] = name
+
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        setting = _BY_KEY[key]
+        values[key] = _coerce(setting, value, "flag --" + key.replace("_", "-").replace(".", "-"))
+        sources[key] = "flag"
+
+    if values["tables"] != "all":
+        unknown = [t for t in split_list(values["tables"]) if t not in FAMILIES and not _is_sql_table(values, t)]
+        if unknown:
+            raise ConfigError(
+                f"tables = {values['tables']!r} ({sources['tables']}): unknown table {', '.join(unknown)}; "
+                f"expected 'all' or names from {', '.join(FAMILIES)} or sql/"
+            )
+
+    kwargs = {f.name: values[f.name.replace("parquet_", "parquet.", 1)] for f in fields(Config) if f.name != "sources"}
+    kwargs["data_dir"] = Path(kwargs["data_dir"])
+    kwargs["sql_dir"] = Path(kwargs["sql_dir"])
+    return Config(**kwargs, sources=sources)
+
+
+def _is_sql_table(values: Mapping[str, Any], name: str) -> bool:
+    return (Path(values["sql_dir"]) / f"{name}.sql").is_file()

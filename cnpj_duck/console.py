@@ -1,0 +1,137 @@
+"""What the user sees: the rich progress display, the plain one-line mode, and the build summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from .build import BuildSummary
+
+
+class RichProgress:
+    """Draws the progress protocol with rich: an overall bar by input bytes, and a line per active file."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(bar_width=30),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[rows]:>12,} rows {task.fields[rate]:>9} rows/s {task.fields[rejects]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            refresh_per_second=8,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.started: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
+        self.rejects: dict[str, int] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, task: str, *, total: int | None = None, unit: str = "rows", **info: Any) -> None:
+        label = f"release {info['release']}" if task == "build" and "release" in info else task
+        self.tasks[task] = self.bars.add_task(label, total=total, rows=0, rate="", rejects="")
+        self.started[task] = time.monotonic()
+        self.rows[task] = 0
+        self.rejects[task] = 0
+
+    def advance(self, task: str, amount: int = 0, **metrics: Any) -> None:
+        if task not in self.tasks:
+            return
+        self.rows[task] += metrics.get("rows", 0)
+        self.rejects[task] += metrics.get("rejected", 0)
+        if task == "build":  # the overall line sums the files' rows
+            self.rows["build"] = sum(v for k, v in self.rows.items() if k != "build")
+            self.rejects["build"] = sum(v for k, v in self.rejects.items() if k != "build")
+        elapsed = max(time.monotonic() - self.started[task], 1e-6)
+        rejects = f"[red]{self.rejects[task]:,} rejected[/red]" if self.rejects[task] else ""
+        self.bars.update(self.tasks[task], advance=amount, rows=self.rows[task],
+                         rate=f"{self.rows[task] / elapsed:,.0f}", rejects=rejects)
+
+    def finish(self, task: str, *, status: str = "succeeded", **metrics: Any) -> None:
+        if task not in self.tasks:
+            return
+        if task == "build":
+            self.bars.update(self.tasks[task], completed=self.bars.tasks[self.tasks[task]].total)
+            return
+        self.bars.remove_task(self.tasks.pop(task))
+
+    def message(self, text: str, *, level: str = "info") -> None:
+        style = {"error": "red", "warning": "yellow"}.get(level, "")
+        self.console.print(f"[{style}]{level}:[/{style}] {text}" if style else text, markup=True, highlight=False)
+
+
+class PlainProgress:
+    """One line per event, for logs and pipes (no terminal, or --no-progress)."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.started: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start(self, task: str, *, total: int | None = None, unit: str = "rows", **info: Any) -> None:
+        self.started[task] = time.monotonic()
+        self.rows[task] = 0
+        if not self.quiet:
+            size = f" ({total / 1e6:,.1f} MB)" if total and unit == "bytes" else ""
+            self._print(f"start {task}{size}")
+
+    def advance(self, task: str, amount: int = 0, **metrics: Any) -> None:
+        self.rows[task] = self.rows.get(task, 0) + metrics.get("rows", 0)
+
+    def finish(self, task: str, *, status: str = "succeeded", **metrics: Any) -> None:
+        if self.quiet:
+            return
+        seconds = time.monotonic() - self.started.get(task, time.monotonic())
+        rows = metrics.get("rows", self.rows.get(task, 0))
+        extra = f", {metrics['rejected']:,} rejected" if metrics.get("rejected") else ""
+        self._print(f"{status} {task}: {rows:,} rows{extra} in {seconds:.1f}s")
+
+    def message(self, text: str, *, level: str = "info") -> None:
+        if not self.quiet or level == "error":
+            self._print(f"{level}: {text}")
+
+
+def summary_table(summary: BuildSummary) -> Table:
+    """The per-table summary printed at the end of a build."""
+    table = Table(title=f"release {summary.release}: {summary.status} (run {summary.run_id}, "
+                        f"{summary.seconds:.1f}s)", title_justify="left")
+    for name, justify in (("table", "left"), ("status", "left"), ("files", "right"), ("rows written", "right"),
+                          ("rejected", "right"), ("nulled by casts", "right"), ("seconds", "right"),
+                          ("Parquet MB", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in summary.tables:
+        style = {"failed": "red", "skipped": "yellow"}.get(t.status, "")
+        table.add_row(
+            t.name, f"[{style}]{t.status}[/{style}]" if style else t.status, str(t.files),
+            f"{t.rows_written:,}", f"{t.rows_rejected:,}", f"{sum(t.values_nulled.values()):,}",
+            f"{t.seconds:.1f}", f"{t.parquet_bytes / 1e6:,.1f}",
+        )
+    return table

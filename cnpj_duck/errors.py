@@ -1,0 +1,61 @@
+"""The one error hierarchy. Each error's message says what happened and what to do; the CLI maps it to an exit code."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README: 0 ok, 1 data or build failure, 2 usage or configuration,
+# 3 network or connection, 130 interrupted.
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+EXIT_NETWORK = 3
+EXIT_INTERRUPTED = 130
+
+
+class CnpjDuckError(Exception):
+    """Base of every error cnpj-duck reports to a user."""
+
+    exit_code = EXIT_DATA
+
+
+class UsageError(CnpjDuckError):
+    """A flag, argument or path that cannot work as given."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A configuration key with a wrong name, type or value."""
+
+
+class SourceError(CnpjDuckError):
+    """A release file that cannot be read as the Receita publishes it."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class LayoutDriftError(SourceError):
+    """A member whose rows do not have the columns the layout expects."""
+
+
+class RejectThresholdError(SourceError):
+    """A file with more unparseable records than the configured threshold allows."""
+
+
+class SqlError(CnpjDuckError):
+    """A transform in sql/ that DuckDB cannot run."""
+
+
+class BuildFailedError(CnpjDuckError):
+    """A build that finished with one or more failed files or tables."""
+
+
+class CatalogLockedError(CnpjDuckError):
+    """The catalog database is held by another process."""
+
+
+class NetworkError(CnpjDuckError):
+    """A server that cannot be reached or refuses us."""
+
+    exit_code = EXIT_NETWORK

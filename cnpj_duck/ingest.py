@@ -1,0 +1,245 @@
+"""Stream a release zip's member into Arrow record batches: latin-1, quoted `;`, quoted newlines, rejects.
+
+The member is inflated and cut into batches of about `batch_bytes` at record boundaries, so memory stays
+bounded and every record's physical line number is known (pyarrow does not report it when values may hold
+newlines). Each batch is decoded as latin-1, which accepts every byte 0x00-0xFF (RFB_FORMAT.md §3), and parsed
+by pyarrow's CSV reader into all-text columns; typing happens later, in sql/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from isal import isal_zlib
+
+from .audit import Reject
+from .errors import LayoutDriftError, SourceError
+from .layout import Family, is_junk_member, recognise
+
+# zipfile inflates through the module-level `zlib`; ISA-L's drop-in is about 3x faster and still checks CRCs.
+zipfile.zlib = isal_zlib  # type: ignore[attr-defined]
+
+# In this dialect every field is quoted, so a record ends with `"\n` and the next begins with `"`.
+_BOUNDARY = b'"\n"'
+
+
+@dataclass(frozen=True)
+class Member:
+    """The data member of one release zip."""
+
+    zip_path: Path
+    member_name: str
+    family: Family
+    index: int
+    size: int  # uncompressed bytes
+    compressed_size: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One slice of a member: its parsed rows, rejects, and where it sits in the member."""
+
+    table: pa.Table
+    rejects: tuple[Reject, ...]
+    first_line: int
+    last_line: int
+    bytes_in: int
+    records: int  # records read: rows kept + rejects
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+
+def find_member(zip_path: Path, family: Family | None = None) -> Member:
+    """Open a zip and find its one data member, checking it belongs to `family` when given."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = [i for i in zf.infolist() if not is_junk_member(i.filename)]
+    except zipfile.BadZipFile as e:
+        raise SourceError(f"not a readable zip ({e}); download it again", path=zip_path.name) from None
+    except OSError as e:
+        raise SourceError(f"cannot read the file ({e.strerror or e})", path=zip_path.name) from None
+    if not infos:
+        raise SourceError("the zip holds no data member (only folders or junk like __MACOSX)", path=zip_path.name)
+    matches = [(i, recognise(i.filename)) for i in infos]
+    known = [(i, r) for i, r in matches if r is not None]
+    if family is not None:
+        known = [(i, r) for i, r in known if r.family == family]
+        if not known and len(infos) == 1:
+            # A mirror may rename members; a single member of a recognised zip is taken as that family.
+            return _member(zip_path, infos[0], family, 0)
+        if not known:
+            found = ", ".join(i.filename for i in infos)
+            raise SourceError(f"no {family.name} member in the zip (members: {found})", path=zip_path.name)
+    if not known:
+        found = ", ".join(i.filename for i in infos)
+        raise SourceError(f"no CNPJ release member in the zip (members: {found})", path=zip_path.name)
+    if len(known) > 1:
+        found = ", ".join(i.filename for i, _ in known)
+        raise SourceError(f"more than one data member ({found}); expected one", path=zip_path.name)
+    info, rec = known[0]
+    assert rec is not None
+    return _member(zip_path, info, rec.family, rec.index)
+
+
+def _member(zip_path: Path, info: zipfile.ZipInfo, family: Family, index: int) -> Member:
+    return Member(zip_path, info.filename, family, index, info.file_size, info.compress_size)
+
+
+def read_slices(stream: io.BufferedIOBase | zipfile.ZipExtFile, batch_bytes: int) -> Iterator[bytes]:
+    """Cut a byte stream into slices that end on a record boundary."""
+    pending = b""
+    block = stream.read(batch_bytes)
+    while block:
+        following = stream.read(batch_bytes)  # read ahead so the last slice takes the end of the member
+        buf = pending + block if pending else block
+        block = following
+        if not following:
+            yield buf
+            return
+        cut = buf.rfind(_BOUNDARY)
+        if cut < 0:
+            if len(buf) < 4 * batch_bytes:
+                pending = buf
+                continue
+            # No quoted boundary in a long stretch (not this dialect): fall back to the last newline.
+            cut = buf.rfind(b"\n") - 1
+            if cut < 0:
+                pending = buf
+                continue
+        yield buf[: cut + 2]
+        pending = buf[cut + 2 :]
+
+
+class _RejectCollector:
+    """The pyarrow invalid-row handler: keeps every bad row (pyarrow may call it from several threads)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        with self.lock:
+            self.rows.append((row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
+
+@dataclass
+class MemberParser:
+    """Parses the slices of one member into batches, keeping line numbers and rejects."""
+
+    family: Family
+    label: str  # zip name, for messages
+    next_line: int = 1
+    seen_records: int = 0
+    schema: pa.Schema = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.schema = pa.schema([(c, pa.string()) for c in self.family.columns])
+
+    def parse(self, data: bytes) -> Batch:
+        """Parse one slice that starts and ends on record boundaries."""
+        columns = self.family.columns
+        collector = _RejectCollector()
+        text = data.decode("latin-1").encode("utf-8")
+        table = pacsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pacsv.ReadOptions(column_names=list(columns), use_threads=True, block_size=4 << 20),
+            parse_options=pacsv.ParseOptions(
+                delimiter=";", quote_char='"', double_quote=True, escape_char=False,
+                newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=collector,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=self.schema, strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+        first_line = self.next_line
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        self.next_line += lines
+        rejects, salvaged = self._locate_rejects(data, first_line, collector.rows)
+        if salvaged:
+            extra = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in salvaged], schema=self.schema)
+            table = pa.concat_tables([table, extra])
+        records = table.num_rows + len(rejects)
+        if self.seen_records == 0:
+            self._check_layout(table.num_rows, collector.rows)
+        self.seen_records += records
+        return Batch(table, tuple(rejects), first_line, first_line + lines - 1, len(data), records)
+
+    def _locate_rejects(
+        self, data: bytes, first_line: int, bad: list[tuple[int, int, str]]
+    ) -> tuple[list[Reject], list[list[str]]]:
+        """Give each bad row its physical line; split off valid records an unterminated quote swallowed."""
+        rejects: list[tuple[int, Reject]] = []
+        salvaged: list[list[str]] = []
+        cursor: dict[bytes, int] = {}
+        expected = len(self.family.columns)
+        for _, actual, raw in bad:
+            needle = raw.encode("latin-1", errors="replace")
+            pos = data.find(needle, cursor.get(needle, 0))
+            if pos < 0:
+                pos = data.find(needle)
+            cursor[needle] = pos + 1 if pos >= 0 else 0
+            line = first_line + data.count(b"\n", 0, pos) if pos >= 0 else None
+            head, sep, rest = raw.partition("\n")
+            if head.count('"') % 2 == 1:
+                recovered = _parse_whole_records(rest, expected) if sep else None
+                if recovered is not None:
+                    salvaged.extend(recovered)
+                    raw = head
+                reason = "unterminated_quote: a quoted field is not closed before the end of the line"
+            else:
+                reason = f"field_count: {actual} fields, expected {expected}"
+            rejects.append((pos, Reject(line, reason, raw)))
+        rejects.sort(key=lambda pr: pr[0])
+        return [r for _, r in rejects], salvaged
+
+    def _check_layout(self, good: int, bad: list[tuple[int, int, str]]) -> None:
+        """Rows that mostly have another column count from the start mean the layout changed."""
+        if not bad or len(bad) < good:
+            return
+        counts = Counter(actual for _, actual, _ in bad)
+        actual, _ = counts.most_common(1)[0]
+        raise LayoutDriftError(
+            f"{len(bad)} of the first {len(bad) + good} records have {actual} fields, but the "
+            f"{self.family.name} layout has {len(self.family.columns)} ({';'.join(self.family.columns)}); "
+            "the Receita may have changed the layout: check the release's metadata and sql/",
+            path=self.label,
+        )
+
+
+def _parse_whole_records(text: str, expected: int) -> list[list[str]] | None:
+    """Parse text as complete records of `expected` fields each, or None if any is not."""
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=";", quotechar='"', strict=True))
+    except csv.Error:
+        return None
+    rows = [r for r in rows if r]
+    if not rows or any(len(r) != expected for r in rows):
+        return None
+    return rows
+
+
+def stream_batches(member: Member, batch_bytes: int) -> Iterator[Batch]:
+    """Inflate and parse a member batch by batch."""
+    parser = MemberParser(member.family, member.zip_path.name)
+    try:
+        with zipfile.ZipFile(member.zip_path) as zf, zf.open(member.member_name) as stream:
+            for data in read_slices(stream, batch_bytes):
+                yield parser.parse(data)
+    except zipfile.BadZipFile as e:
+        raise SourceError(f"corrupt zip data in {member.member_name} ({e}); download it again",
+                          path=member.zip_path.name) from None
+    except (isal_zlib.error, EOFError) as e:  # type: ignore[misc]
+        raise SourceError(f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again",
+                          path=member.zip_path.name) from None

@@ -1,0 +1,213 @@
+"""SQL-file transforms: `sql/<table>.sql` is one plain SELECT; the runner streams input through it into Parquet.
+
+A transform named after a release family (empresas, cnaes, ...) reads `raw_<family>`, the member's rows as
+text. Any other file is a derived table over the output tables, built after the tables it names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import SqlError
+from .layout import FAMILIES, Family
+
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+MACROS_FILE = "_macros.sql"
+# Raw values that mean "no value" before any cast; anything else that ends up NULL after a cast was nulled.
+_BLANK = pa.array(["", "0", "00000000"])
+_EMPTY = pa.array([""])
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (the one place identifiers are put into SQL text)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Transform:
+    """One sql/ file: the table it produces and what it reads."""
+
+    name: str
+    path: Path
+    sql: str
+    family: Family | None  # the release family it reads, for base tables
+    depends: frozenset[str]  # output tables it reads, for derived tables
+
+    @property
+    def raw_name(self) -> str:
+        assert self.family is not None
+        return f"raw_{self.family.name}"
+
+
+def load_transforms(sql_dir: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Transform]:
+    """Read every sql/<table>.sql and work out what each one reads (`con` has the macros)."""
+    if not sql_dir.is_dir():
+        raise SqlError(f"{sql_dir}: no such folder of SQL transforms; set sql_dir in config.yaml")
+    paths = sorted(p for p in sql_dir.glob("*.sql") if not p.name.startswith("_"))
+    names = {p.stem for p in paths}
+    transforms: dict[str, Transform] = {}
+    for path in paths:
+        name = path.stem
+        if not _NAME_RE.match(name):
+            raise SqlError(f"{path}: a table name must be lower-case letters, digits and _; rename the file")
+        sql = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
+        if not sql:
+            raise SqlError(f"{path}: the file is empty; write one SELECT")
+        try:
+            tables = {t.split(".")[-1].strip('"') for t in con.get_table_names(sql)}
+        except duckdb.Error as e:
+            raise SqlError(f"{path}: {_first_line(e)}") from None
+        family = FAMILIES.get(name)
+        if family is not None:
+            if f"raw_{name}" not in tables:
+                raise SqlError(f"{path}: a {name} transform must read raw_{name} (the member's rows as text)")
+            transforms[name] = Transform(name, path, sql, family, frozenset())
+        else:
+            depends = frozenset(t for t in tables if t in names or t in FAMILIES)
+            transforms[name] = Transform(name, path, sql, None, depends)
+    return transforms
+
+
+def order_transforms(transforms: dict[str, Transform]) -> list[Transform]:
+    """Base tables first, then derived tables in dependency order."""
+    ordered = [t for t in transforms.values() if t.family is not None]
+    done = {t.name for t in ordered}
+    pending = {t.name: t for t in transforms.values() if t.family is None}
+    while pending:
+        ready = sorted(n for n, t in pending.items() if t.depends <= done | (t.depends - transforms.keys()))
+        if not ready:
+            cycle = ", ".join(sorted(pending))
+            raise SqlError(f"sql/: these transforms read each other in a cycle: {cycle}; break the cycle")
+        for name in ready:
+            ordered.append(pending.pop(name))
+            done.add(name)
+    return ordered
+
+
+def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for transforms, bounded in memory and spilling to temp_dir, with the macros."""
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        config={
+            "threads": threads,
+            "memory_limit": memory_limit,
+            "temp_directory": str(temp_dir),
+            # Row order comes from each transform's ORDER BY, so DuckDB need not keep input order (faster).
+            "preserve_insertion_order": False,
+        }
+    )
+    macros = sql_dir / MACROS_FILE
+    if macros.is_file():
+        try:
+            con.execute(macros.read_text(encoding="utf-8"))
+        except duckdb.Error as e:
+            raise SqlError(f"{macros}: {_first_line(e)}") from None
+    return con
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a transform wrote: rows, bytes, and values that did not cast, per column."""
+
+    rows: int
+    bytes: int
+    nulled: dict[str, int]
+
+
+class FamilyWriter:
+    """Runs a base transform over a stream of raw record batches into one Parquet file."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, transform: Transform, compression: str,
+                 row_group_size: int) -> None:
+        self.con = con
+        self.transform = transform
+        self.compression = compression
+        self.row_group_size = row_group_size
+        assert transform.family is not None
+        self.schema = pa.schema([(c, pa.string()) for c in transform.family.columns])
+        self.output = self._output_types()
+        # Typed output columns fed by the raw column of the same name: where casts can turn values into NULL.
+        self.typed = {
+            name: kind for name, kind in self.output.items()
+            if name in transform.family.columns and kind != "VARCHAR" and not kind.endswith("[]")
+        }
+        self.raw_values = dict.fromkeys(self.typed, 0)
+        self.rows_in = 0
+
+    def _output_types(self) -> dict[str, str]:
+        """Bind the SQL to an empty input: checks it before any data is read, and gives the output types."""
+        self.con.register(self.transform.raw_name, self.schema.empty_table())
+        try:
+            rel = self.con.sql(self.transform.sql)
+            return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
+        except duckdb.Error as e:
+            raise SqlError(f"{self.transform.path}: {_first_line(e)}") from None
+        finally:
+            self.con.unregister(self.transform.raw_name)
+
+    def observe(self, table: pa.Table) -> Iterator[pa.RecordBatch]:
+        """Count what goes in (rows, and non-blank values of typed columns), then pass the batches on."""
+        self.rows_in += table.num_rows
+        for name, kind in self.typed.items():
+            trimmed = pc.utf8_trim_whitespace(table.column(name))
+            blank = _BLANK if kind == "DATE" else _EMPTY
+            self.raw_values[name] += table.num_rows - pc.sum(pc.is_in(trimmed, value_set=blank)).as_py()
+        yield from table.to_batches()
+
+    def write(self, batches: Iterable[pa.RecordBatch], out_path: Path) -> Written:
+        """Stream the batches through the transform into out_path."""
+        reader = pa.RecordBatchReader.from_batches(self.schema, iter(batches))
+        self.con.register(self.transform.raw_name, reader)
+        try:
+            self.con.sql(self.transform.sql).write_parquet(
+                str(out_path), compression=self.compression, row_group_size=self.row_group_size
+            )
+        finally:
+            self.con.unregister(self.transform.raw_name)
+        meta = pq.read_metadata(out_path)
+        if meta.num_rows != self.rows_in:
+            raise SqlError(
+                f"{self.transform.path}: wrote {meta.num_rows} rows from {self.rows_in} input rows; a table "
+                "built from a release file must keep every row (filter in a derived table instead)"
+            )
+        return Written(meta.num_rows, out_path.stat().st_size, self._nulled(meta))
+
+    def _nulled(self, meta: pq.FileMetaData) -> dict[str, int]:
+        nulls = dict.fromkeys(self.typed, 0)
+        names = meta.schema.names
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for name in self.typed:
+                stats = group.column(names.index(name)).statistics
+                nulls[name] += stats.null_count if stats is not None and stats.has_null_count else 0
+        non_null = {name: meta.num_rows - nulls[name] for name in self.typed}
+        return {name: self.raw_values[name] - non_null[name] for name in self.typed
+                if self.raw_values[name] - non_null[name] > 0}
+
+
+def write_derived(con: duckdb.DuckDBPyConnection, transform: Transform, inputs: dict[str, list[Path]],
+                  out_path: Path, compression: str, row_group_size: int) -> Written:
+    """Build a derived table from the Parquet files of the tables it reads."""
+    for name, files in inputs.items():
+        con.read_parquet([str(f) for f in files]).create_view(name, replace=True)
+    try:
+        con.sql(transform.sql).write_parquet(str(out_path), compression=compression, row_group_size=row_group_size)
+    except duckdb.Error as e:
+        raise SqlError(f"{transform.path}: {_first_line(e)}") from None
+    finally:
+        for name in inputs:
+            con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}")
+    meta = pq.read_metadata(out_path)
+    return Written(meta.num_rows, out_path.stat().st_size, {})

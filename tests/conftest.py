@@ -1,0 +1,45 @@
+"""Shared fixtures: real sample folders, a config in a temp data dir, and a zip writer for hand-made cases."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cnpj_duck.config import Config, load_config
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_SAMPLES = SHARED / "real-samples"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """Defaults, with the data dir in tmp_path; no config.yaml or environment leaks in."""
+    return load_config(None, overrides={"data_dir": str(tmp_path / "data")}, env={})
+
+
+def write_zip(folder: Path, zip_name: str, member: str, data: bytes,
+              method: int = zipfile.ZIP_DEFLATED) -> Path:
+    """Write a one-member zip (the member's bytes exactly as given)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / zip_name
+    with zipfile.ZipFile(path, "w", compression=method) as zf:
+        zf.writestr(member, data)
+    return path
+
+
+def rows(data_dir: Path, table: str, where: str = "true", params: list | None = None) -> list[dict]:
+    """Rows of an output table (all releases), as dicts."""
+    con = duckdb.connect()
+    rel = con.sql(
+        f"SELECT * FROM read_parquet('{data_dir}/parquet/{table}/*/*.parquet', hive_partitioning = true) "
+        f"WHERE {where}",
+        params=params,
+    )
+    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+
+def catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(data_dir / "cnpj.duckdb"), read_only=True)
