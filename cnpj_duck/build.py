@@ -24,7 +24,7 @@ from .errors import (
     SqlError,
     UsageError,
 )
-from .ingest import Member, MemberParser, find_member, read_slices
+from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES, Family, list_zip_paths, recognise, release_from_text
 from .progress import NullProgress, Progress
 from .transform import FamilyWriter, Transform, connect_engine, load_transforms, order_transforms, write_derived
@@ -328,39 +328,28 @@ class Builder:
 
     def _audited_batches(self, f: FileScope, member: Member, writer: FamilyWriter, task: str,
                          failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
-        """Parse the member batch by batch, recording each batch; errors are kept for the caller to raise."""
-        import zipfile
-
-        parser = MemberParser(member.family, member.zip_path.name)
+        """Record each parsed batch in the audit and pass its rows on; errors are kept for the caller to raise."""
         limit = self.config.max_rejects_per_file
         try:
-            with zipfile.ZipFile(member.zip_path) as zf, zf.open(member.member_name) as stream:
-                for data in read_slices(stream, self.batch_bytes):
-                    with f.batch(parser.next_line) as b:
-                        batch = parser.parse(data)
-                        b.add(rows_read=batch.records, rows_written=batch.rows, rows_rejected=len(batch.rejects),
-                              bytes_in=batch.bytes_in)
-                        b.set(last_line=batch.last_line)
-                        f.record_rejects(b, batch.rejects)
-                    self.progress.advance(task, batch.bytes_in, rows=batch.rows, rejected=len(batch.rejects))
-                    self.progress.advance("build", batch.bytes_in)
-                    if f.counts["rows_rejected"] > limit:
-                        raise RejectThresholdError(
-                            f"{f.counts['rows_rejected']} records rejected, more than max_rejects_per_file = "
-                            f"{limit}; see `cnpj-duck rejects` or raise the limit in config.yaml",
-                            path=member.zip_path.name,
-                        )
-                    yield from writer.observe(batch.table)
-        except zipfile.BadZipFile as e:
-            failure.append(SourceError(f"corrupt data in {member.member_name} ({e}); download it again",
-                                       path=member.zip_path.name))
-            raise
+            for item in prefetch(iter_member(member, self.batch_bytes, on_table=writer.count)):
+                if isinstance(item, BatchFailure):
+                    with f.batch(item.first_line):
+                        raise item.error
+                with f.batch(item.first_line) as b:
+                    b.add(rows_read=item.records, rows_written=item.rows, rows_rejected=len(item.rejects),
+                          bytes_in=item.bytes_in)
+                    b.set(last_line=item.last_line)
+                    f.record_rejects(b, item.rejects)
+                self.progress.advance(task, item.bytes_in, rows=item.rows, rejected=len(item.rejects))
+                self.progress.advance("build", item.bytes_in)
+                if f.counts["rows_rejected"] > limit:
+                    raise RejectThresholdError(
+                        f"{f.counts['rows_rejected']} records rejected, more than max_rejects_per_file = "
+                        f"{limit}; see `cnpj-duck rejects` or raise the limit in config.yaml",
+                        path=member.zip_path.name,
+                    )
+                yield from item.table.to_batches()
         except Exception as e:
-            from isal import isal_zlib
-
-            if isinstance(e, isal_zlib.error | EOFError):
-                e = SourceError(f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again",
-                                path=member.zip_path.name)
             failure.append(e)
             raise
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import threading
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -27,6 +29,8 @@ from .layout import Family, is_junk_member, recognise
 
 # zipfile inflates through the module-level `zlib`; ISA-L's drop-in is about 3x faster and still checks CRCs.
 zipfile.zlib = isal_zlib  # type: ignore[attr-defined]
+
+T = TypeVar("T")
 
 # In this dialect every field is quoted, so a record ends with `"\n` and the next begins with `"`.
 _BOUNDARY = b'"\n"'
@@ -151,6 +155,10 @@ class MemberParser:
         """Parse one slice that starts and ends on record boundaries."""
         columns = self.family.columns
         collector = _RejectCollector()
+        if b"\x00" in data:
+            # NUL bytes occur inside Estabelecimentos fields (RFB_FORMAT.md §3) and are never meaningful;
+            # Postgres rejects them, so they go here, once, before parsing (line counts are unaffected).
+            data = data.replace(b"\x00", b"")
         text = data.decode("latin-1").encode("utf-8")
         table = pacsv.read_csv(
             pa.py_buffer(text),
@@ -165,7 +173,6 @@ class MemberParser:
         )
         first_line = self.next_line
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        self.next_line += lines
         rejects, salvaged = self._locate_rejects(data, first_line, collector.rows)
         if salvaged:
             extra = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in salvaged], schema=self.schema)
@@ -174,6 +181,7 @@ class MemberParser:
         if self.seen_records == 0:
             self._check_layout(table.num_rows, collector.rows)
         self.seen_records += records
+        self.next_line += lines
         return Batch(table, tuple(rejects), first_line, first_line + lines - 1, len(data), records)
 
     def _locate_rejects(
@@ -230,16 +238,83 @@ def _parse_whole_records(text: str, expected: int) -> list[list[str]] | None:
     return rows
 
 
-def stream_batches(member: Member, batch_bytes: int) -> Iterator[Batch]:
-    """Inflate and parse a member batch by batch."""
+@dataclass(frozen=True)
+class BatchFailure:
+    """The error that stopped a member, and the line where the failing batch starts."""
+
+    first_line: int
+    error: Exception
+
+
+def iter_member(member: Member, batch_bytes: int,
+                on_table: Callable[[pa.Table], None] | None = None) -> Iterator[Batch | BatchFailure]:
+    """Inflate and parse a member batch by batch; an error ends the stream as a BatchFailure item."""
     parser = MemberParser(member.family, member.zip_path.name)
+    name = member.zip_path.name
     try:
         with zipfile.ZipFile(member.zip_path) as zf, zf.open(member.member_name) as stream:
             for data in read_slices(stream, batch_bytes):
-                yield parser.parse(data)
+                batch = parser.parse(data)
+                if on_table is not None:
+                    on_table(batch.table)
+                yield batch
     except zipfile.BadZipFile as e:
-        raise SourceError(f"corrupt zip data in {member.member_name} ({e}); download it again",
-                          path=member.zip_path.name) from None
-    except (isal_zlib.error, EOFError) as e:  # type: ignore[misc]
-        raise SourceError(f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again",
-                          path=member.zip_path.name) from None
+        yield BatchFailure(parser.next_line, SourceError(
+            f"corrupt data in {member.member_name} ({e}); download it again", path=name))
+    except (isal_zlib.error, EOFError) as e:
+        yield BatchFailure(parser.next_line, SourceError(
+            f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again", path=name))
+    except OSError as e:
+        yield BatchFailure(parser.next_line, SourceError(f"cannot read the file ({e})", path=name))
+    except Exception as e:
+        yield BatchFailure(parser.next_line, e)
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run an iterator in a thread, up to `depth` items ahead, so inflating and parsing overlap DuckDB's work."""
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as e:  # handed to the consumer, which raises it
+            put(_Raised(e))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=work, name="cnpj-duck-ingest", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException

@@ -7,7 +7,7 @@ text. Any other file is a derived table over the output tables, built after the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,14 +157,13 @@ class FamilyWriter:
         finally:
             self.con.unregister(self.transform.raw_name)
 
-    def observe(self, table: pa.Table) -> Iterator[pa.RecordBatch]:
-        """Count what goes in (rows, and non-blank values of typed columns), then pass the batches on."""
+    def count(self, table: pa.Table) -> None:
+        """Count what goes in: rows, and non-blank values of typed columns (to tell values nulled by casts)."""
         self.rows_in += table.num_rows
         for name, kind in self.typed.items():
             trimmed = pc.utf8_trim_whitespace(table.column(name))
             blank = _BLANK if kind == "DATE" else _EMPTY
             self.raw_values[name] += table.num_rows - pc.sum(pc.is_in(trimmed, value_set=blank)).as_py()
-        yield from table.to_batches()
 
     def write(self, batches: Iterable[pa.RecordBatch], out_path: Path) -> Written:
         """Stream the batches through the transform into out_path."""
