@@ -49,12 +49,13 @@ class Scope:
     def __init__(self, audit: Audit, parent: Scope | None, **columns: Any) -> None:
         self.audit = audit
         self.parent = parent
-        self.id = audit.next_id()
+        self.id = audit.next_id(self.sql_table)
         self.status = "running"
         self.error: str | None = None
         self.failed_children = 0
         self.interrupted_children = 0
         self.outcome: str | None = None  # set by the body to end as 'skipped' etc. instead of 'succeeded'
+        self.note: str | None = None  # why it was skipped, written with the outcome where the level has a note
         self.counts = dict.fromkeys(METRICS, 0)
         self.extra: dict[str, Any] = {}
         self.columns = columns
@@ -86,7 +87,8 @@ class Scope:
             self.sql_table,
             self.id_column,
             self.id,
-            {"status": status, "finished_at": _now(), "error": self.error, **self.counts, **self.extra},
+            {"status": status, "finished_at": _now(), "error": self.error, **self.counts, **self.extra,
+             **({"note": self.note} if self.note else {})},
         )
         if self.parent is not None:
             self.parent.add(**self.counts)
@@ -158,7 +160,7 @@ class FileScope(Scope):
         table = self.parent
         rows = [
             (
-                self.audit.next_id(),
+                self.audit.next_id("rejects"),
                 table.parent.id if table and table.parent else None,
                 self.id,
                 batch.id if batch else None,
@@ -179,13 +181,13 @@ class FileScope(Scope):
                 rows,
             )
 
-    def discard_batches(self, error: str) -> None:
-        """The file failed after its batches were parsed: none of their rows reached the output."""
+    def discard_batches(self, error: str, status: str = "failed") -> None:
+        """The file stopped after its batches were parsed: none of their rows reached the output."""
         with self.audit.lock:
             self.audit.con.execute(
-                "UPDATE audit_batches SET status = 'failed', rows_written = 0, error = ? "
+                "UPDATE audit_batches SET status = ?, rows_written = 0, error = ? "
                 "WHERE file_id = ? AND status = 'succeeded'",
-                [error, self.id],
+                [status, error, self.id],
             )
         self.counts["rows_written"] = 0
 
@@ -203,9 +205,9 @@ class Audit:
         self.lock = threading.Lock()  # batches may be recorded from DuckDB's scan thread
         create_schema(con)
 
-    def next_id(self) -> int:
+    def next_id(self, table: str) -> int:
         with self.lock:
-            row = self.con.execute("SELECT nextval('audit_id_seq')").fetchone()
+            row = self.con.execute("SELECT nextval(?)", [f"{table}_seq"]).fetchone()
         assert row is not None
         return int(row[0])
 

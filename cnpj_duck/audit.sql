@@ -1,7 +1,11 @@
 -- The audit hierarchy: run > table > file > batch, plus the rejected records.
 -- One DDL file; columns are only ever added at the end of a table, so old catalogs keep working.
 -- Status is one of: running, succeeded, failed, skipped, abandoned, interrupted.
-CREATE SEQUENCE IF NOT EXISTS audit_id_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS audit_runs_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS audit_tables_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS audit_files_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS audit_batches_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS rejects_seq START 1;
 
 CREATE TABLE IF NOT EXISTS audit_runs (
     run_id          BIGINT PRIMARY KEY,
@@ -35,7 +39,8 @@ CREATE TABLE IF NOT EXISTS audit_tables (
     bytes_in        BIGINT NOT NULL DEFAULT 0,
     bytes_out       BIGINT NOT NULL DEFAULT 0,
     error           VARCHAR,
-    output_path     VARCHAR             -- the table's partition folder
+    output_path     VARCHAR,            -- the table's partition folder
+    note            VARCHAR             -- why it was skipped, or other context that is not an error
 );
 
 CREATE TABLE IF NOT EXISTS audit_files (
@@ -58,7 +63,8 @@ CREATE TABLE IF NOT EXISTS audit_files (
     error           VARCHAR,
     zip_path        VARCHAR,
     output_path     VARCHAR,            -- the Parquet file this zip became
-    values_nulled   VARCHAR             -- JSON {column: count} of values that did not cast and became NULL
+    values_nulled   VARCHAR,            -- JSON {column: count} of values that did not cast and became NULL
+    note            VARCHAR             -- why it was skipped, or other context that is not an error
 );
 
 CREATE TABLE IF NOT EXISTS audit_batches (

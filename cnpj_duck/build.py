@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -27,7 +29,15 @@ from .errors import (
 from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES, Family, list_zip_paths, recognise, release_from_text
 from .progress import NullProgress, Progress
-from .transform import FamilyWriter, Transform, connect_engine, load_transforms, order_transforms, write_derived
+from .transform import (
+    MACROS_FILE,
+    FamilyWriter,
+    Transform,
+    connect_engine,
+    load_transforms,
+    order_transforms,
+    write_derived,
+)
 
 CATALOG_NAME = "cnpj.duckdb"
 
@@ -46,6 +56,8 @@ class TableResult:
     seconds: float
     parquet_bytes: int
     error: str | None = None
+    rows_in_output: int = 0  # rows in the published partition, including files skipped as unchanged
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,25 +212,55 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+MANIFEST_NAME = "_manifest.json"  # inside each partition, so it moves with the partition (readers skip "_" files)
+
+
+def read_manifest(partition: Path) -> dict[str, Any] | None:
+    """What a published partition was built from: per part file, its zip and sha256; None if unknown."""
+    try:
+        manifest = json.loads((partition / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    parts = manifest.get("parts", {})
+    return manifest if all((partition / name).is_file() for name in parts) else None
+
+
+def transform_fingerprint(transform: Transform, sql_dir: Path) -> str:
+    """Changes when the SQL, the shared macros or cnpj-duck itself change: then outputs must be rebuilt."""
+    macros = sql_dir / MACROS_FILE
+    text = "\0".join([__version__, transform.sql, macros.read_text(encoding="utf-8") if macros.is_file() else ""])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 class Builder:
     """One build: the catalog and audit, the transform engine, and the release being built."""
 
-    def __init__(self, config: Config, progress: Progress) -> None:
+    def __init__(self, config: Config, progress: Progress, force: bool) -> None:
         self.config = config
         self.progress = progress
+        self.force = force
         self.batch_bytes = config.batch_mb << 20
+        self.staging = config.data_dir / ".staging"
 
     def run(self, release: str, folder: Path, tables: list[str] | None, command: str) -> BuildSummary:
         started = time.monotonic()
         config = self.config
         engine = connect_engine(config.threads, config.memory_limit, config.data_dir / ".tmp", config.sql_dir)
-        transforms = load_transforms(config.sql_dir, engine)
-        wanted = self._select(transforms, tables)
-        scan = scan_release(release, folder)
-        for warning in scan.warnings:
-            self.progress.message(warning, level="warning")
-        catalog = open_catalog(config.data_dir)
+        catalog = None
         try:
+            transforms = load_transforms(config.sql_dir, engine)
+            wanted = self._select(transforms, tables)
+            scan = scan_release(release, folder)
+            for warning in scan.warnings:
+                self.progress.message(warning, level="warning")
+            catalog = open_catalog(config.data_dir)
             audit = Audit(catalog)
             audit.abandon_leftovers()
             recover_outputs(config.data_dir)
@@ -229,25 +271,25 @@ class Builder:
                 total = sum(self._size(f.path) for f in files)
                 self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
                 for transform in wanted.values():
+                    mine = [f for f in files if f.family.name == transform.name]
                     with run.table(transform.name, release) as t:
                         t0 = time.monotonic()
                         try:
                             if transform.family is not None:
-                                mine = [f for f in files if f.family.name == transform.name]
                                 nulled = self._build_family(engine, t, transform, mine, release)
                             else:
-                                nulled = self._build_derived(engine, t, transform, release, wanted)
+                                nulled = self._build_derived(engine, t, transform, release)
                         except CnpjDuckError as e:
                             t.fail(str(e))
                             nulled = {}
-                    results.append(self._result(t, len([f for f in files if f.family.name == transform.name]),
-                                                nulled, time.monotonic() - t0))
+                    results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
                 self.progress.finish("build", status="failed" if run.failed_children else "succeeded")
-            shutil.rmtree(self.staging, ignore_errors=True)
             return BuildSummary(run.id, release, run.status, tuple(results), tuple(scan.warnings),
                                 time.monotonic() - started, config.data_dir / "parquet")
         finally:
-            catalog.close()
+            shutil.rmtree(self.staging, ignore_errors=True)
+            if catalog is not None:
+                catalog.close()
             engine.close()
 
     def _select(self, transforms: dict[str, Transform], tables: list[str] | None) -> dict[str, Transform]:
@@ -267,39 +309,73 @@ class Builder:
         except SourceError:
             return 0
 
-    def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float) -> TableResult:
+    def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float,
+                release: str) -> TableResult:
         c = t.counts
+        manifest = read_manifest(partition_dir(self.config.data_dir, t.columns["table_name"], release))
+        total = sum(p["rows"] for p in manifest["parts"].values()) if manifest else 0
         return TableResult(t.columns["table_name"], t.status, files, c["rows_read"], c["rows_written"],
-                           c["rows_rejected"], nulled, seconds, c["bytes_out"], t.error)
+                           c["rows_rejected"], nulled, seconds, c["bytes_out"], t.error, total, t.note)
 
     def _build_family(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
                       files: list[SourceFile], release: str) -> dict[str, int]:
         if not files:
             t.outcome = "skipped"
-            t.error = f"no {transform.name} files in the release folder"
+            t.note = f"no {transform.name} files in the release folder"
             return {}
+        final = partition_dir(self.config.data_dir, transform.name, release)
+        fingerprint = transform_fingerprint(transform, self.config.sql_dir)
+        current = None if self.force else read_manifest(final)
+        if current is not None and current.get("fingerprint") != fingerprint:
+            current = None  # the SQL or cnpj-duck changed: every file is rebuilt
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
         nulled: dict[str, int] = {}
+        parts: dict[str, dict[str, Any]] = {}
+        skipped = 0
         for src in files:
+            part = f"part-{src.index}.parquet"
             try:
                 with t.file(src.path.name, release=release, zip_path=str(src.path),
                             zip_size=src.path.stat().st_size) as f:
-                    written = self._ingest(engine, f, transform, src, staged / f"part-{src.index}.parquet")
+                    if src.problem:
+                        raise SourceError(src.problem, path=src.path.name)
+                    sha = sha256_of(src.path)
+                    f.set(sha256=sha, output_path=str(final / part))
+                    previous = (current or {}).get("parts", {}).get(part)
+                    if previous and previous["zip_name"] == src.path.name and previous["sha256"] == sha:
+                        _link_or_copy(final / part, staged / part)
+                        parts[part] = previous
+                        f.outcome = "skipped"
+                        f.note = f"unchanged since run {previous['run_id']} (same sha256 and transform)"
+                        self.progress.advance("build", self._size(src.path))
+                        skipped += 1
+                        continue
+                    rows, written = self._ingest(engine, f, transform, src, staged / part)
+                    parts[part] = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
                     for name, count in written.items():
                         nulled[name] = nulled.get(name, 0) + count
             except (CnpjDuckError, duckdb.Error, OSError) as e:
                 self.progress.message(str(e), level="error")
-        if not t.failed_children:
-            final = publish(self.config.data_dir, staged, transform.name, release)
+        if t.failed_children:
+            return nulled
+        if current is not None and skipped == len(files) and set(parts) == set(current["parts"]):
+            t.outcome = "skipped"
+            t.note = f"all {len(files)} files unchanged since the output was built; --force rebuilds"
             t.set(output_path=str(final))
+            return nulled
+        self._publish(t, staged, transform.name, release,
+                      {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts})
         return nulled
 
+    def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
+        manifest = {"table": table, "release": release, **manifest}
+        (staged / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        final = publish(self.config.data_dir, staged, table, release)
+        t.set(output_path=str(final))
+
     def _ingest(self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile,
-                out_path: Path) -> dict[str, int]:
-        if src.problem:
-            raise SourceError(src.problem, path=src.path.name)
-        f.set(sha256=sha256_of(src.path))
+                out_path: Path) -> tuple[int, dict[str, int]]:
         member = find_member(src.path, src.family)
         f.set(member_name=member.member_name)
         task = f"{transform.name}/{src.path.name}"
@@ -312,19 +388,22 @@ class Builder:
         except duckdb.Error as e:
             if failure:
                 raise failure[0] from None
+            if _is_interrupt(e):
+                f.discard_batches("interrupted by the user", status="interrupted")
+                raise KeyboardInterrupt from None
             raise SqlError(f"{transform.path} on {src.path.name}: {str(e).strip().splitlines()[0]}") from None
         except BaseException:
             if failure:
                 raise failure[0] from None
             raise
         finally:
+            batches.close()
             if failure or not out_path.exists():
                 f.discard_batches(str(failure[0]) if failure else "the file's output was not written")
         f.add(bytes_out=written.bytes)
-        final = partition_dir(self.config.data_dir, transform.name, f.columns["release"]) / out_path.name
-        f.set(output_path=str(final), values_nulled=json.dumps(written.nulled, sort_keys=True))
+        f.set(values_nulled=json.dumps(written.nulled, sort_keys=True))
         self.progress.finish(task, rows=written.rows, rejected=f.counts["rows_rejected"])
-        return written.nulled
+        return written.rows, written.nulled
 
     def _audited_batches(self, f: FileScope, member: Member, writer: FamilyWriter, task: str,
                          failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
@@ -354,28 +433,70 @@ class Builder:
             raise
 
     def _build_derived(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
-                       release: str, wanted: dict[str, Transform]) -> dict[str, int]:
+                       release: str) -> dict[str, int]:
         inputs: dict[str, list[Path]] = {}
+        digests: dict[str, str] = {}
         for dep in sorted(transform.depends):
-            files = sorted(partition_dir(self.config.data_dir, dep, release).glob("*.parquet"))
+            dep_dir = partition_dir(self.config.data_dir, dep, release)
+            files = sorted(dep_dir.glob("*.parquet"))
             if not files:
                 raise SqlError(f"{transform.path}: reads {dep}, which has no output for release {release}; "
                                f"build {dep} first")
             inputs[dep] = files
+            manifest = dep_dir / MANIFEST_NAME
+            digests[dep] = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
+        final = partition_dir(self.config.data_dir, transform.name, release)
+        fingerprint = transform_fingerprint(transform, self.config.sql_dir)
+        current = None if self.force else read_manifest(final)
+        if current and current.get("fingerprint") == fingerprint and current.get("inputs") == digests:
+            t.outcome = "skipped"
+            t.note = "its SQL and the tables it reads are unchanged since the output was built; --force rebuilds"
+            t.set(output_path=str(final))
+            return {}
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
         with t.file(transform.path.name, release=release) as f:
             written = write_derived(engine, transform, inputs, staged / "part-0.parquet",
                                     self.config.parquet_compression, self.config.parquet_row_group_size)
             f.add(rows_read=written.rows, rows_written=written.rows, bytes_out=written.bytes)
-            f.set(output_path=str(partition_dir(self.config.data_dir, transform.name, release) / "part-0.parquet"))
-        final = publish(self.config.data_dir, staged, transform.name, release)
-        t.set(output_path=str(final))
+            f.set(output_path=str(final / "part-0.parquet"))
+        parts = {"part-0.parquet": {"zip_name": transform.path.name, "sha256": fingerprint, "rows": written.rows,
+                                    "run_id": t.run_id}}
+        self._publish(t, staged, transform.name, release,
+                      {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts, "inputs": digests})
         return {}
 
 
+def _is_interrupt(e: duckdb.Error) -> bool:
+    return isinstance(e, getattr(duckdb, "InterruptException", ())) or "interrupted" in str(e).lower()
+
+
+SAMPLE_RELEASE = "2026-10"
+SAMPLE_SCALE = 0.0002  # ~11.5k empresas, ~13k estabelecimentos, every quirk: builds in a couple of seconds
+SAMPLE_SEED = 0
+
+
+def sample_release(data_dir: Path) -> Path:
+    """The embedded sample release, generated on first use into <data_dir>/sample/ (deterministic)."""
+    from .sample import generate_release
+
+    root = data_dir / "sample"
+    folder = root / SAMPLE_RELEASE
+    if len(list(folder.glob("*.zip"))) == 37:
+        return folder
+    scratch = root / ".generating"
+    shutil.rmtree(scratch, ignore_errors=True)
+    manifest = generate_release(scratch, release=SAMPLE_RELEASE, scale=SAMPLE_SCALE, seed=SAMPLE_SEED, workers=1)
+    shutil.rmtree(folder, ignore_errors=True)
+    manifest.folder.rename(folder)  # appears complete or not at all
+    shutil.rmtree(scratch, ignore_errors=True)
+    return folder
+
+
 def build(config: Config, *, release: str | None = None, source: Path | None = None,
-          tables: list[str] | None = None, progress: Progress | None = None, command: str = "build") -> BuildSummary:
+          tables: list[str] | None = None, force: bool = False, progress: Progress | None = None,
+          command: str = "build") -> BuildSummary:
     """Build a release into Parquet under <data_dir>/parquet; returns a summary (check `.failed`)."""
     rel, folder = resolve_release(config, release, source)
-    return Builder(config, progress or NullProgress()).run(rel, folder, tables or config.table_list(), command)
+    builder = Builder(config, progress or NullProgress(), force)
+    return builder.run(rel, folder, tables or config.table_list(), command)

@@ -86,23 +86,25 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     from rich.console import Console
 
     from .build import build as run_build
+    from .build import sample_release
     from .console import RichProgress, summary_table
 
     config = _config(ctx, tables=tables, release=release)
     if sample:
         if source is not None:
             raise click.UsageError("--sample and --source both name the input; pass one of them")
-        from .sample import ensure_sample
-
-        source = ensure_sample(config.data_dir)
+        source = sample_release(config.data_dir)
         release = None
     reporter = _reporter(no_progress, quiet)
     if isinstance(reporter, RichProgress):
         with reporter:
-            summary = run_build(config, release=release, source=source, progress=reporter)
+            summary = run_build(config, release=release, source=source, force=force, progress=reporter)
     else:
-        summary = run_build(config, release=release, source=source, progress=reporter)
-    Console().print(summary_table(summary))
+        summary = run_build(config, release=release, source=source, force=force, progress=reporter)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=120)  # a pipe or a file: no terminal width to fit, keep the table readable
+    out.print(summary_table(summary))
     if summary.failed:
         first = summary.errors[0] if summary.errors else "see `cnpj-duck status`"
         raise CnpjDuckError(f"build of {summary.release} {summary.status}: {first}")
@@ -114,7 +116,7 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
               help="Fraction of a real release's row counts (1 = 57.6 M empresas, 66 M estabelecimentos).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same bytes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default <data_dir>/raw/<release>).")
+              help="Folder to write the release folder <release>/ into (default <data_dir>/raw).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes to use.")
 @click.pass_context
 def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path | None, workers: int) -> None:
@@ -130,12 +132,12 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
     if not is_valid_release(release):
         raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
     config = _config(ctx)
-    out = out or config.data_dir / "raw" / release
-    manifest = generate_release(out, release=release, scale=scale, seed=seed, workers=workers)
+    manifest = generate_release(out or config.data_dir / "raw", release=release, scale=scale, seed=seed,
+                                workers=workers)
     rows = sum(f.records for f in manifest.files)
     size = sum(f.uncompressed_bytes for f in manifest.files)
     zipped = sum(f.zipped_bytes for f in manifest.files)
-    click.echo(f"{out}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
+    click.echo(f"{manifest.folder}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
                f"{zipped / 1e6:,.1f} MB zipped")
 
 

@@ -99,9 +99,9 @@ class PlainProgress:
     def start(self, task: str, *, total: int | None = None, unit: str = "rows", **info: Any) -> None:
         self.started[task] = time.monotonic()
         self.rows[task] = 0
-        if not self.quiet:
-            size = f" ({total / 1e6:,.1f} MB)" if total and unit == "bytes" else ""
-            self._print(f"start {task}{size}")
+        if not self.quiet and task == "build":
+            size = f" ({total / 1e6:,.1f} MB unzipped)" if total and unit == "bytes" else ""
+            self._print(f"start {task} of release {info.get('release', '?')}, run {info.get('run_id', '?')}{size}")
 
     def advance(self, task: str, amount: int = 0, **metrics: Any) -> None:
         self.rows[task] = self.rows.get(task, 0) + metrics.get("rows", 0)
@@ -111,6 +111,8 @@ class PlainProgress:
             return
         seconds = time.monotonic() - self.started.get(task, time.monotonic())
         rows = metrics.get("rows", self.rows.get(task, 0))
+        if task == "build":
+            rows = sum(v for k, v in self.rows.items() if k != "build")
         extra = f", {metrics['rejected']:,} rejected" if metrics.get("rejected") else ""
         self._print(f"{status} {task}: {rows:,} rows{extra} in {seconds:.1f}s")
 
@@ -121,17 +123,19 @@ class PlainProgress:
 
 def summary_table(summary: BuildSummary) -> Table:
     """The per-table summary printed at the end of a build."""
-    table = Table(title=f"release {summary.release}: {summary.status} (run {summary.run_id}, "
+    table = Table(caption="written: rows written now; nulled: values that did not cast (dates, decimals); "
+                  "in output: rows in the table's Parquet; MB: Parquet written now",
+                  caption_justify="left", title=f"release {summary.release}: {summary.status} (run {summary.run_id}, "
                         f"{summary.seconds:.1f}s)", title_justify="left")
-    for name, justify in (("table", "left"), ("status", "left"), ("files", "right"), ("rows written", "right"),
-                          ("rejected", "right"), ("nulled by casts", "right"), ("seconds", "right"),
-                          ("Parquet MB", "right")):
+    for name, justify in (("table", "left"), ("status", "left"), ("files", "right"), ("written", "right"),
+                          ("rejected", "right"), ("nulled", "right"), ("in output", "right"),
+                          ("s", "right"), ("MB", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in summary.tables:
         style = {"failed": "red", "skipped": "yellow"}.get(t.status, "")
         table.add_row(
             t.name, f"[{style}]{t.status}[/{style}]" if style else t.status, str(t.files),
             f"{t.rows_written:,}", f"{t.rows_rejected:,}", f"{sum(t.values_nulled.values()):,}",
-            f"{t.seconds:.1f}", f"{t.parquet_bytes / 1e6:,.1f}",
+            f"{t.rows_in_output:,}", f"{t.seconds:.1f}", f"{t.parquet_bytes / 1e6:,.1f}",
         )
     return table
