@@ -230,8 +230,30 @@ class Audit:
             self, None, command=command, release=release, config=json.dumps(config, default=str),
             version=version, partial=partial,
         )
-        with scope._child(scope) as r:
-            yield r
+        try:
+            with scope._child(scope) as r:
+                yield r
+        except BaseException:
+            # A Ctrl-C can land between a level's INSERT and its context manager: close whatever is still open.
+            self.settle(scope.id, scope.status if scope.status != "running" else "failed")
+            raise
+
+    def settle(self, run_id: int, status: str) -> None:
+        """Give every level of a run that is still `running` the run's final status."""
+        message = "interrupted by the user" if status == "interrupted" else "the run stopped before this finished"
+        parents = {
+            "audit_tables": "run_id = ?",
+            "audit_files": "run_id = ?",
+            "audit_batches": "file_id IN (SELECT file_id FROM audit_files WHERE run_id = ?)",
+            "audit_runs": "run_id = ?",
+        }
+        with self.lock:
+            for table, where in parents.items():
+                self.con.execute(
+                    f"UPDATE {table} SET status = ?, finished_at = coalesce(finished_at, now()), "
+                    f"error = coalesce(error, ?) WHERE status = 'running' AND {where}",
+                    [status, message, run_id],
+                )
 
     def abandon_leftovers(self) -> int:
         """Mark rows left `running` by a process that died as `abandoned`; returns how many runs."""
