@@ -91,12 +91,13 @@ class Scope:
              **({"note": self.note} if self.note else {})},
         )
         if self.parent is not None:
-            self.parent.add(**self.counts)
-            if status == "failed":
-                self.parent.failed_children += 1
-                self.parent.error = self.parent.error or self.error
-            elif status == "interrupted":
-                self.parent.interrupted_children += 1
+            with self.audit.lock:  # siblings may close at the same time in other threads
+                self.parent.add(**self.counts)
+                if status == "failed":
+                    self.parent.failed_children += 1
+                    self.parent.error = self.parent.error or self.error
+                elif status == "interrupted":
+                    self.parent.interrupted_children += 1
 
     @contextmanager
     def _child(self, scope: Scope) -> Iterator[Any]:
@@ -202,7 +203,8 @@ class Audit:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self.lock = threading.Lock()  # batches may be recorded from DuckDB's scan thread
+        # Files are built in parallel threads and batches recorded from DuckDB's scan threads.
+        self.lock = threading.RLock()
         create_schema(con)
 
     def next_id(self, table: str) -> int:

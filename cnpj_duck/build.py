@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +241,25 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+@dataclass(frozen=True)
+class _FilePlan:
+    """What every file of one table shares: where it goes and what is current."""
+
+    transform: Transform
+    release: str
+    final: Path
+    staged: Path
+    current: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _FileOutcome:
+    part: str
+    entry: dict[str, Any]
+    nulled: dict[str, int]
+    skipped: bool
+
+
 class Builder:
     """One build: the catalog and audit, the transform engine, and the release being built."""
 
@@ -248,6 +269,8 @@ class Builder:
         self.force = force
         self.batch_bytes = config.batch_mb << 20
         self.staging = config.data_dir / ".staging"
+        self.stop = threading.Event()  # set on Ctrl-C: every file worker stops at its next batch
+        self.cursors: set[duckdb.DuckDBPyConnection] = set()
 
     def run(self, release: str, folder: Path, tables: list[str] | None, command: str) -> BuildSummary:
         started = time.monotonic()
@@ -330,35 +353,16 @@ class Builder:
             current = None  # the SQL or cnpj-duck changed: every file is rebuilt
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
+        plan = _FilePlan(transform, release, final, staged, current)
+        outcomes = self._run_files(engine, t, plan, files)
+        if t.failed_children or t.interrupted_children:
+            return {}
+        parts = {o.part: o.entry for o in outcomes}
         nulled: dict[str, int] = {}
-        parts: dict[str, dict[str, Any]] = {}
-        skipped = 0
-        for src in files:
-            part = f"part-{src.index}.parquet"
-            try:
-                with t.file(src.path.name, release=release, zip_path=str(src.path),
-                            zip_size=src.path.stat().st_size) as f:
-                    if src.problem:
-                        raise SourceError(src.problem, path=src.path.name)
-                    sha = sha256_of(src.path)
-                    f.set(sha256=sha, output_path=str(final / part))
-                    previous = (current or {}).get("parts", {}).get(part)
-                    if previous and previous["zip_name"] == src.path.name and previous["sha256"] == sha:
-                        _link_or_copy(final / part, staged / part)
-                        parts[part] = previous
-                        f.outcome = "skipped"
-                        f.note = f"unchanged since run {previous['run_id']} (same sha256 and transform)"
-                        self.progress.advance("build", self._size(src.path))
-                        skipped += 1
-                        continue
-                    rows, written = self._ingest(engine, f, transform, src, staged / part)
-                    parts[part] = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
-                    for name, count in written.items():
-                        nulled[name] = nulled.get(name, 0) + count
-            except (CnpjDuckError, duckdb.Error, OSError) as e:
-                self.progress.message(str(e), level="error")
-        if t.failed_children:
-            return nulled
+        for o in outcomes:
+            for name, count in o.nulled.items():
+                nulled[name] = nulled.get(name, 0) + count
+        skipped = sum(o.skipped for o in outcomes)
         if current is not None and skipped == len(files) and set(parts) == set(current["parts"]):
             t.outcome = "skipped"
             t.note = f"all {len(files)} files unchanged since the output was built; --force rebuilds"
@@ -367,6 +371,58 @@ class Builder:
         self._publish(t, staged, transform.name, release,
                       {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts})
         return nulled
+
+    def _run_files(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
+                   files: list[SourceFile]) -> list[_FileOutcome]:
+        """Build a table's files, `parallel_files` at a time; Ctrl-C stops them all and marks them interrupted."""
+        outcomes: list[_FileOutcome] = []
+        with ThreadPoolExecutor(max_workers=self.config.parallel_files, thread_name_prefix="cnpj-duck-file") as pool:
+            futures = [pool.submit(self._one_file, engine, t, plan, src) for src in files]
+            try:
+                for future in futures:
+                    outcome = future.result()
+                    if outcome is not None:
+                        outcomes.append(outcome)
+            except KeyboardInterrupt:
+                self.stop.set()
+                for cursor in list(self.cursors):
+                    cursor.interrupt()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return outcomes
+
+    def _one_file(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
+                  src: SourceFile) -> _FileOutcome | None:
+        """One zip into one part file (or a link to the current part when the zip is unchanged)."""
+        if self.stop.is_set():
+            return None
+        part = f"part-{src.index}.parquet"
+        try:
+            with t.file(src.path.name, release=plan.release, zip_path=str(src.path),
+                        zip_size=src.path.stat().st_size) as f:
+                if src.problem:
+                    raise SourceError(src.problem, path=src.path.name)
+                sha = sha256_of(src.path)
+                f.set(sha256=sha, output_path=str(plan.final / part))
+                previous = (plan.current or {}).get("parts", {}).get(part)
+                if previous and previous["zip_name"] == src.path.name and previous["sha256"] == sha:
+                    _link_or_copy(plan.final / part, plan.staged / part)
+                    f.outcome = "skipped"
+                    f.note = f"unchanged since run {previous['run_id']} (same sha256 and transform)"
+                    self.progress.advance("build", self._size(src.path))
+                    return _FileOutcome(part, previous, {}, True)
+                cursor = engine.cursor()
+                self.cursors.add(cursor)
+                try:
+                    rows, nulled = self._ingest(cursor, f, plan.transform, src, plan.staged / part)
+                finally:
+                    self.cursors.discard(cursor)
+                    cursor.close()
+                entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
+                return _FileOutcome(part, entry, nulled, False)
+        except (CnpjDuckError, duckdb.Error, OSError) as e:
+            self.progress.message(str(e), level="error")
+            return None
 
     def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
         manifest = {"table": table, "release": release, **manifest}
@@ -411,6 +467,9 @@ class Builder:
         limit = self.config.max_rejects_per_file
         try:
             for item in prefetch(iter_member(member, self.batch_bytes, on_table=writer.count)):
+                if self.stop.is_set():
+                    with f.batch(item.first_line):
+                        raise KeyboardInterrupt
                 if isinstance(item, BatchFailure):
                     with f.batch(item.first_line):
                         raise item.error
@@ -428,7 +487,7 @@ class Builder:
                         path=member.zip_path.name,
                     )
                 yield from item.table.to_batches()
-        except Exception as e:
+        except BaseException as e:
             failure.append(e)
             raise
 

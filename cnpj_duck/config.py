@@ -62,6 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("release", str, "latest", _release),
     Setting("tables", str, "all", _tables),
     Setting("threads", int, 2, _positive),
+    Setting("parallel_files", int, 2, _positive),
     Setting("memory_limit", str, "1GB", _memory),
     Setting("batch_mb", int, 16, _positive),
     Setting("max_rejects_per_file", int, 10_000, _non_negative),
@@ -80,6 +81,7 @@ class Config:
     release: str
     tables: str
     threads: int
+    parallel_files: int
     memory_limit: str
     batch_mb: int
     max_rejects_per_file: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -39,6 +40,7 @@ class RichProgress:
             transient=False,
             refresh_per_second=8,
         )
+        self.lock = threading.Lock()  # files report from parallel worker threads
         self.tasks: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
         self.rows: dict[str, int] = {}
@@ -52,6 +54,10 @@ class RichProgress:
         self.bars.stop()
 
     def start(self, task: str, *, total: int | None = None, unit: str = "rows", **info: Any) -> None:
+        with self.lock:
+            self._start(task, total, info)
+
+    def _start(self, task: str, total: int | None, info: dict[str, Any]) -> None:
         label = f"release {info['release']}" if task == "build" and "release" in info else task
         self.tasks[task] = self.bars.add_task(label, total=total, rows=0, rate="", rejects="")
         self.started[task] = time.monotonic()
@@ -59,6 +65,10 @@ class RichProgress:
         self.rejects[task] = 0
 
     def advance(self, task: str, amount: int = 0, **metrics: Any) -> None:
+        with self.lock:
+            self._advance(task, amount, metrics)
+
+    def _advance(self, task: str, amount: int, metrics: dict[str, Any]) -> None:
         if task not in self.tasks:
             return
         self.rows[task] += metrics.get("rows", 0)
@@ -72,6 +82,10 @@ class RichProgress:
                          rate=f"{self.rows[task] / elapsed:,.0f}", rejects=rejects)
 
     def finish(self, task: str, *, status: str = "succeeded", **metrics: Any) -> None:
+        with self.lock:
+            self._finish(task)
+
+    def _finish(self, task: str) -> None:
         if task not in self.tasks:
             return
         if task == "build":

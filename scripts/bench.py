@@ -4,7 +4,8 @@
     .venv/bin/python scripts/bench.py --scales 0.005,0.01,0.02 --tables estabelecimentos
 
 Each measurement runs in a fresh subprocess so its peak RSS is its own. The bare pipeline inflates, parses and
-writes Parquet (zstd) with no transforms, sorting or audit: the ratio build/bare is cnpj-duck's overhead.
+writes Parquet (zstd) with the same reader and writer as build but no transforms, sorting or audit: the ratio
+build/bare is cnpj-duck's overhead.
 Speed is judged here, never by timed assertions in tests.
 """
 
@@ -50,9 +51,9 @@ def _bare(source: Path, out: Path, tables: list[str], threads: int, memory_limit
     """Inflate, parse and write Parquet with nothing else: the floor build is compared with."""
     import duckdb
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from cnpj_duck.ingest import Batch, find_member, iter_member, prefetch
+    from cnpj_duck.transform import write_parquet
 
     con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit,
                                  "preserve_insertion_order": False})
@@ -67,9 +68,9 @@ def _bare(source: Path, out: Path, tables: list[str], threads: int, memory_limit
                    for b in item.table.to_batches())
         con.register("raw", pa.RecordBatchReader.from_batches(schema, batches))
         target = out / f"{zip_path.stem}.parquet"
-        con.sql("SELECT * FROM raw").write_parquet(str(target), compression="zstd")
+        written, _ = write_parquet(con.sql("SELECT * FROM raw"), target, "zstd", 122_880)
         con.unregister("raw")
-        rows += pq.read_metadata(target).num_rows
+        rows += written
     return rows
 
 
@@ -128,7 +129,8 @@ def main() -> None:
         source = args.work / f"release-{scale}-{args.seed}" / "2026-10"
         if not source.is_dir():
             t0 = time.perf_counter()
-            generate_release(source, release="2026-10", scale=scale, seed=args.seed, workers=2, families=families)
+            generate_release(source.parent, release="2026-10", scale=scale, seed=args.seed, workers=2,
+                             families=families)
             print(f"(generated scale {scale} in {time.perf_counter() - t0:.0f}s)", file=sys.stderr)
         zipped = sum(p.stat().st_size for p in source.glob("*.zip") if _family(p) in families)
         from cnpj_duck.ingest import find_member
@@ -136,6 +138,8 @@ def main() -> None:
         unzipped = sum(find_member(p).size for p in source.glob("*.zip") if _family(p) in families)
         b = measure("build", source, args.work, args.tables, args.memory_limit)
         bare = measure("bare", source, args.work, args.tables, args.memory_limit)
+        if not b["rows"] or b["rows"] != bare["rows"]:
+            raise SystemExit(f"build wrote {b['rows']} rows and the bare pipeline {bare['rows']}: not comparable")
         rate = b["rows"] / b["seconds"]
         bare_rate = bare["rows"] / bare["seconds"]
         print(f"| {scale} | {b['rows']:,} | {zipped / 1e6:,.0f} | {unzipped / 1e6:,.0f} | {b['seconds']:.1f} "

@@ -1,0 +1,139 @@
+"""The CLI end to end, derived tables from a user's sql/ file, and configuration precedence and errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cnpj_duck.build import build
+from cnpj_duck.cli import cli, main
+from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.errors import ConfigError, SqlError
+
+from .conftest import REAL_SAMPLES, catalog, rows
+
+
+def test_sample_then_build_latest_from_raw(tmp_path):
+    data = tmp_path / "data"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--data-dir", str(data), "sample", "--release", "2026-09", "--scale", "0.0001",
+                                 "--seed", "5", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "37 zips" in result.output
+    assert len(list((data / "raw" / "2026-09").glob("*.zip"))) == 37
+    shutil.copytree(REAL_SAMPLES / "naming-2022", data / "raw" / "2021-06")  # an older month beside it
+    result = runner.invoke(cli, ["--data-dir", str(data), "build", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "release 2026-09: succeeded" in result.output  # the latest month present
+    assert (data / "parquet" / "empresas" / "release=2026-09").is_dir()
+    assert not (data / "parquet" / "empresas" / "release=2021-06").exists()
+
+
+def test_sample_rejects_a_bad_month():
+    result = CliRunner().invoke(cli, ["sample", "--release", "2026-13"])
+    assert result.exit_code == 2 and "YYYY-MM" in result.output
+
+
+def test_build_sample_is_the_readme_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path / "data"), "build", "--sample", "--quiet"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "release 2026-10: succeeded" in out and "estabelecimentos" in out
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path / "data"), "build", "--sample", "--quiet"])
+    assert e.value.code == 0 and "skipped" in capsys.readouterr().out
+
+
+def test_a_users_derived_table_is_built_after_what_it_reads(tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(REPO_ROOT / "sql", sql)
+    (sql / "empresas_por_uf.sql").write_text(
+        "-- establishments per state with their company's name\n"
+        "SELECT e.uf, count(*) AS estabelecimentos, min(c.razao_social) AS exemplo\n"
+        "FROM estabelecimentos e LEFT JOIN empresas c USING (cnpj_basico)\n"
+        "GROUP BY e.uf ORDER BY e.uf\n"
+    )
+    (sql / "ufs.sql").write_text("SELECT uf FROM empresas_por_uf")  # reads the derived one: built after it
+    config = load_config(None, overrides={"data_dir": str(tmp_path / "data"), "sql_dir": str(sql)}, env={})
+    summary = build(config, source=REAL_SAMPLES / "naming-2021", release="2021-06")
+    names = [t.name for t in summary.tables]
+    assert names.index("empresas_por_uf") > names.index("estabelecimentos")
+    assert names.index("ufs") > names.index("empresas_por_uf")
+    assert summary.status == "succeeded"
+    out = rows(config.data_dir, "empresas_por_uf")
+    assert [(r["uf"], r["estabelecimentos"]) for r in out] == [("DF", 1), ("SP", 1)]
+    assert [r["uf"] for r in rows(config.data_dir, "ufs")] == ["DF", "SP"]
+    again = build(config, source=REAL_SAMPLES / "naming-2021", release="2021-06")
+    assert {t.name: t.status for t in again.tables}["empresas_por_uf"] == "skipped"
+    assert catalog(config.data_dir).execute(
+        "SELECT count(*) FROM audit_tables WHERE table_name = 'empresas_por_uf' AND status = 'succeeded'"
+    ).fetchone() == (1,)
+
+
+def test_broken_sql_is_reported_before_any_data_is_read(tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(REPO_ROOT / "sql", sql)
+    (sql / "cnaes.sql").write_text("SELECT codigo, no_such_column FROM raw_cnaes")
+    (sql / "loop_a.sql").write_text("SELECT * FROM loop_b")
+    (sql / "loop_b.sql").write_text("SELECT * FROM loop_a")
+    config = load_config(None, overrides={"data_dir": str(tmp_path / "data"), "sql_dir": str(sql)}, env={})
+    with pytest.raises(SqlError, match="cycle: loop_a, loop_b"):
+        build(config, source=REAL_SAMPLES / "naming-2021", release="2021-06")
+    (sql / "loop_b.sql").unlink()
+    (sql / "loop_a.sql").unlink()
+    summary = build(config, source=REAL_SAMPLES / "naming-2021", release="2021-06")
+    (cnaes,) = [t for t in summary.tables if t.name == "cnaes"]
+    assert cnaes.status == "failed" and "cnaes.sql" in cnaes.error and "no_such_column" in cnaes.error
+    assert catalog(config.data_dir).execute(
+        "SELECT count(*) FROM audit_batches b JOIN audit_files f USING (file_id) WHERE f.zip_name LIKE '%CNAE%'"
+    ).fetchone() == (0,)
+
+
+def test_config_precedence_flag_env_file_default(tmp_path):
+    file = tmp_path / "config.yaml"
+    file.write_text("threads: 3\nmemory_limit: 2GB\ndata_dir: out\nparquet:\n  compression: snappy\n")
+    env = {"CNPJ_DUCK_MEMORY_LIMIT": "512MB", "CNPJ_DUCK_PARQUET_ROW_GROUP_SIZE": "1000"}
+    config = load_config(file, overrides={"threads": 1}, env=env)
+    assert (config.threads, config.memory_limit, config.parquet_compression) == (1, "512MB", "snappy")
+    assert config.parquet_row_group_size == 1000 and config.batch_mb == 16
+    assert config.sources["threads"] == "flag" and config.sources["memory_limit"] == "CNPJ_DUCK_MEMORY_LIMIT"
+    assert config.sources["parquet.compression"] == str(file) and config.sources["batch_mb"] == "default"
+    assert config.data_dir == tmp_path / "out"  # relative to the config file
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("threads: two\n", "threads = 'two'"),
+    ("threads: 0\n", "greater than 0"),
+    ("memory_limit: lots\n", "a size like 1GB"),
+    ("release: 2026-1\n", "'latest' or a month as YYYY-MM"),
+    ("parquet:\n  compression: brotli\n", "one of zstd"),
+    ("colour: blue\n", "unknown key 'colour'"),
+    ("tables: empresas,bogus\n", "unknown table bogus"),
+    ("threads: [1\n", "not valid YAML"),
+])
+def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, text, message):
+    file = tmp_path / "config.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_config(file, env={})
+
+
+def test_config_error_exit_code_is_2(tmp_path, capsys):
+    file = tmp_path / "config.yaml"
+    file.write_text("threads: -1\n")
+    with pytest.raises(SystemExit) as e:
+        main(["--config", str(file), "build", "--sample"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: threads = -1") and len(err.splitlines()) == 1
+
+
+def test_env_overrides_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNPJ_DUCK_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)
+    assert config.data_dir == Path(tmp_path / "elsewhere")
