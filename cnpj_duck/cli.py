@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from . import __version__
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 
 log = logging.getLogger(__name__)
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "argv": []}
 
 
 def _config(ctx: click.Context, **overrides: Any) -> Any:
@@ -98,9 +99,11 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     reporter = _reporter(no_progress, quiet)
     if isinstance(reporter, RichProgress):
         with reporter:
-            summary = run_build(config, release=release, source=source, force=force, progress=reporter)
+            summary = run_build(config, release=release, source=source, force=force, progress=reporter,
+                                command=_command_line())
     else:
-        summary = run_build(config, release=release, source=source, force=force, progress=reporter)
+        summary = run_build(config, release=release, source=source, force=force, progress=reporter,
+                            command=_command_line())
     out = Console()
     if not out.is_terminal:
         out = Console(width=120)  # a pipe or a file: no terminal width to fit, keep the table readable
@@ -141,8 +144,14 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
                f"{zipped / 1e6:,.1f} MB zipped")
 
 
+def _command_line() -> str:
+    """The command as typed, for the audit (no secret is ever passed on the command line of build)."""
+    return shlex.join(["cnpj-duck", *_state["argv"]])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into one line and an exit code."""
+    _state["argv"] = list(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=argv, prog_name="cnpj-duck", standalone_mode=False)
     except click.exceptions.Exit as e:

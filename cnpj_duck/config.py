@@ -63,7 +63,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tables", str, "all", _tables),
     Setting("threads", int, 2, _positive),
     Setting("parallel_files", int, 2, _positive),
-    Setting("memory_limit", str, "1GB", _memory),
+    Setting("memory_limit", str, "768MB", _memory),
     Setting("batch_mb", int, 16, _positive),
     Setting("max_rejects_per_file", int, 10_000, _non_negative),
     Setting("parquet.compression", str, "zstd", _compression),

@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--scales", default="0.005,0.01,0.02", help="comma-separated release scales")
     parser.add_argument("--tables", default="estabelecimentos", help="tables to build, or 'all'")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--memory-limit", default="1GB")
+    parser.add_argument("--memory-limit", default="768MB")
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()

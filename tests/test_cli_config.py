@@ -43,6 +43,11 @@ def test_build_sample_is_the_readme_command(tmp_path, capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "release 2026-10: succeeded" in out and "estabelecimentos" in out
+    con = catalog(tmp_path / "data")
+    command, config, version = con.execute("SELECT command, config, version FROM audit_runs").fetchone()
+    con.close()
+    assert command == f"cnpj-duck --data-dir {tmp_path / 'data'} build --sample --quiet"
+    assert '"memory_limit": "768MB"' in config and version == "0.1.0"
     with pytest.raises(SystemExit) as e:
         main(["--data-dir", str(tmp_path / "data"), "build", "--sample", "--quiet"])
     assert e.value.code == 0 and "skipped" in capsys.readouterr().out
