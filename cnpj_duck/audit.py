@@ -267,3 +267,41 @@ class Audit:
                     "error = coalesce(error, 'the process ended before this finished') WHERE status = 'running'"
                 )
         return int(row[0]) if row else 0
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def load_run(con: duckdb.DuckDBPyConnection, run_id: int | None = None) -> dict[str, Any] | None:
+    """One run (the last one by default) with its tables, files and batches nested, as plain values."""
+    where = "run_id = ?" if run_id is not None else "run_id = (SELECT max(run_id) FROM audit_runs)"
+    runs = _rows(con, f"SELECT * FROM audit_runs WHERE {where}", [run_id] if run_id is not None else [])
+    if not runs:
+        return None
+    run = runs[0]
+    tables = _rows(con, "SELECT * FROM audit_tables WHERE run_id = ? ORDER BY table_run_id", [run["run_id"]])
+    files = _rows(con, "SELECT * FROM audit_files WHERE run_id = ? ORDER BY file_id", [run["run_id"]])
+    batches = _rows(con, "SELECT b.* FROM audit_batches b JOIN audit_files f USING (file_id) "
+                         "WHERE f.run_id = ? ORDER BY b.batch_id", [run["run_id"]])
+    for f in files:
+        f["batches"] = [b for b in batches if b["file_id"] == f["file_id"]]
+    for t in tables:
+        t["files"] = [f for f in files if f["table_run_id"] == t["table_run_id"]]
+    run["tables"] = tables
+    return run
+
+
+def load_rejects(con: duckdb.DuckDBPyConnection, run_id: int | None = None, table: str | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+    """Rejected records, newest run first unless `run_id` is given, in file and line order."""
+    where = ["run_id = coalesce(?, (SELECT max(run_id) FROM rejects))"]
+    params: list[Any] = [run_id]
+    if table is not None:
+        where.append("table_name = ?")
+        params.append(table)
+    params.append(limit)
+    return _rows(con, "SELECT run_id, release, table_name, zip_name, member_name, line, reason, raw FROM rejects "
+                      f"WHERE {' AND '.join(where)} ORDER BY zip_name, line LIMIT ?", params)

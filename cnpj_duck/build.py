@@ -164,12 +164,14 @@ def scan_release(release: str, folder: Path) -> ReleaseFolder:
     return scan
 
 
-def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def open_catalog(data_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (or create) the catalog database that holds the audit tables."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CATALOG_NAME
+    if read_only and not path.is_file():
+        raise UsageError(f"{path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
+    data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path))
+        return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise CatalogLockedError(

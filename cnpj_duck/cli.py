@@ -149,6 +149,107 @@ def _command_line() -> str:
     return shlex.join(["cnpj-duck", *_state["argv"]])
 
 
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+                       help="A rich view for people, or JSON for programs (stable keys, see the README).")
+
+
+def _json(data: Any) -> None:
+    import json
+
+    def plain(value: Any) -> Any:
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+    click.echo(json.dumps(data, indent=2, default=plain, ensure_ascii=False))
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="The run to show (default: the last one).")
+@_FORMAT
+@click.pass_context
+def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
+    """Show a build's audit tree: run > table > file > batch, with rows, rejects, timings and errors.
+
+    \b
+    Examples:
+      cnpj-duck status
+      cnpj-duck status --run 3 --format json
+    """
+    from .audit import load_run
+    from .build import open_catalog
+
+    config = _config(ctx)
+    con = open_catalog(config.data_dir, read_only=True)
+    try:
+        run = load_run(con, run_id)
+    finally:
+        con.close()
+    if run is None:
+        raise CnpjDuckError(f"no run {run_id} in the catalog" if run_id else "no run in the catalog yet")
+    if fmt == "json":
+        import json
+
+        run["config"] = json.loads(run["config"]) if run.get("config") else None
+        _json(run)
+        return
+    from rich.console import Console
+
+    from .console import run_tree
+
+    Console().print(run_tree(run))
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="The run (default: the last run that rejected records).")
+@click.option("--table", help="Only this table's rejects.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
+@_FORMAT
+@click.pass_context
+def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: int, fmt: str) -> None:
+    """List records that could not be parsed, with their file, line and reason.
+
+    \b
+    Examples:
+      cnpj-duck rejects --table estabelecimentos
+      cnpj-duck rejects --run 3 --format json --limit 1000
+    """
+    from .audit import load_rejects
+    from .build import open_catalog
+
+    config = _config(ctx)
+    con = open_catalog(config.data_dir, read_only=True)
+    try:
+        found = load_rejects(con, run_id, table, limit)
+    finally:
+        con.close()
+    if fmt == "json":
+        _json(found)
+        return
+    from rich.console import Console
+
+    from .console import rejects_table
+
+    Console().print(rejects_table(found))
+
+
+@cli.command("config")
+@_FORMAT
+@click.pass_context
+def show_config(ctx: click.Context, fmt: str) -> None:
+    """Print the effective configuration and where each value came from (secrets redacted).
+
+    \b
+    Example:
+      CNPJ_DUCK_THREADS=1 cnpj-duck --config config.yaml config
+    """
+    config = _config(ctx)
+    values = config.redacted()
+    if fmt == "json":
+        _json({key: {"value": value, "from": config.sources[key]} for key, value in values.items()})
+        return
+    for key, value in values.items():
+        click.echo(f"{key} = {value}    # {config.sources[key]}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into one line and an exit code."""
     _state["argv"] = list(sys.argv[1:] if argv is None else argv)

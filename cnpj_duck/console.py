@@ -19,6 +19,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.tree import Tree
 
 from .build import BuildSummary
 
@@ -152,4 +153,55 @@ def summary_table(summary: BuildSummary) -> Table:
             f"{t.rows_written:,}", f"{t.rows_rejected:,}", f"{sum(t.values_nulled.values()):,}",
             f"{t.rows_in_output:,}", f"{t.seconds:.1f}", f"{t.parquet_bytes / 1e6:,.1f}",
         )
+    return table
+
+
+_STYLE = {"failed": "red", "interrupted": "red", "abandoned": "red", "skipped": "yellow", "running": "cyan",
+          "succeeded": "green"}
+
+
+def _status(status: str) -> str:
+    style = _STYLE.get(status, "")
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
+def _level(row: dict[str, Any], name: str) -> str:
+    seconds = (row["finished_at"] - row["started_at"]).total_seconds() if row.get("finished_at") else None
+    took = f", {seconds:.1f}s" if seconds is not None else ""
+    text = (f"{name} {_status(row['status'])}: {row['rows_read']:,} read, {row['rows_written']:,} written, "
+            f"{row['rows_rejected']:,} rejected{took}")
+    if row.get("note"):
+        text += f" [dim]({row['note']})[/dim]"
+    if row.get("error"):
+        text += f"\n[red]{row['error']}[/red]"
+    return text
+
+
+def run_tree(run: dict[str, Any]) -> Tree:
+    """The audit hierarchy of one run as a tree; succeeded batches are summarised, others listed."""
+    tree = Tree(_level(run, f"run {run['run_id']} ({run['command']}, release {run['release']})"))
+    for table in run["tables"]:
+        branch = tree.add(_level(table, f"[bold]{table['table_name']}[/bold]"))
+        for file in table["files"]:
+            leaf = branch.add(_level(file, file["zip_name"]))
+            batches = file["batches"]
+            ok = [b for b in batches if b["status"] == "succeeded"]
+            if ok:
+                plural = "batch" if len(ok) == 1 else "batches"
+                leaf.add(f"{len(ok)} {plural} succeeded, lines {ok[0]['first_line']:,}-{ok[-1]['last_line']:,}")
+            for b in batches:
+                if b["status"] != "succeeded":
+                    leaf.add(_level(b, f"batch {b['seq']} (from line {b['first_line']:,})"))
+    return tree
+
+
+def rejects_table(rows: list[dict[str, Any]]) -> Table:
+    """Rejected records with their file, line and reason."""
+    run = rows[0]["run_id"] if rows else None
+    table = Table(title=f"rejects of run {run}" if run else "no rejects", title_justify="left")
+    for name in ("table", "zip", "line", "reason", "raw"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"],
+                      r["raw"][:200])
     return table

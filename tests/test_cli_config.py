@@ -142,3 +142,41 @@ def test_env_overrides_data_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(None)
     assert config.data_dir == Path(tmp_path / "elsewhere")
+
+
+def test_status_rejects_and_config_commands(tmp_path, capsys):
+    import json
+
+    data = str(tmp_path / "data")
+    runner = CliRunner()
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", data, "status"])
+    assert e.value.code == 2 and "no catalog yet" in capsys.readouterr().err
+    assert runner.invoke(cli, ["--data-dir", data, "build", "--sample", "--quiet"]).exit_code == 0
+
+    result = runner.invoke(cli, ["--data-dir", data, "status", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)
+    assert run["status"] == "succeeded" and run["config"]["batch_mb"] == 16
+    assert [t["table_name"] for t in run["tables"]][:3] == ["cnaes", "empresas", "estabelecimentos"]
+    empresas = run["tables"][1]
+    assert len(empresas["files"]) == 10 and empresas["rows_rejected"] == 3
+    assert sum(f["rows_read"] for f in empresas["files"]) == empresas["rows_read"]
+    assert all(b["status"] == "succeeded" for f in empresas["files"] for b in f["batches"])
+    assert run["started_at"].startswith("20") and "T" in run["started_at"]
+
+    result = runner.invoke(cli, ["--data-dir", data, "status"])
+    assert result.exit_code == 0 and "empresas succeeded" in result.output and "Empresas0.zip" in result.output
+
+    result = runner.invoke(cli, ["--data-dir", data, "rejects", "--table", "socios", "--format", "json"])
+    found = json.loads(result.output)
+    assert len(found) == 3 and {r["table_name"] for r in found} == {"socios"}
+    assert [r["line"] for r in found] == sorted(r["line"] for r in found)
+    assert {r["reason"].split(":")[0] for r in found} == {"field_count", "unterminated_quote"}
+    result = runner.invoke(cli, ["--data-dir", data, "rejects", "--limit", "2"])
+    assert result.exit_code == 0 and "rejects of run 1" in result.output
+
+    result = runner.invoke(cli, ["--data-dir", data, "config", "--format", "json"], env={"CNPJ_DUCK_THREADS": "1"})
+    shown = json.loads(result.output)
+    assert shown["threads"] == {"value": 1, "from": "CNPJ_DUCK_THREADS"}
+    assert shown["data_dir"]["from"] == "flag"
