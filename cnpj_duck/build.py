@@ -73,6 +73,7 @@ class BuildSummary:
     warnings: tuple[str, ...]
     seconds: float
     output_dir: Path
+    partial: bool = False  # a development run (--limit-rows, --max-files-per-table)
 
     @property
     def failed(self) -> bool:
@@ -265,11 +266,17 @@ class _FileOutcome:
 class Builder:
     """One build: the catalog and audit, the transform engine, and the release being built."""
 
-    def __init__(self, config: Config, progress: Progress, force: bool) -> None:
+    def __init__(self, config: Config, progress: Progress, force: bool, limit_rows: int | None = None,
+                 max_files: int | None = None) -> None:
         self.config = config
         self.progress = progress
-        self.force = force
-        self.batch_bytes = config.batch_mb << 20
+        self.limit_rows = limit_rows
+        self.max_files = max_files
+        self.partial = limit_rows is not None or max_files is not None
+        # A partial (development) run neither reuses outputs nor is reused: it may have read part of a file.
+        self.force = force or self.partial
+        # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
+        self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
         self.staging = config.data_dir / ".staging"
         self.stop = threading.Event()  # set on Ctrl-C: every file worker stops at its next batch
         self.cursors: set[duckdb.DuckDBPyConnection] = set()
@@ -290,9 +297,11 @@ class Builder:
             audit.abandon_leftovers()
             recover_outputs(config.data_dir)
             results: list[TableResult] = []
-            with audit.run(command, release, config.redacted(), __version__) as run:
+            with audit.run(command, release, config.redacted(), __version__, partial=self.partial) as run:
                 self.staging = config.data_dir / ".staging" / f"run-{run.id}"
                 files = [f for f in scan.files if f.family.name in wanted]
+                if self.max_files is not None:
+                    files = [f for f in files if f.index < self.max_files]
                 total = sum(self._size(f.path) for f in files)
                 self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
                 for transform in wanted.values():
@@ -310,7 +319,7 @@ class Builder:
                     results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
                 self.progress.finish("build", status="failed" if run.failed_children else "succeeded")
             return BuildSummary(run.id, release, run.status, tuple(results), tuple(scan.warnings),
-                                time.monotonic() - started, config.data_dir / "parquet")
+                                time.monotonic() - started, config.data_dir / "parquet", self.partial)
         finally:
             shutil.rmtree(self.staging, ignore_errors=True)
             if catalog is not None:
@@ -351,8 +360,8 @@ class Builder:
         final = partition_dir(self.config.data_dir, transform.name, release)
         fingerprint = transform_fingerprint(transform, self.config.sql_dir)
         current = None if self.force else read_manifest(final)
-        if current is not None and current.get("fingerprint") != fingerprint:
-            current = None  # the SQL or cnpj-duck changed: every file is rebuilt
+        if current is not None and (current.get("fingerprint") != fingerprint or current.get("partial")):
+            current = None  # the SQL or cnpj-duck changed, or a dev run left part of it: every file is rebuilt
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
         plan = _FilePlan(transform, release, final, staged, current)
@@ -427,7 +436,7 @@ class Builder:
             return None
 
     def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
-        manifest = {"table": table, "release": release, **manifest}
+        manifest = {"table": table, "release": release, "partial": self.partial, **manifest}
         (staged / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         final = publish(self.config.data_dir, staged, table, release)
         t.set(output_path=str(final))
@@ -489,6 +498,9 @@ class Builder:
                         path=member.zip_path.name,
                     )
                 yield from item.table.to_batches()
+                if self.limit_rows is not None and f.counts["rows_written"] >= self.limit_rows:
+                    f.note = f"partial: stopped after {f.counts['rows_written']:,} rows (--limit-rows)"
+                    return
         except BaseException as e:
             failure.append(e)
             raise
@@ -509,7 +521,8 @@ class Builder:
         final = partition_dir(self.config.data_dir, transform.name, release)
         fingerprint = transform_fingerprint(transform, self.config.sql_dir)
         current = None if self.force else read_manifest(final)
-        if current and current.get("fingerprint") == fingerprint and current.get("inputs") == digests:
+        if current and current.get("fingerprint") == fingerprint and current.get("inputs") == digests \
+                and not current.get("partial"):
             t.outcome = "skipped"
             t.note = "its SQL and the tables it reads are unchanged since the output was built; --force rebuilds"
             t.set(output_path=str(final))
@@ -556,8 +569,12 @@ def sample_release(data_dir: Path) -> Path:
 
 def build(config: Config, *, release: str | None = None, source: Path | None = None,
           tables: list[str] | None = None, force: bool = False, progress: Progress | None = None,
-          command: str = "build") -> BuildSummary:
-    """Build a release into Parquet under <data_dir>/parquet; returns a summary (check `.failed`)."""
+          command: str = "build", limit_rows: int | None = None, max_files: int | None = None) -> BuildSummary:
+    """Build a release into Parquet under <data_dir>/parquet; returns a summary (check `.failed`).
+
+    `limit_rows` and `max_files` make a quick development run: it reads about that many rows of each file
+    and the first files of each table, and is recorded as partial.
+    """
     rel, folder = resolve_release(config, release, source)
-    builder = Builder(config, progress or NullProgress(), force)
+    builder = Builder(config, progress or NullProgress(), force, limit_rows, max_files)
     return builder.run(rel, folder, tables or config.table_list(), command)

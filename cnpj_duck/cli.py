@@ -72,10 +72,15 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
 @click.option("--tables", help="Comma-separated tables to build (default: all).")
 @click.option("--force", is_flag=True, help="Rebuild every file even if its output is current.")
 @click.option("--sample", is_flag=True, help="Build the embedded sample release (generated on first use).")
+@click.option("--limit-rows", type=click.IntRange(min=1),
+              help="Development: stop each file after about N rows (recorded as a partial run).")
+@click.option("--max-files-per-table", type=click.IntRange(min=1),
+              help="Development: only the first N files of each table (recorded as a partial run).")
 @_progress_options
 @click.pass_context
 def build(ctx: click.Context, release: str | None, source: Path | None, tables: str | None, force: bool,
-          sample: bool, no_progress: bool, quiet: bool) -> None:
+          sample: bool, limit_rows: int | None, max_files_per_table: int | None, no_progress: bool,
+          quiet: bool) -> None:
     """Build a release of zips into Parquet under <data_dir>/parquet.
 
     \b
@@ -83,6 +88,7 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
       cnpj-duck build --sample
       cnpj-duck build --release 2026-10 --tables empresas,estabelecimentos
       cnpj-duck build --source ~/Downloads/2026-10
+      cnpj-duck build --limit-rows 10000 --max-files-per-table 1   # a quick try of a whole release
     """
     from rich.console import Console
 
@@ -100,10 +106,10 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     if isinstance(reporter, RichProgress):
         with reporter:
             summary = run_build(config, release=release, source=source, force=force, progress=reporter,
-                                command=_command_line())
+                                command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
     else:
         summary = run_build(config, release=release, source=source, force=force, progress=reporter,
-                            command=_command_line())
+                            command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
     out = Console()
     if not out.is_terminal:
         out = Console(width=120)  # a pipe or a file: no terminal width to fit, keep the table readable

@@ -138,10 +138,11 @@ class PlainProgress:
 
 def summary_table(summary: BuildSummary) -> Table:
     """The per-table summary printed at the end of a build."""
+    partial = " [yellow]partial: a development run[/yellow]" if summary.partial else ""
     table = Table(caption="written: rows written now; nulled: values that did not cast (dates, decimals); "
                   "in output: rows in the table's Parquet; MB: Parquet written now",
                   caption_justify="left", title=f"release {summary.release}: {summary.status} (run {summary.run_id}, "
-                        f"{summary.seconds:.1f}s)", title_justify="left")
+                        f"{summary.seconds:.1f}s){partial}", title_justify="left")
     for name, justify in (("table", "left"), ("status", "left"), ("files", "right"), ("written", "right"),
                           ("rejected", "right"), ("nulled", "right"), ("in output", "right"),
                           ("s", "right"), ("MB", "right")):

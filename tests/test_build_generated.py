@@ -148,3 +148,25 @@ def test_audit_tree_adds_up(built):
     assert read == sum(t.rows_read for t in summary.tables)
     (metrics_row,) = con.execute(f"SELECT {metrics} FROM audit_runs").fetchall()
     assert metrics_row[0] > 0
+
+
+def test_development_run_is_partial_and_never_reused(built, tmp_path):
+    manifest, _, _ = built
+    config = load_config(None, overrides={"data_dir": str(tmp_path / "data")}, env={})
+    quick = build(config, source=manifest.folder, limit_rows=1000, max_files=2)
+    assert quick.partial and quick.status == "succeeded"
+    by_name = {t.name: t for t in quick.tables}
+    assert by_name["estabelecimentos"].files == 2
+    assert 2000 <= by_name["estabelecimentos"].rows_written < manifest.expected_rows("estabelecimentos")
+    assert by_name["cnaes"].rows_written == 1359  # small files are read whole
+    for t in quick.tables:
+        assert t.rows_read == t.rows_written + t.rows_rejected
+    con = catalog(config.data_dir)
+    assert con.execute("SELECT partial FROM audit_runs").fetchall() == [(True,)]
+    notes = con.execute("SELECT count(*) FROM audit_files WHERE note LIKE 'partial: stopped after%'").fetchone()
+    assert notes[0] >= 4
+    con.close()
+    full = build(config, source=manifest.folder)
+    assert {t.status for t in full.tables} == {"succeeded"}  # nothing skipped: the partial output is not reused
+    assert {t.name: t.rows_written for t in full.tables}["estabelecimentos"] == manifest.expected_rows(
+        "estabelecimentos")
