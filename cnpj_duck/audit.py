@@ -8,6 +8,7 @@ marks the level `failed` (or `interrupted` for Ctrl-C) and propagates; a parent 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+log = logging.getLogger(__name__)
 RAW_TEXT_LIMIT = 64 * 1024
 METRICS = ("rows_read", "rows_written", "rows_rejected", "bytes_in", "bytes_out")
 
@@ -90,6 +92,7 @@ class Scope:
             {"status": status, "finished_at": _now(), "error": self.error, **self.counts, **self.extra,
              **({"note": self.note} if self.note else {})},
         )
+        self._log(status)
         if self.parent is not None:
             with self.audit.lock:  # siblings may close at the same time in other threads
                 self.parent.add(**self.counts)
@@ -98,6 +101,33 @@ class Scope:
                     self.parent.error = self.parent.error or self.error
                 elif status == "interrupted":
                     self.parent.interrupted_children += 1
+
+    def _context(self) -> dict[str, Any]:
+        """Run, table, file and batch of this level, for log records."""
+        context: dict[str, Any] = {}
+        scope: Scope | None = self
+        while scope is not None:
+            if isinstance(scope, RunScope):
+                context["run_id"] = scope.id
+            elif isinstance(scope, TableScope):
+                context["table"] = scope.columns.get("table_name")
+            elif isinstance(scope, FileScope):
+                context["file"] = scope.columns.get("zip_name")
+            elif isinstance(scope, BatchScope):
+                context["batch"] = scope.columns.get("seq")
+            scope = scope.parent
+        return context
+
+    def _log(self, status: str) -> None:
+        level = self.sql_table.removeprefix("audit_").removesuffix("s")
+        if level == "batche":
+            level = "batch"
+        severity = logging.INFO if status in ("succeeded", "skipped") else logging.WARNING
+        if level == "batch" and severity == logging.INFO:
+            severity = logging.DEBUG  # one line per batch only with -vv
+        message = f"{level} {status}" + (f": {self.error}" if self.error and status != "succeeded" else "")
+        log.log(severity, message, extra={**self._context(), "event": f"{level}_{status}", "status": status,
+                                          "metrics": dict(self.counts)})
 
     @contextmanager
     def _child(self, scope: Scope) -> Iterator[Any]:

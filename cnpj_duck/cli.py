@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import sys
@@ -16,7 +15,6 @@ import click
 from . import __version__
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 
-log = logging.getLogger(__name__)
 _state: dict[str, Any] = {"debug": False, "argv": []}
 
 
@@ -52,8 +50,12 @@ def _reporter(no_progress: bool, quiet: bool) -> Any:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The config.yaml to use (default ./config.yaml when present).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--verbose", "-v", count=True, help="More detail on stderr (-v info, -vv debug).")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write JSON lines (time, level, run, table, file, batch, event, metrics) to this file.")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, debug: bool) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, debug: bool, verbose: int,
+        log_file: Path | None) -> None:
     """Turn the Receita Federal CNPJ open-data release into typed Parquet with DuckDB.
 
     \b
@@ -61,8 +63,10 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
       cnpj-duck build --sample        # generate and build the embedded sample release
       cnpj-duck build --release 2026-10
     """
+    from .logs import setup_logging
+
     _state["debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(max(verbose, 2 if debug else 0), log_file)
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
@@ -256,6 +260,18 @@ def show_config(ctx: click.Context, fmt: str) -> None:
         click.echo(f"{key} = {value}    # {config.sources[key]}")
 
 
+def _log_error(message: str, exc_info: bool = False) -> None:
+    """The error also goes to --log-file, without printing it twice on stderr."""
+    import logging
+
+    for handler in logging.getLogger("cnpj_duck").handlers:
+        if isinstance(handler, logging.FileHandler):
+            record = logging.LogRecord("cnpj_duck.cli", logging.ERROR, __file__, 0, message, None,
+                                       sys.exc_info() if exc_info else None)
+            record.event = "error"
+            handler.handle(record)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into one line and an exit code."""
     _state["argv"] = list(sys.argv[1:] if argv is None else argv)
@@ -273,11 +289,13 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             traceback.print_exc()
         click.echo(f"error: {e}", err=True)
+        _log_error(str(e))
         sys.exit(e.exit_code)
     except Exception as e:  # a bug, not bad input: still one line unless --debug
         if _state["debug"]:
             traceback.print_exc()
         click.echo(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+        _log_error(f"internal error: {type(e).__name__}: {e}", exc_info=True)
         sys.exit(EXIT_DATA)
     sys.exit(0)
 

@@ -180,3 +180,32 @@ def test_status_rejects_and_config_commands(tmp_path, capsys):
     shown = json.loads(result.output)
     assert shown["threads"] == {"value": 1, "from": "CNPJ_DUCK_THREADS"}
     assert shown["data_dir"]["from"] == "flag"
+
+
+def test_log_file_has_json_lines_with_the_audit_context(tmp_path, capsys):
+    import json
+
+    log = tmp_path / "build.log"
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path / "data"), "--log-file", str(log), "build", "--sample", "--quiet"])
+    assert e.value.code == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    events = {line["event"] for line in lines}
+    assert {"run_succeeded", "table_succeeded", "file_succeeded"} <= events
+    (run,) = [line for line in lines if line["event"] == "run_succeeded"]
+    assert run["run_id"] == 1 and run["metrics"]["rows_rejected"] == 12 and run["level"] == "info"
+    file_line = next(line for line in lines if line["event"] == "file_succeeded" and line.get("file") == "Cnaes.zip")
+    assert file_line["table"] == "cnaes" and file_line["metrics"]["rows_written"] == 1359
+    assert all(line["time"].endswith("+00:00") for line in lines)
+    # a failure lands in the log too
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(tmp_path / "data"), "--log-file", str(log), "build", "--release", "1999-01"])
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["level"] == "error" and "1999-01" in last["message"]
+
+
+def test_passwords_in_urls_are_redacted():
+    from cnpj_duck.logs import redact
+
+    assert redact("cannot connect to postgresql://duck:s3cr3t@db:5432/cnpj") == (
+        "cannot connect to postgresql://duck:***@db:5432/cnpj")
