@@ -28,8 +28,11 @@ class Setting:
     secret: bool = False
 
 
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else "a number greater than 0"
+def _between(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if low <= v <= high else f"a whole number from {low} to {high}"
+
+    return check
 
 
 def _non_negative(v: Any) -> str | None:
@@ -61,13 +64,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sql_dir", str, str(REPO_ROOT / "sql")),
     Setting("release", str, "latest", _release),
     Setting("tables", str, "all", _tables),
-    Setting("threads", int, 2, _positive),
-    Setting("parallel_files", int, 2, _positive),
+    Setting("threads", int, 2, _between(1, 256)),
+    Setting("parallel_files", int, 2, _between(1, 16)),
     Setting("memory_limit", str, "768MB", _memory),
-    Setting("batch_mb", int, 16, _positive),
+    Setting("batch_mb", int, 16, _between(1, 1024)),
     Setting("max_rejects_per_file", int, 10_000, _non_negative),
     Setting("parquet.compression", str, "zstd", _compression),
-    Setting("parquet.row_group_size", int, 122_880, _positive),
+    Setting("parquet.row_group_size", int, 122_880, _between(1_000, 10_000_000)),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 

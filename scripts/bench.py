@@ -35,8 +35,18 @@ def _child(mode: str, source: str, data_dir: str, tables: str, memory_limit: str
     config = load_config(None, overrides={"data_dir": data_dir, "tables": ",".join(names),
                                           "memory_limit": memory_limit}, env={})
     started = time.perf_counter()
-    if mode == "build":
-        summary = build(config, source=Path(source))
+    if mode in ("build", "build-rich"):
+        progress = None
+        if mode == "build-rich":  # the rich display drawn at full speed to a (discarded) terminal
+            from rich.console import Console
+
+            from cnpj_duck.console import RichProgress
+
+            progress = RichProgress(Console(file=open(os.devnull, "w"), force_terminal=True, width=150))
+            progress.__enter__()
+        summary = build(config, source=Path(source), progress=progress)
+        if progress is not None:
+            progress.__exit__(None, None, None)
         if summary.failed:
             raise SystemExit(f"build failed: {summary.errors}")
         rows = sum(t.rows_written for t in summary.tables)
@@ -110,6 +120,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--memory-limit", default="768MB")
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--progress-cost", action="store_true",
+                        help="also time build with the rich progress display, at the first scale")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -146,6 +158,13 @@ def main() -> None:
               f"| {rate:,.0f} | {zipped / 1e6 / b['seconds']:.1f} / {unzipped / 1e6 / b['seconds']:.1f} "
               f"| {bare_rate:,.0f} | {rate / bare_rate:.2f} | {b['peak_rss'] / 2**20:,.0f} "
               f"| {bare['peak_rss'] / 2**20:,.0f} |", flush=True)
+        if args.progress_cost:
+            args.progress_cost = False
+            rich_run = measure("build-rich", source, args.work, args.tables, args.memory_limit)
+            again = measure("build", source, args.work, args.tables, args.memory_limit)
+            plain = min(b["seconds"], again["seconds"])
+            print(f"\nprogress display cost at scale {scale}: build {plain:.2f}s without, {rich_run['seconds']:.2f}s "
+                  f"with the rich display: {100 * (rich_run['seconds'] / plain - 1):+.1f}%\n", flush=True)
 
 
 def _family(path: Path) -> str | None:

@@ -112,7 +112,9 @@ def test_config_precedence_flag_env_file_default(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("threads: two\n", "threads = 'two'"),
-    ("threads: 0\n", "greater than 0"),
+    ("threads: 0\n", "from 1 to 256"),
+    ("threads: 100000\n", "from 1 to 256"),
+    ("batch_mb: 0\n", "from 1 to 1024"),
     ("memory_limit: lots\n", "a size like 1GB"),
     ("release: 2026-1\n", "'latest' or a month as YYYY-MM"),
     ("parquet:\n  compression: brotli\n", "one of zstd"),
