@@ -313,7 +313,7 @@ class Builder:
                                 nulled = self._build_family(engine, t, transform, mine, release)
                             else:
                                 nulled = self._build_derived(engine, t, transform, release)
-                        except CnpjDuckError as e:
+                        except (CnpjDuckError, OSError) as e:
                             t.fail(str(e))
                             nulled = {}
                     results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
@@ -431,8 +431,8 @@ class Builder:
                     cursor.close()
                 entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
                 return _FileOutcome(part, entry, nulled, False)
-        except (CnpjDuckError, duckdb.Error, OSError) as e:
-            self.progress.message(str(e), level="error")
+        except Exception as e:  # recorded as the file's failure by its scope; the other files go on
+            self.progress.message(str(e) or type(e).__name__, level="error")
             return None
 
     def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
@@ -452,21 +452,17 @@ class Builder:
         batches = self._audited_batches(f, member, writer, task, failure)
         try:
             written = writer.write(batches, out_path)
-        except duckdb.Error as e:
-            if failure:
-                raise failure[0] from None
-            if _is_interrupt(e):
+        except BaseException as e:
+            error = failure[0] if failure else e
+            if isinstance(error, KeyboardInterrupt) or _is_interrupt(error) or self.stop.is_set():
                 f.discard_batches("interrupted by the user", status="interrupted")
                 raise KeyboardInterrupt from None
-            raise SqlError(f"{transform.path} on {src.path.name}: {str(e).strip().splitlines()[0]}") from None
-        except BaseException:
-            if failure:
-                raise failure[0] from None
-            raise
+            f.discard_batches(str(error) or type(error).__name__)  # none of the file's rows reached the output
+            if error is e and isinstance(e, duckdb.Error):
+                raise SqlError(f"{transform.path} on {src.path.name}: {str(e).strip().splitlines()[0]}") from None
+            raise error from None
         finally:
             batches.close()
-            if failure or not out_path.exists():
-                f.discard_batches(str(failure[0]) if failure else "the file's output was not written")
         f.add(bytes_out=written.bytes)
         f.set(values_nulled=json.dumps(written.nulled, sort_keys=True))
         self.progress.finish(task, rows=written.rows, rejected=f.counts["rows_rejected"])
@@ -541,8 +537,11 @@ class Builder:
         return {}
 
 
-def _is_interrupt(e: duckdb.Error) -> bool:
-    return isinstance(e, getattr(duckdb, "InterruptException", ())) or "interrupted" in str(e).lower()
+def _is_interrupt(e: BaseException) -> bool:
+    """DuckDB's own Ctrl-C handling: a query (or the Arrow stream it reads) ends with an INTERRUPT error."""
+    if isinstance(e, getattr(duckdb, "InterruptException", ())):
+        return True
+    return isinstance(e, duckdb.Error | OSError) and ("INTERRUPT" in str(e) or str(e) == "Query interrupted")
 
 
 SAMPLE_RELEASE = "2026-10"

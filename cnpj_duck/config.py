@@ -43,8 +43,15 @@ def _release(v: str) -> str | None:
     return None if v == "latest" or is_valid_release(v) else "'latest' or a month as YYYY-MM"
 
 
+_UNITS = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
 def _memory(v: str) -> str | None:
-    return None if _MEMORY_RE.match(v) else "a size like 1GB or 512MB"
+    m = _MEMORY_RE.match(v)
+    if not m:
+        return "a size like 1GB or 512MB"
+    number = float(v[: m.start(2)].strip())
+    return None if number * _UNITS[m.group(2).lower()] >= 128e6 else "at least 128MB (DuckDB needs room to sort)"
 
 
 def _compression(v: str) -> str | None:
@@ -166,6 +173,10 @@ def load_config(
             loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise ConfigError(f"{file}: config file not found; pass an existing file to --config") from None
+        except (IsADirectoryError, PermissionError) as e:
+            raise ConfigError(f"{file}: cannot read the config file ({e.strerror}); pass a YAML file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file}: the config file is not UTF-8 text; save it as UTF-8") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""

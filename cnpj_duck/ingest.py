@@ -100,6 +100,25 @@ def _member(zip_path: Path, info: zipfile.ZipInfo, family: Family, index: int) -
     return Member(zip_path, info.filename, family, index, info.file_size, info.compress_size)
 
 
+def _last_boundary(buf: bytes, end: int) -> int:
+    """Where the last record that ends before `end` ends: just after its line break; -1 if none.
+
+    A record ends with a closing quote and a line break (LF or CRLF), and the next one starts with a quote.
+    A quoted value that is only a line break (`;"\n";`) looks alike, so the quote before the break must not
+    follow a `;` and the quote after it must not be followed by one.
+    """
+    while True:
+        pos = buf.rfind(b'\n"', 0, end)
+        if pos < 1:
+            return -1
+        q = pos - 1 if buf[pos - 1] != 0x0D else pos - 2  # 0x0D: the CR of a CRLF line end
+        closing = q >= 1 and buf[q] == 0x22 and buf[q - 1] != 0x3B  # '"' not after ';'
+        opening_ok = pos + 2 >= len(buf) or buf[pos + 2] != 0x3B
+        if closing and opening_ok:
+            return pos + 1
+        end = pos
+
+
 def read_slices(stream: io.BufferedIOBase | zipfile.ZipExtFile, batch_bytes: int) -> Iterator[bytes]:
     """Cut a byte stream into slices that end on a record boundary."""
     pending = b""
@@ -111,18 +130,18 @@ def read_slices(stream: io.BufferedIOBase | zipfile.ZipExtFile, batch_bytes: int
         if not following:
             yield buf
             return
-        cut = buf.rfind(_BOUNDARY)
+        cut = _last_boundary(buf, len(buf))
         if cut < 0:
             if len(buf) < 4 * batch_bytes:
                 pending = buf
                 continue
             # No quoted boundary in a long stretch (not this dialect): fall back to the last newline.
-            cut = buf.rfind(b"\n") - 1
-            if cut < 0:
+            cut = buf.rfind(b"\n") + 1
+            if cut <= 0:
                 pending = buf
                 continue
-        yield buf[: cut + 2]
-        pending = buf[cut + 2 :]
+        yield buf[:cut]
+        pending = buf[cut:]
 
 
 class _RejectCollector:
@@ -174,6 +193,9 @@ class MemberParser:
         first_line = self.next_line
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         rejects, salvaged = self._locate_rejects(data, first_line, collector.rows)
+        table, tail = self._open_tail(data, first_line, table, rejects)
+        if tail is not None:
+            rejects.append(tail)
         if salvaged:
             extra = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in salvaged], schema=self.schema)
             table = pa.concat_tables([table, extra])
@@ -194,9 +216,9 @@ class MemberParser:
         expected = len(self.family.columns)
         for _, actual, raw in bad:
             needle = raw.encode("latin-1", errors="replace")
-            pos = data.find(needle, cursor.get(needle, 0))
+            pos = _find_record(data, needle, cursor.get(needle, 0))
             if pos < 0:
-                pos = data.find(needle)
+                pos = _find_record(data, needle, 0)
             cursor[needle] = pos + 1 if pos >= 0 else 0
             line = first_line + data.count(b"\n", 0, pos) if pos >= 0 else None
             head, sep, rest = raw.partition("\n")
@@ -212,6 +234,21 @@ class MemberParser:
         rejects.sort(key=lambda pr: pr[0])
         return [r for _, r in rejects], salvaged
 
+    def _open_tail(self, data: bytes, first_line: int, table: pa.Table,
+                   rejects: list[Reject]) -> tuple[pa.Table, Reject | None]:
+        """A last record whose quote never closes: pyarrow closes it at the end of the data and keeps it."""
+        end = data.rstrip(b"\r\n")
+        if not end or end.endswith(b'"') and not end.endswith(b';"') or table.num_rows == 0:
+            return table, None
+        start = _last_boundary(data, len(end))
+        start = max(start, 0)
+        line = first_line + data.count(b"\n", 0, start)
+        if rejects and rejects[-1].line is not None and rejects[-1].line >= line:
+            return table, None  # pyarrow rejected it already
+        raw = end[start:].decode("latin-1")
+        reason = "unterminated_quote: a quoted field is not closed before the end of the data"
+        return table.slice(0, table.num_rows - 1), Reject(line, reason, raw)
+
     def _check_layout(self, good: int, bad: list[tuple[int, int, str]]) -> None:
         """Rows that mostly have another column count from the start mean the layout changed."""
         if not bad or len(bad) < good:
@@ -224,6 +261,14 @@ class MemberParser:
             "the Receita may have changed the layout: check the release's metadata and sql/",
             path=self.label,
         )
+
+
+def _find_record(data: bytes, needle: bytes, start: int) -> int:
+    """The position of `needle` as a whole record (at the start of a line), or -1."""
+    pos = data.find(needle, start)
+    while pos > 0 and data[pos - 1] != 0x0A:
+        pos = data.find(needle, pos + 1)
+    return pos
 
 
 def _parse_whole_records(text: str, expected: int) -> list[list[str]] | None:
@@ -266,6 +311,9 @@ def iter_member(member: Member, batch_bytes: int,
             f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again", path=name))
     except OSError as e:
         yield BatchFailure(parser.next_line, SourceError(f"cannot read the file ({e})", path=name))
+    except (NotImplementedError, RuntimeError) as e:  # zipfile: Deflate64, encryption, ...
+        yield BatchFailure(parser.next_line, SourceError(
+            f"unsupported zip ({e}); re-zip it with plain Deflate or download it again", path=name))
     except Exception as e:
         yield BatchFailure(parser.next_line, e)
 

@@ -201,3 +201,44 @@ def test_every_command_has_help_with_an_example():
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0, name
         assert command.help and "Example" in command.help, name
+
+
+def _build_one(config, tmp_path, member_bytes, zip_name="Cnaes.zip", member="F.K03200$Z.D61011.CNAECSV",
+               batch_mb=1):
+    folder = tmp_path / "2026-10"
+    write_zip(folder, zip_name, member, member_bytes)
+    config = type(config)(**{**config.__dict__, "batch_mb": batch_mb})
+    summary = build(config, source=folder)
+    (table,) = [t for t in summary.tables if t.status != "skipped"]
+    return table, config
+
+
+def test_a_value_that_is_only_a_line_break_never_becomes_a_batch_boundary(config, tmp_path):
+    # `;"\n";` looks like the end of a record; cutting there would split it (found in review).
+    body = b"".join(b'"%07d";"%s"\n' % (i, b"\n" if i % 7 == 0 else b"X" * 60) for i in range(40_000))
+    table, config = _build_one(config, tmp_path, body)
+    assert (table.rows_read, table.rows_written, table.rows_rejected) == (40_000, 40_000, 0)
+    out = rows(config.data_dir, "cnaes", "descricao IS NULL OR descricao = chr(10)")
+    assert len(out) == 40_000 // 7 + 1  # every "\n" value kept (as a line break, which rfb_text keeps)
+
+
+def test_crlf_files_are_cut_at_records_too(config, tmp_path):
+    body = b"".join(b'"%07d";"LINHA1\nLINHA2 %d"\r\n' % (i, i) for i in range(60_000))
+    table, config = _build_one(config, tmp_path, body)
+    assert (table.rows_read, table.rows_written, table.rows_rejected) == (60_000, 60_000, 0)
+    assert rows(config.data_dir, "cnaes", "codigo = '0000007'")[0]["descricao"] == "LINHA1\nLINHA2 7"
+
+
+def test_an_unterminated_quote_at_the_end_of_the_member_is_rejected(config, tmp_path):
+    table, config = _build_one(config, tmp_path, b'"1";"a"\n"2";"b"\n"3";"c\n')
+    assert (table.rows_read, table.rows_written, table.rows_rejected) == (3, 2, 1)
+    (line, reason, raw), = catalog(config.data_dir).execute("SELECT line, reason, raw FROM rejects").fetchall()
+    assert (line, raw) == (3, '"3";"c') and reason.startswith("unterminated_quote")
+
+
+def test_a_reject_gets_its_own_line_not_an_earlier_match(config, tmp_path):
+    body = b'"10";"1";"x"\n"2";"b"\n"3";"c"\n"4";"d"\n"1"\n'  # `"1"` also appears inside line 1
+    table, config = _build_one(config, tmp_path, body)
+    assert table.rows_rejected == 2
+    lines = [r[0] for r in catalog(config.data_dir).execute("SELECT line FROM rejects ORDER BY line").fetchall()]
+    assert lines == [1, 5]

@@ -116,6 +116,7 @@ def test_config_precedence_flag_env_file_default(tmp_path):
     ("threads: 100000\n", "from 1 to 256"),
     ("batch_mb: 0\n", "from 1 to 1024"),
     ("memory_limit: lots\n", "a size like 1GB"),
+    ("memory_limit: 1KB\n", "at least 128MB"),
     ("release: 2026-1\n", "'latest' or a month as YYYY-MM"),
     ("parquet:\n  compression: brotli\n", "one of zstd"),
     ("colour: blue\n", "unknown key 'colour'"),
@@ -127,6 +128,15 @@ def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, text, message)
     file.write_text(text)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
         load_config(file, env={})
+
+
+def test_unreadable_config_files_are_config_errors(tmp_path):
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "folder.yaml", env={})
+    (tmp_path / "latin.yaml").write_bytes("release: 'março'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(tmp_path / "latin.yaml", env={})
 
 
 def test_config_error_exit_code_is_2(tmp_path, capsys):
