@@ -199,7 +199,11 @@ def recover_outputs(data_dir: Path) -> None:
 
 
 def publish(data_dir: Path, staged: Path, table: str, release: str) -> Path:
-    """Move a complete partition into place; readers see the old one or the new one, never a half-written one."""
+    """Move a complete partition into place by two renames: never a half-written partition.
+
+    Between the renames (microseconds) the table has no partition for the release; a crash there is undone by
+    `recover_outputs`, which puts the old one back.
+    """
     final = partition_dir(data_dir, table, release)
     final.parent.mkdir(parents=True, exist_ok=True)
     old = data_dir / ".trash" / table / final.name
