@@ -284,6 +284,7 @@ class Builder:
         self.staging = config.data_dir / ".staging"
         self.stop = threading.Event()  # set on Ctrl-C: every file worker stops at its next batch
         self.cursors: set[duckdb.DuckDBPyConnection] = set()
+        self.sizes: dict[Path, int] = {}
 
     def run(self, release: str, folder: Path, tables: list[str] | None, command: str) -> BuildSummary:
         started = time.monotonic()
@@ -306,7 +307,8 @@ class Builder:
                 files = [f for f in scan.files if f.family.name in wanted]
                 if self.max_files is not None:
                     files = [f for f in files if f.index < self.max_files]
-                total = sum(self._size(f.path) for f in files)
+                self.sizes = {f.path: _member_size(f.path) for f in files}  # one look in each zip, reused
+                total = sum(self.sizes.values())
                 self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
                 for transform in wanted.values():
                     mine = [f for f in files if f.family.name == transform.name]
@@ -339,13 +341,6 @@ class Builder:
             raise UsageError(f"--tables: no transform for {', '.join(unknown)} in {self.config.sql_dir}; "
                              f"known: {', '.join(sorted(transforms))}")
         return {t.name: t for t in ordered if t.name in tables}
-
-    @staticmethod
-    def _size(path: Path) -> int:
-        try:
-            return find_member(path).size
-        except SourceError:
-            return 0
 
     def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float,
                 release: str) -> TableResult:
@@ -424,7 +419,7 @@ class Builder:
                     _link_or_copy(plan.final / part, plan.staged / part)
                     f.outcome = "skipped"
                     f.note = f"unchanged since run {previous['run_id']} (same sha256 and transform)"
-                    self.progress.advance("build", self._size(src.path))
+                    self.progress.advance("build", self.sizes[src.path])
                     return _FileOutcome(part, previous, {}, True)
                 cursor = engine.cursor()
                 self.cursors.add(cursor)
@@ -539,6 +534,14 @@ class Builder:
         self._publish(t, staged, transform.name, release,
                       {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts, "inputs": digests})
         return {}
+
+
+def _member_size(path: Path) -> int:
+    """Uncompressed size of a zip's data member (0 when it cannot be read: the file fails later, loudly)."""
+    try:
+        return find_member(path).size
+    except SourceError:
+        return 0
 
 
 def _is_interrupt(e: BaseException) -> bool:

@@ -47,10 +47,6 @@ class SqlError(CnpjDuckError):
     """A transform in sql/ that DuckDB cannot run."""
 
 
-class BuildFailedError(CnpjDuckError):
-    """A build that finished with one or more failed files or tables."""
-
-
 class CatalogLockedError(CnpjDuckError):
     """The catalog database is held by another process."""
 

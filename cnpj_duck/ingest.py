@@ -32,10 +32,6 @@ zipfile.zlib = isal_zlib  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 
-# In this dialect every field is quoted, so a record ends with `"\n` and the next begins with `"`.
-_BOUNDARY = b'"\n"'
-
-
 @dataclass(frozen=True)
 class Member:
     """The data member of one release zip."""

@@ -150,7 +150,6 @@ _SIMPLES_RE = re.compile(r"^F\.K\d+\$W\.SIMPLES\.CSV\.D\d{5}(\.ZIP)?$")
 _LOOKUP_RE = re.compile(r"^F\.K\d+\$Z\.D\d{5}\.(?P<tag>CNAECSV|MOTICSV|MUNICCSV|NATJUCSV|PAISCSV|QUALSCSV)(\.ZIP)?$")
 # 2022+ zips (Empresas0.zip) and the members some mirrors use (Empresas0, Empresas0.csv).
 _STEM_RE = re.compile(r"^(?P<stem>[a-z]+?)(?P<index>\d)?(\.csv)?(\.zip)?$")
-_DATE_TAG_RE = re.compile(r"\.D(?P<y>\d)(?P<m>\d\d)(?P<d>\d\d)(\.|$)", re.IGNORECASE)
 _RELEASE_RE = re.compile(r"(?<!\d)(?P<year>20\d\d)-(?P<month>0[1-9]|1[0-2])(?!\d)")
 
 
@@ -203,12 +202,6 @@ def extraction_tag(release: str) -> str:
     """The member-name date tag the Receita would use for a release month (D + one-digit year + MMDD)."""
     year, month = release.split("-")
     return f"D{year[-1]}{month}11"
-
-
-def extraction_date_from_member(name: str) -> str | None:
-    """The 'D40511'-style tag of a member name as text ('?4-05-11': the decade is not in the name)."""
-    m = _DATE_TAG_RE.search(name)
-    return f"{m['y']}-{m['m']}-{m['d']}" if m else None
 
 
 def is_valid_release(text: str) -> bool:
