@@ -26,6 +26,16 @@ class Setting:
     default: Any
     check: Callable[[Any], str | None] | None = None  # returns what is allowed when the value is wrong
     secret: bool = False
+    in_file: bool = True  # False for secrets, which come only from the environment or a flag
+    env: str | None = None  # the environment variable, when not CNPJ_DUCK_<KEY>
+
+    @property
+    def env_name(self) -> str:
+        return self.env or ENV_PREFIX + self.key.replace(".", "_").upper()
+
+    @property
+    def field_name(self) -> str:
+        return self.key.replace(".", "_")
 
 
 def _between(low: int, high: int) -> Callable[[Any], str | None]:
@@ -37,6 +47,30 @@ def _between(low: int, high: int) -> Callable[[Any], str | None]:
 
 def _non_negative(v: Any) -> str | None:
     return None if v >= 0 else "a number >= 0"
+
+
+def _seconds(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if low <= v <= high else f"a number of seconds from {low:g} to {high:g}"
+
+    return check
+
+
+def _http_url(v: str) -> str | None:
+    return None if re.match(r"^https?://[^/\s]+", v) else "an http:// or https:// URL"
+
+
+def _download_mode(v: str) -> str | None:
+    allowed = "'webdav' (the Receita's Nextcloud share) or 'mirror' (a plain HTTP folder)"
+    return None if v in ("webdav", "mirror") else allowed
+
+
+def _schema(v: str) -> str | None:
+    return None if re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", v) else "a lower-case Postgres identifier such as cnpj"
+
+
+def _dsn(v: str) -> str | None:
+    return None if re.match(r"^postgres(ql)?://", v) else "a URL like postgresql://user:password@host:5432/db"
 
 
 def _release(v: str) -> str | None:
@@ -78,6 +112,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_rejects_per_file", int, 10_000, _non_negative),
     Setting("parquet.compression", str, "zstd", _compression),
     Setting("parquet.row_group_size", int, 122_880, _between(1_000, 10_000_000)),
+    Setting("download.base_url", str, "https://arquivos.receitafederal.gov.br/public.php/webdav/", _http_url),
+    Setting("download.token", str, "YggdBLfdninEJX9"),
+    Setting("download.mode", str, "webdav", _download_mode),
+    Setting("download.concurrency", int, 3, _between(1, 8)),
+    Setting("download.connect_timeout", float, 15.0, _seconds(0.1, 600)),
+    Setting("download.stall_timeout", float, 60.0, _seconds(0.1, 3600)),
+    Setting("download.retries", int, 8, _between(0, 100)),
+    Setting("download.backoff", float, 2.0, _seconds(0, 600)),
+    Setting("export.schema", str, "cnpj", _schema),
+    Setting("export.dsn", str, "", lambda v: None if v == "" else _dsn(v), secret=True, in_file=False,
+            env="CNPJ_DUCK_PG_DSN"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -97,6 +142,16 @@ class Config:
     max_rejects_per_file: int
     parquet_compression: str
     parquet_row_group_size: int
+    download_base_url: str
+    download_token: str
+    download_mode: str
+    download_concurrency: int
+    download_connect_timeout: float
+    download_stall_timeout: float
+    download_retries: int
+    download_backoff: float
+    export_schema: str
+    export_dsn: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def table_list(self) -> list[str] | None:
@@ -107,7 +162,7 @@ class Config:
         """Every key with its value, secrets hidden: what the audit and `config` show."""
         out: dict[str, Any] = {}
         for s in SETTINGS:
-            value = getattr(self, s.key.replace(".", "_"))
+            value = getattr(self, s.field_name)
             out[s.key] = "***" if s.secret and value else (str(value) if isinstance(value, Path) else value)
         return out
 
@@ -128,6 +183,15 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    try:
+        return _coerce_value(setting, value, origin)
+    except ConfigError as e:
+        if setting.secret:  # never echo a secret back, even a malformed one
+            raise ConfigError(str(e).replace(repr(value), "'***'").replace(str(value), "***")) from None
+        raise
+
+
+def _coerce_value(setting: Setting, value: Any, origin: str) -> Any:
     if isinstance(value, list) and setting.key == "tables":
         value = ",".join(str(v) for v in value)
     if setting.kind is int:
@@ -135,6 +199,15 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected a whole number")
+    elif setting.kind is float:
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected a number")
+        value = float(value)
     elif setting.kind is str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected text")
@@ -188,6 +261,9 @@ def load_config(
             if setting is None:
                 known = ", ".join(s.key for s in SETTINGS)
                 raise ConfigError(f"{file}: unknown key '{key}'; known keys: {known}")
+            if not setting.in_file:
+                raise ConfigError(f"{file}: '{key}' is a secret and is not read from files; set {setting.env_name} "
+                                  f"or pass it as a flag")
             if value is None:
                 continue
             values[key] = _coerce(setting, value, str(file))
@@ -196,7 +272,7 @@ def load_config(
                 values[key] = str((file.parent / values[key]).resolve()) if values[key] else values[key]
 
     for setting in SETTINGS:
-        name = ENV_PREFIX + setting.key.replace(".", "_").upper()
+        name = setting.env_name
         if name in env and env[name] != "":
             values[setting.key] = _coerce(setting, env[name], name)
             sources[setting.key] = name
@@ -205,7 +281,7 @@ def load_config(
         if value is None:
             continue
         setting = _BY_KEY[key]
-        values[key] = _coerce(setting, value, "flag --" + key.replace("_", "-").replace(".", "-"))
+        values[key] = _coerce(setting, value, "flag --" + key.rsplit(".", 1)[-1].replace("_", "-"))
         sources[key] = "flag"
 
     if values["tables"] != "all":
@@ -216,7 +292,8 @@ def load_config(
                 f"expected 'all' or names from {', '.join(FAMILIES)} or sql/"
             )
 
-    kwargs = {f.name: values[f.name.replace("parquet_", "parquet.", 1)] for f in fields(Config) if f.name != "sources"}
+    by_field = {s.field_name: s.key for s in SETTINGS}
+    kwargs = {f.name: values[by_field[f.name]] for f in fields(Config) if f.name != "sources"}
     kwargs["data_dir"] = Path(kwargs["data_dir"])
     kwargs["sql_dir"] = Path(kwargs["sql_dir"])
     return Config(**kwargs, sources=sources)

@@ -221,3 +221,26 @@ def test_passwords_in_urls_are_redacted():
 
     assert redact("cannot connect to postgresql://duck:s3cr3t@db:5432/cnpj") == (
         "cannot connect to postgresql://duck:***@db:5432/cnpj")
+
+
+def test_the_dsn_is_a_secret_read_only_from_the_environment_or_a_flag(tmp_path: Path) -> None:
+    file = tmp_path / "config.yaml"
+    file.write_text("export:\n  dsn: postgresql://u:hunter2@localhost/db\n")
+    with pytest.raises(ConfigError, match="secret.*CNPJ_DUCK_PG_DSN") as caught:
+        load_config(file, env={})
+    assert "hunter2" not in str(caught.value)
+    config = load_config(None, env={"CNPJ_DUCK_PG_DSN": "postgresql://u:hunter2@localhost/db"})
+    assert config.export_dsn.endswith("@localhost/db") and config.sources["export.dsn"] == "CNPJ_DUCK_PG_DSN"
+    assert config.redacted()["export.dsn"] == "***"
+    with pytest.raises(ConfigError, match="export.dsn = '\\*\\*\\*' \\(flag --dsn\\)") as caught:
+        load_config(None, env={}, overrides={"export.dsn": "mysql://u:hunter2@h/db"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_download_settings_take_numbers_from_the_environment(tmp_path: Path) -> None:
+    config = load_config(None, env={"CNPJ_DUCK_DOWNLOAD_STALL_TIMEOUT": "2.5", "CNPJ_DUCK_DOWNLOAD_CONCURRENCY": "2"})
+    assert (config.download_stall_timeout, config.download_concurrency) == (2.5, 2)
+    with pytest.raises(ConfigError, match=r"download.backoff = .soon. \(CNPJ_DUCK_DOWNLOAD_BACKOFF\): expected a n"):
+        load_config(None, env={"CNPJ_DUCK_DOWNLOAD_BACKOFF": "soon"})
+    with pytest.raises(ConfigError, match="download.mode = 'ftp'.*'webdav'"):
+        load_config(None, env={"CNPJ_DUCK_DOWNLOAD_MODE": "ftp"})
