@@ -47,6 +47,35 @@ class Transform:
         assert self.family is not None
         return f"raw_{self.family.name}"
 
+    def describe(self) -> tuple[str, dict[str, str]]:
+        """The table's description and each column's, from the SQL file's comments (the data dictionary)."""
+        return describe_sql(self.sql)
+
+
+# `... AS name,  -- what it means` (the comma is absent on the last column)
+_COLUMN_DOC_RE = re.compile(r"\bAS\s+\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*,?\s*--\s*(.+?)\s*$", re.IGNORECASE)
+
+
+def describe_sql(sql: str) -> tuple[str, dict[str, str]]:
+    """Read the data dictionary out of a transform: the leading comment, and `AS column, -- description` lines.
+
+    The leading comment may say `-- name: what it is`; the `name:` part is dropped.
+    """
+    lines = sql.splitlines()
+    head: list[str] = []
+    for line in lines:
+        if not line.strip().startswith("--"):
+            break
+        head.append(line.strip()[2:].strip())
+    table_doc = " ".join(head)
+    table_doc = re.sub(r"^[a-z_][a-z0-9_]*:\s*", "", table_doc)
+    columns: dict[str, str] = {}
+    for line in lines[len(head):]:
+        m = _COLUMN_DOC_RE.search(line)
+        if m:
+            columns[m.group(1)] = m.group(2)
+    return table_doc, columns
+
 
 def load_transforms(sql_dir: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Transform]:
     """Read every sql/<table>.sql and work out what each one reads (`con` has the macros)."""

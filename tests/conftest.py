@@ -8,7 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cnpj_duck.build import BuildSummary, build
 from cnpj_duck.config import Config, load_config
+from cnpj_duck.sample import SampleManifest, generate_release
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_SAMPLES = SHARED / "real-samples"
@@ -43,3 +45,17 @@ def rows(data_dir: Path, table: str, where: str = "true", params: list | None = 
 
 def catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(data_dir / "cnpj.duckdb"), read_only=True)
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleManifest, Path, BuildSummary]:
+    """A generated release (2026-10, seed 7, every quirk) built once for the whole session; treat as read-only.
+
+    Tests that change the data dir copy it first (shutil.copytree: it is a few MB).
+    """
+    root = tmp_path_factory.mktemp("sample_build")
+    manifest = generate_release(root / "raw", release="2026-10", scale=0.0002, seed=7, workers=2)
+    config = load_config(None, overrides={"data_dir": str(root / "data"), "batch_mb": 1}, env={})
+    summary = build(config, source=manifest.folder)
+    assert summary.status == "succeeded", summary.errors
+    return manifest, config.data_dir, summary

@@ -11,7 +11,7 @@ import pytest
 from cnpj_duck.build import build
 from cnpj_duck.config import load_config
 from cnpj_duck.layout import FAMILIES
-from cnpj_duck.sample import SampleManifest, generate_release
+from cnpj_duck.sample import SampleManifest
 
 from .conftest import catalog, rows
 
@@ -23,12 +23,8 @@ KEPT_AS_IS = {"semicolon_in_value", "newline_in_value", "c1_control_byte", "orph
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleManifest, Path, object]:
-    root = tmp_path_factory.mktemp("generated")
-    manifest = generate_release(root / "raw", release="2026-10", scale=0.0002, seed=7, workers=2)
-    config = load_config(None, overrides={"data_dir": str(root / "data"), "batch_mb": 1}, env={})
-    summary = build(config, source=manifest.folder)
-    return manifest, config.data_dir, summary
+def built(sample_build: tuple[SampleManifest, Path, object]) -> tuple[SampleManifest, Path, object]:
+    return sample_build
 
 
 def test_counts_match_the_generator_exactly(built):
@@ -170,3 +166,19 @@ def test_development_run_is_partial_and_never_reused(built, tmp_path):
     assert {t.status for t in full.tables} == {"succeeded"}  # nothing skipped: the partial output is not reused
     assert {t.name: t.rows_written for t in full.tables}["estabelecimentos"] == manifest.expected_rows(
         "estabelecimentos")
+
+
+def test_every_output_column_has_a_description_in_its_sql_file(built):
+    _, data_dir, _ = built
+    import pyarrow.parquet as pq
+
+    from cnpj_duck.config import REPO_ROOT
+    from cnpj_duck.transform import describe_sql
+
+    for family in FAMILIES:
+        sql = (REPO_ROOT / "sql" / f"{family}.sql").read_text(encoding="utf-8")
+        table_doc, columns = describe_sql(sql)
+        schema = pq.read_schema(next((data_dir / "parquet" / family).glob("*/part-0.parquet")))
+        assert table_doc and not table_doc.startswith(family), family
+        assert set(columns) == set(schema.names), family
+        assert all(len(text) > 5 for text in columns.values()), family
