@@ -119,7 +119,12 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
         out = Console(width=120)  # a pipe or a file: no terminal width to fit, keep the table readable
     out.print(summary_table(summary))
     if summary.failed:
-        first = summary.errors[0] if summary.errors else "see `cnpj-duck status`"
+        failed = [t.name for t in summary.tables if t.status != "succeeded" and t.status != "skipped"]
+        if getattr(reporter, "errors_shown", 0):  # each error already had its line: do not print it twice
+            what = f"{len(failed)} table{'s' * (len(failed) > 1)} ({', '.join(failed)})" if failed else "the run"
+            raise CnpjDuckError(f"build of {summary.release} {summary.status}: {what}; the errors are above, "
+                                f"and `cnpj-duck status --run {summary.run_id}` has the details")
+        first = summary.errors[0] if summary.errors else f"see `cnpj-duck status --run {summary.run_id}`"
         raise CnpjDuckError(f"build of {summary.release} {summary.status}: {first}")
 
 

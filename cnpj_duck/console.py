@@ -46,6 +46,7 @@ class RichProgress:
         self.started: dict[str, float] = {}
         self.rows: dict[str, int] = {}
         self.rejects: dict[str, int] = {}
+        self.errors_shown = 0  # the CLI's last line only summarises errors that were already shown
 
     def __enter__(self) -> RichProgress:
         self.bars.start()
@@ -95,6 +96,7 @@ class RichProgress:
         self.bars.remove_task(self.tasks.pop(task))
 
     def message(self, text: str, *, level: str = "info") -> None:
+        self.errors_shown += level == "error"
         style = {"error": "red", "warning": "yellow"}.get(level, "")
         self.console.print(f"[{style}]{level}:[/{style}] {text}" if style else text, markup=True, highlight=False)
 
@@ -107,6 +109,7 @@ class PlainProgress:
         self.quiet = quiet
         self.started: dict[str, float] = {}
         self.rows: dict[str, int] = {}
+        self.errors_shown = 0
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -133,6 +136,7 @@ class PlainProgress:
 
     def message(self, text: str, *, level: str = "info") -> None:
         if not self.quiet or level == "error":
+            self.errors_shown += level == "error"
             self._print(f"{level}: {text}")
 
 

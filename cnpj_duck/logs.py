@@ -43,13 +43,17 @@ class _Redacting(logging.Formatter):
 
 
 def setup_logging(verbose: int, log_file: Path | None) -> None:
-    """Warnings to stderr (info with -v, debug with -vv); everything from info up to the JSON log file."""
+    """Log lines on stderr only with -v (info) or -vv (debug); everything from info up to the JSON log file.
+
+    Without -v, stderr carries only what the progress display and the final error line say: the audit's
+    warning for a failed level would repeat them.
+    """
     root = logging.getLogger("cnpj_duck")
     root.setLevel(logging.DEBUG)
     root.handlers.clear()
     root.propagate = False
     stderr = logging.StreamHandler()
-    stderr.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    stderr.setLevel({0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG))
     stderr.setFormatter(_Redacting("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(stderr)
     if log_file is not None:

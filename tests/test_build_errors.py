@@ -184,8 +184,10 @@ def test_cli_reports_bad_input_in_one_line_with_exit_codes(tmp_path, capsys):
         main(["--data-dir", data, "build", "--source", str(folder), "--no-progress"])
     assert e.value.code == 1
     err = capsys.readouterr().err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: build of 2026-10 failed: empresas: Empresas0.zip:") and "Traceback" not in err
+    *before, last = err.strip().splitlines()
+    assert any(line.startswith("error: Empresas0.zip: ") for line in before) and "Traceback" not in err
+    assert last == ("error: build of 2026-10 failed: 1 table (empresas); the errors are above, and "
+                    "`cnpj-duck status --run 1` has the details")
     with pytest.raises(SystemExit) as e:
         main(["--data-dir", data, "build", "--source", str(tmp_path / "nope")])
     assert e.value.code == 2
