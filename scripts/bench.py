@@ -17,6 +17,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -53,8 +54,10 @@ def _child(mode: str, source: str, data_dir: str, tables: str, memory_limit: str
     else:
         rows = _bare(Path(source), Path(data_dir), names, config.threads, memory_limit, config.batch_mb << 20)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss": peak}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds of every thread: steadier than wall time when something else runs on the machine
+    print(json.dumps({"rows": rows, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+                      "peak_rss": usage.ru_maxrss * 1024}))
 
 
 def _bare(source: Path, out: Path, tables: list[str], threads: int, memory_limit: str, batch_bytes: int) -> int:
@@ -122,6 +125,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--progress-cost", action="store_true",
                         help="also time build with the rich progress display, at the first scale")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each mode for --progress-cost")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -160,11 +164,21 @@ def main() -> None:
               f"| {bare['peak_rss'] / 2**20:,.0f} |", flush=True)
         if args.progress_cost:
             args.progress_cost = False
-            rich_run = measure("build-rich", source, args.work, args.tables, args.memory_limit)
-            again = measure("build", source, args.work, args.tables, args.memory_limit)
-            plain = min(b["seconds"], again["seconds"])
-            print(f"\nprogress display cost at scale {scale}: build {plain:.2f}s without, {rich_run['seconds']:.2f}s "
-                  f"with the rich display: {100 * (rich_run['seconds'] / plain - 1):+.1f}%\n", flush=True)
+            _progress_cost(scale, source, args)
+
+
+def _progress_cost(scale: float, source: Path, args: argparse.Namespace) -> None:
+    """Builds with and without the rich display, alternating, `--repeat` times each; medians compared."""
+    runs: dict[str, list[dict[str, float]]] = {"build": [], "build-rich": []}
+    for _ in range(args.repeat):
+        for mode in runs:
+            runs[mode].append(measure(mode, source, args.work, args.tables, args.memory_limit))
+    plain = {k: statistics.median(r[k] for r in runs["build"]) for k in ("seconds", "cpu")}
+    rich = {k: statistics.median(r[k] for r in runs["build-rich"]) for k in ("seconds", "cpu")}
+    print(f"\nprogress display cost at scale {scale} (median of {args.repeat} alternating runs each): "
+          f"wall {plain['seconds']:.2f}s without, {rich['seconds']:.2f}s with the rich display "
+          f"({100 * (rich['seconds'] / plain['seconds'] - 1):+.1f}%); CPU {plain['cpu']:.2f}s without, "
+          f"{rich['cpu']:.2f}s with ({100 * (rich['cpu'] / plain['cpu'] - 1):+.1f}%)\n", flush=True)
 
 
 def _family(path: Path) -> str | None:
