@@ -295,6 +295,11 @@ class Builder:
             transforms = load_transforms(config.sql_dir, engine)
             wanted = self._select(transforms, tables)
             scan = scan_release(release, folder)
+            families = [name for name, t in wanted.items() if t.family is not None]
+            if families and not any(f.family.name in wanted for f in scan.files):
+                what = "release file" if len(families) == len(FAMILIES) else f"file of {', '.join(families)}"
+                raise UsageError(f"{folder}: no {what} here (zips such as Empresas0.zip or Cnaes.zip); "
+                                 "pass --source the folder that holds the release's zips")
             for warning in scan.warnings:
                 self.progress.message(warning, level="warning")
             catalog = open_catalog(config.data_dir)

@@ -167,9 +167,11 @@ def test_reject_threshold_fails_the_file(config, tmp_path):
 def test_empty_folder_and_missing_release_are_usage_errors(config, tmp_path):
     empty = tmp_path / "2026-10"
     empty.mkdir()
-    summary = build(config, source=empty)
-    assert all(t.status == "skipped" for t in summary.tables)
-    assert any("37 of the 37 release files are missing" in w for w in summary.warnings)
+    with pytest.raises(UsageError, match=f"{empty}: no release file here"):
+        build(config, source=empty)
+    write_zip(empty, "Socios0.zip", "K3241.K03200Y0.D61011.SOCIOCSV", b"")
+    with pytest.raises(UsageError, match=f"{empty}: no file of empresas, simples here"):
+        build(config, source=empty, tables=["empresas", "simples"])
     with pytest.raises(UsageError, match="no release folder with zips"):
         build(config)
     with pytest.raises(UsageError, match="cannot tell the release month"):
