@@ -234,10 +234,11 @@ def read_manifest(partition: Path) -> dict[str, Any] | None:
     return manifest if all((partition / name).is_file() for name in parts) else None
 
 
-def transform_fingerprint(transform: Transform, sql_dir: Path) -> str:
-    """Changes when the SQL, the shared macros or cnpj-duck itself change: then outputs must be rebuilt."""
-    macros = sql_dir / MACROS_FILE
-    text = "\0".join([__version__, transform.sql, macros.read_text(encoding="utf-8") if macros.is_file() else ""])
+def transform_fingerprint(transform: Transform, config: Config) -> str:
+    """Changes when the SQL, the shared macros, the Parquet settings or cnpj-duck change: then outputs are rebuilt."""
+    macros = config.sql_dir / MACROS_FILE
+    text = "\0".join([__version__, transform.sql, macros.read_text(encoding="utf-8") if macros.is_file() else "",
+                      config.parquet_compression, str(config.parquet_row_group_size)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -362,7 +363,7 @@ class Builder:
             t.note = f"no {transform.name} files in the release folder"
             return {}
         final = partition_dir(self.config.data_dir, transform.name, release)
-        fingerprint = transform_fingerprint(transform, self.config.sql_dir)
+        fingerprint = transform_fingerprint(transform, self.config)
         current = None if self.force else read_manifest(final)
         if current is not None and (current.get("fingerprint") != fingerprint or current.get("partial")):
             current = None  # the SQL or cnpj-duck changed, or a dev run left part of it: every file is rebuilt
@@ -519,7 +520,7 @@ class Builder:
             manifest = dep_dir / MANIFEST_NAME
             digests[dep] = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
         final = partition_dir(self.config.data_dir, transform.name, release)
-        fingerprint = transform_fingerprint(transform, self.config.sql_dir)
+        fingerprint = transform_fingerprint(transform, self.config)
         current = None if self.force else read_manifest(final)
         if current and current.get("fingerprint") == fingerprint and current.get("inputs") == digests \
                 and not current.get("partial"):

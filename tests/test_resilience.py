@@ -86,6 +86,19 @@ def test_rerun_skips_everything_and_force_rebuilds(tmp_path, release, clean):
     assert_same_outputs(clean, data)
 
 
+def test_changing_the_parquet_settings_rebuilds(tmp_path, release, clean):
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    summary = build(_config(data, **{"parquet.compression": "snappy"}), source=release, tables=["cnaes"])
+    assert [t.status for t in summary.tables] == ["succeeded"]
+    part = next((data / "parquet" / "cnaes").glob("*/part-0.parquet"))
+    assert pq.ParquetFile(part).metadata.row_group(0).column(0).compression == "SNAPPY"
+    again = build(_config(data, **{"parquet.compression": "snappy"}), source=release, tables=["cnaes"])
+    assert [t.status for t in again.tables] == ["skipped"]
+
+
 def test_a_changed_file_rebuilds_only_that_file(tmp_path, release, clean):
     data = tmp_path / "data"
     shutil.copytree(clean, data)
