@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -80,11 +81,12 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
               help="Development: stop each file after about N rows (recorded as a partial run).")
 @click.option("--max-files-per-table", type=click.IntRange(min=1),
               help="Development: only the first N files of each table (recorded as a partial run).")
+@click.option("--download", is_flag=True, help="Download the release into <data_dir>/raw first, then build it.")
 @_progress_options
 @click.pass_context
 def build(ctx: click.Context, release: str | None, source: Path | None, tables: str | None, force: bool,
           sample: bool, limit_rows: int | None, max_files_per_table: int | None, no_progress: bool,
-          quiet: bool) -> None:
+          quiet: bool, download: bool) -> None:
     """Build a release of zips into Parquet under <data_dir>/parquet.
 
     \b
@@ -93,6 +95,7 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
       cnpj-duck build --release 2026-10 --tables empresas,estabelecimentos
       cnpj-duck build --source ~/Downloads/2026-10
       cnpj-duck build --limit-rows 10000 --max-files-per-table 1   # a quick try of a whole release
+      cnpj-duck build --download --release latest   # fetch the newest month from the share, then build it
     """
     from rich.console import Console
 
@@ -101,17 +104,17 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     from .console import RichProgress, summary_table
 
     config = _config(ctx, tables=tables, release=release)
+    if download and (sample or source is not None):
+        raise click.UsageError("--download fetches into <data_dir>/raw; it does not go with --sample or --source")
     if sample:
         if source is not None:
             raise click.UsageError("--sample and --source both name the input; pass one of them")
         source = sample_release(config.data_dir)
         release = None
     reporter = _reporter(no_progress, quiet)
-    if isinstance(reporter, RichProgress):
-        with reporter:
-            summary = run_build(config, release=release, source=source, force=force, progress=reporter,
-                                command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
-    else:
+    with reporter if isinstance(reporter, RichProgress) else contextlib.nullcontext():
+        if download:
+            release = _download_into_raw(config, release, reporter)
         summary = run_build(config, release=release, source=source, force=force, progress=reporter,
                             command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
     out = Console()
@@ -263,6 +266,600 @@ def show_config(ctx: click.Context, fmt: str) -> None:
         return
     for key, value in values.items():
         click.echo(f"{key} = {value}    # {config.sources[key]}")
+
+
+@cli.command()
+@click.argument("cnpjs", nargs=-1, required=True, metavar="CNPJ...")
+@click.option("--release", help="Release to look in, YYYY-MM (default: the latest built).")
+@_FORMAT
+@click.pass_context
+def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt: str) -> None:
+    """Show everything about establishments: company, partners, Simples/MEI, every code's description.
+
+    A CNPJ may be typed with or without punctuation, in upper or lower case, numeric or alphanumeric; its check
+    digits are verified (a wrong one exits 2). A CNPJ that is not in the release exits 1 after the others are shown.
+
+    \b
+    Examples:
+      cnpj-duck lookup 12.345.678/0001-95
+      cnpj-duck lookup 12345678000195 12.ABC.345/01DE-35 --format json
+      cnpj-duck lookup 12abc34501de35 --release 2026-09
+    """
+    from .lookup import lookup as run_lookup
+
+    results = run_lookup(_config(ctx), cnpjs, release)
+    if fmt == "json":
+        _json([r.to_dict() for r in results])
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for result in results:
+            if result.found:
+                console.print(_lookup_view(result))
+    missing = [r for r in results if not r.found]
+    if missing:
+        raise CnpjDuckError("; ".join(_not_found(r) for r in missing))
+
+
+def _not_found(result: Any) -> str:
+    from .cnpj import format_cnpj
+
+    company = result.cnpj[:8]
+    if result.establishments_of_company:
+        head = f", head office {', '.join(map(format_cnpj, result.matriz_cnpj))}" if result.matriz_cnpj else ""
+        return (f"CNPJ {result.formatted} not found in release {result.release}; its company {company} has "
+                f"{result.establishments_of_company} establishment(s){head}")
+    return f"CNPJ {result.formatted} not found in release {result.release} (nor any CNPJ of company {company})"
+
+
+def _lookup_view(result: Any) -> Any:
+    """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
+    from rich import box
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from .cnpj import format_cnpj
+
+    def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
+        v = row[name]
+        shown = ", ".join(map(str, v)) if isinstance(v, list) else {True: "yes", False: "no"}.get(v, str(v))
+        if name + "_descricao" in row:  # an orphan code (missing from its lookup) says so
+            described = row[name + "_descricao"] or "(no description: code missing from its lookup)"
+            return f"{shown} - {described}" if codes else described
+        return shown
+
+    def fields(title: str, row: dict[str, Any], skip: tuple[str, ...] = ("cnpj_basico",)) -> Table:
+        grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_header=False,
+                     padding=(0, 1))
+        grid.add_column(style="cyan", no_wrap=True)
+        grid.add_column()
+        for name in row:
+            if row[name] is not None and not name.endswith("_descricao") and name not in skip:
+                grid.add_row(name, value(row, name))
+        return grid
+
+    def rows_of(title: str, rows: tuple[dict[str, Any], ...], skip: tuple[str, ...] = ("cnpj_basico",)) -> list[Any]:
+        if not rows:
+            return [f"[bold]{title}[/]: [dim]no row in this release[/]"]
+        return [fields(title if len(rows) == 1 else f"{title} (row {n} of {len(rows)}: the key repeats)", row, skip)
+                for n, row in enumerate(rows, 1)]
+
+    parts: list[Any] = rows_of("Estabelecimento", result.estabelecimentos, skip=("cnae_fiscal_secundaria",))
+    head = ", ".join(format_cnpj(c) for c in result.matriz_cnpj) or "none"
+    parts.append(f"[dim]{result.establishments_of_company} establishment(s) of this company; head office: {head}[/]")
+    parts += rows_of("Empresa", result.empresas) + rows_of("Simples / MEI", result.simples)
+    if result.socios:
+        socios = Table(title="Socios", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
+        shown = {"nome_socio_razao_social": "nome", "identificador_socio": "tipo", "cnpj_cpf_socio": "documento",
+                 "qualificacao_socio": "qualificacao", "data_entrada_sociedade": "entrada", "faixa_etaria": "idade",
+                 "pais": "pais", "nome_representante": "representante",
+                 "qualificacao_representante_legal": "qualif. representante"}
+        names = [n for n in shown if any(r[n] is not None for r in result.socios)]
+        if all(r["nome_representante"] is None for r in result.socios):  # '00 Nao informada' says nothing then
+            names.remove("qualificacao_representante_legal")
+        for name in names:  # documents and dates are read whole; names and descriptions wrap
+            whole = name in ("cnpj_cpf_socio", "data_entrada_sociedade")
+            socios.add_column(shown[name], no_wrap=whole, min_width=14 if name == "cnpj_cpf_socio" else None)
+        for row in result.socios:
+            socios.add_row(*(value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else ""
+                             for n in names))
+        parts.append(socios)
+    else:
+        parts.append("[bold]Socios[/]: [dim]none[/]")
+    if result.cnaes_secundarias:
+        cnaes = Table(title="CNAEs secundarias", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
+        cnaes.add_column("codigo")
+        cnaes.add_column("descricao")
+        for row in result.cnaes_secundarias:
+            cnaes.add_row(row["codigo"], row["descricao"] or "(no description: code missing from cnaes)")
+        parts.append(cnaes)
+    else:
+        parts.append("[bold]CNAEs secundarias[/]: [dim]none[/]")
+    parts.extend(f"[yellow]warning: {w}[/]" for w in result.warnings())
+    estab = result.estabelecimentos[0]
+    status = estab.get("situacao_cadastral_descricao") or estab.get("situacao_cadastral") or ""
+    kind = estab.get("identificador_matriz_filial_descricao") or ""
+    title = f"[bold]{result.formatted}[/] {kind} {status} (release {result.release})"
+    return Panel(Group(*parts), title=title, title_align="left")
+
+
+@cli.command()
+@click.option("--from", "from_release", required=True, help="The older release, YYYY-MM.")
+@click.option("--to", "to_release", required=True, help="The newer release, YYYY-MM.")
+@click.option("--table", "tables", help="Comma-separated tables to compare (default: every table built in both).")
+@click.option("--records", is_flag=True,
+              help="Print the differing records (table, status, key, changed columns) instead of the summary; "
+                   "the summary then goes to stderr.")
+@click.option("--status", "statuses", help="With --records: only these, comma-separated: new, removed, changed, "
+                                           "duplicate.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
+              default="table", show_default=True, help="As for `query`; csv, json, jsonl and parquet stream every row.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout (needed for parquet).")
+@click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Rows shown by table and markdown (0: all).")
+@click.pass_context
+def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | None, records: bool,
+         statuses: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
+    """Compare two built releases: new, removed and changed records per table, and which columns changed.
+
+    Records are matched by key: cnpj (estabelecimentos), cnpj_basico (empresas, simples), codigo (lookups),
+    and company + document + name for socios. A key that repeats in either release is reported as `duplicate`,
+    not matched.
+
+    \b
+    Examples:
+      cnpj-duck diff --from 2026-09 --to 2026-10
+      cnpj-duck diff --from 2026-09 --to 2026-10 --table estabelecimentos --records --status new --format csv
+      cnpj-duck diff --from 2026-09 --to 2026-10 --records --format parquet -o changes.parquet
+    """
+    from .config import split_list
+    from .diff import STATUSES
+    from .diff import diff as run_diff
+    from .query import write_result
+
+    wanted = split_list(statuses) if statuses else None
+    if wanted and not records:
+        raise click.UsageError("--status selects records: add --records")
+    if wanted and set(wanted) - set(STATUSES):
+        raise click.BadParameter(f"{', '.join(sorted(set(wanted) - set(STATUSES)))}: not one of "
+                                 f"{', '.join(STATUSES)}", param_hint="--status")
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a file: pass --output FILE")
+    result = run_diff(_config(ctx), from_release, to_release, split_list(tables) if tables else None)
+    with result:
+        try:
+            if records:
+                written = write_result(result.records(wanted), fmt, sys.stdout, output, max_rows)
+            else:
+                people = fmt in ("table", "markdown")
+                if people and output is None:
+                    click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {from_release} -> {to_release}\n")
+                written = write_result(result.summary_relation(for_people=people), fmt, sys.stdout, output, max_rows)
+        except BrokenPipeError:  # `diff ... | head`: the reader has gone; stop quietly like other Unix tools
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return
+        if records:  # the summary goes with the records, on stderr
+            for line in result.lines():
+                click.echo(line, err=True)
+        else:
+            if result.skipped:
+                click.echo(result.lines()[-1], err=True)
+            for t in result.summary():
+                for note in t.notes:
+                    click.echo(f"{t.table}: {note}", err=True)
+    if written.output is not None:
+        click.echo(f"wrote {written.rows:,} rows to {written.output}", err=True)
+
+
+def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--mirror", is_flag=True, default=None,
+                     help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.")(f)
+    f = click.option("--token", help="The share token, sent as the basic-auth user (config download.token).")(f)
+    f = click.option("--base-url", help="Where the YYYY-MM/ folders are (config download.base_url).")(f)
+    return f
+
+
+def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
+                   **overrides: Any) -> Any:
+    return _config(ctx, **{"download.base_url": base_url, "download.token": token,
+                           "download.mode": "mirror" if mirror else None}, **overrides)
+
+
+def _download_failure(summary: Any, reporter: Any) -> CnpjDuckError:
+    """One line for a download that did not succeed: exit 3 when every failure was the network's or server's."""
+    from .errors import NetworkError
+
+    failed = [f for f in summary.files if f.status == "failed"]
+    kind = NetworkError if failed and all(f.network for f in failed) else CnpjDuckError
+    what = f"{len(failed)} file{'s' * (len(failed) > 1)} ({', '.join(f.name for f in failed)})"
+    if getattr(reporter, "errors_shown", 0):  # each error already had its line
+        return kind(f"download of {summary.release} {summary.status}: {what}; the errors are above, and "
+                    f"`cnpj-duck status --run {summary.run_id}` has the details")
+    first = summary.errors[0] if summary.errors else f"see `cnpj-duck status --run {summary.run_id}`"
+    return kind(f"download of {summary.release} {summary.status}: {first}")
+
+
+def _download_line(summary: Any) -> str:
+    fetched = sum(f.status == "succeeded" for f in summary.files)
+    here = sum(f.status == "skipped" for f in summary.files)
+    rate = summary.fetched / 1e6 / max(summary.seconds, 1e-6)
+    return (f"download of {summary.release}: {summary.status} (run {summary.run_id}, {fetched} fetched, {here} already "
+            f"here, {summary.fetched / 1e6:,.1f} MB in {summary.seconds:.1f}s, {rate:,.1f} MB/s)")
+
+
+def _download_view(summary: Any) -> Any:
+    """The files fetched or failed, one row each; the ones already here in one line."""
+    from rich.console import Group
+    from rich.table import Table
+
+    lines: list[Any] = [_download_line(summary)]
+    shown = [f for f in summary.files if f.status != "skipped"]
+    if shown:
+        table = Table(caption="MB fetched: bytes received now (a resumed file counts only the rest)",
+                      caption_justify="left")
+        for name, justify in (("file", "left"), ("status", "left"), ("MB", "right"), ("MB fetched", "right"),
+                              ("s", "right"), ("MB/s", "right"), ("attempts", "right"), ("note", "left")):
+            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for f in shown:
+            style = {"failed": "red", "interrupted": "red"}.get(f.status, "")
+            table.add_row(f.name, f"[{style}]{f.status}[/{style}]" if style else f.status,
+                          f"{(f.size or 0) / 1e6:,.1f}", f"{f.fetched / 1e6:,.1f}", f"{f.seconds:.1f}",
+                          f"{f.fetched / 1e6 / max(f.seconds, 1e-6):,.1f}", str(f.attempts), f.error or f.note or "")
+        lines.append(table)
+    here = len(summary.files) - len(shown)
+    if here:
+        lines.append(f"[yellow]{here} file{'s' * (here > 1)} already complete here[/yellow] (same size and etag or "
+                     "last-modified as on the server): not fetched again")
+    if summary.missing:
+        lines.append(f"[yellow]missing on the server:[/yellow] {', '.join(summary.missing)}")
+    lines.append(f"in {summary.folder}")
+    return Group(*lines)
+
+
+def _download_into_raw(config: Any, release: str | None, reporter: Any) -> str:
+    """`build --download`: fetch the release first; returns its month, or raises when a file failed."""
+    from .download import download_release
+
+    summary = download_release(config, release, progress=reporter, command=_command_line())
+    reporter.message(_download_line(summary))
+    if summary.failed:
+        raise _download_failure(summary, reporter)
+    return summary.release
+
+
+@cli.command()
+@_source_options
+@click.option("--local", is_flag=True, help="The releases built here instead: rows per table, size, when built.")
+@_FORMAT
+@click.pass_context
+def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, local: bool,
+             fmt: str) -> None:
+    """List the months on the server with their file count and size (37 files make a complete month).
+
+    \b
+    Examples:
+      cnpj-duck releases
+      cnpj-duck releases --format json
+      cnpj-duck releases --token NEWTOKEN   # after the Receita republished the share
+      cnpj-duck releases --mirror --base-url https://mirror.example.org/cnpj/
+      cnpj-duck releases --local            # what is built under <data_dir>/parquet
+    """
+    if local:
+        _local_releases(_config(ctx), fmt)
+        return
+    from .download import list_releases, plain_url
+
+    found = list_releases(_source_config(ctx, base_url, token, mirror),
+                          notify=lambda text: click.echo(f"warning: {text}", err=True))
+    if fmt == "json":
+        _json([{"release": r.release, "files": len(r.files), "bytes": r.size, "missing": r.missing(),
+                "url": plain_url(r.url)} for r in found])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for name, justify in (("release", "left"), ("files", "right"), ("MB", "right"), ("missing", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for r in found:
+        gone = r.missing()
+        table.add_row(r.release, str(len(r.files)), f"{r.size / 1e6:,.1f}",
+                      f"[yellow]{len(gone)}: {', '.join(gone)}[/yellow]" if gone else "")
+    out = Console()
+    out = out if out.is_terminal else Console(width=120)
+    out.print(f"{len(found)} releases on {plain_url(_source_config(ctx, base_url, token, mirror).download_base_url)}",
+              highlight=False)
+    out.print(table)
+
+
+def _local_releases(config: Any, fmt: str) -> None:
+    from .catalog import local_releases
+
+    found = local_releases(config.data_dir)
+    if fmt == "json":
+        _json([{"release": r.release, "rows": r.rows, "bytes": r.bytes,
+                "tables": [{"table": t.name, "rows": t.rows, "files": t.files, "bytes": t.bytes,
+                            "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
+               for r in found])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} release{'s' * (len(found) != 1)} built under {config.data_dir / 'parquet'}", title_justify="left")
+    for name, justify in (("release", "left"), ("table", "left"), ("rows", "right"), ("files", "right"),
+                          ("MB", "right"), ("built", "left"), ("run", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in found:
+        for i, t in enumerate(r.tables):
+            built = t.built_at.strftime("%Y-%m-%d %H:%M") if t.built_at else "?"
+            table.add_row(r.release if i == 0 else "", t.name, f"{t.rows:,}" if t.rows is not None else "?",
+                          str(t.files), f"{t.bytes / 1e6:,.1f}", built + (" (partial)" if t.partial else ""),
+                          str(t.run_id or ""))
+        table.add_row("", "[bold]all[/bold]", f"[bold]{r.rows:,}[/bold]", "", f"[bold]{r.bytes / 1e6:,.1f}[/bold]",
+                      "", "", end_section=True)
+    out = Console()
+    (out if out.is_terminal else Console(width=120)).print(table)
+
+
+@cli.command()
+@click.option("--release", help="Month to download, YYYY-MM, or 'latest' (default: config release).")
+@click.option("--tables", help="Comma-separated families to download, e.g. empresas,cnaes (default: all).")
+@_source_options
+@_progress_options
+@click.pass_context
+def download(ctx: click.Context, release: str | None, tables: str | None, base_url: str | None, token: str | None,
+             mirror: bool | None, no_progress: bool, quiet: bool) -> None:
+    """Download a release's zips into <data_dir>/raw/YYYY-MM/: resumed, retried and CRC-verified.
+
+    A zip is written to NAME.part and renamed only once complete and verified; an interrupted download
+    (Ctrl-C, a lost network) resumes from its .part on the next run. Files already complete are not fetched again.
+
+    \b
+    Examples:
+      cnpj-duck download                       # the latest month on the share
+      cnpj-duck download --release 2026-10 --tables empresas,estabelecimentos
+      cnpj-duck download --mirror --base-url https://mirror.example.org/cnpj/
+    """
+    from rich.console import Console
+
+    from .console import RichProgress
+    from .download import download_release
+
+    config = _source_config(ctx, base_url, token, mirror, tables=tables, release=release)
+    reporter = _reporter(no_progress, quiet)
+    if isinstance(reporter, RichProgress):
+        with reporter:
+            summary = download_release(config, progress=reporter, command=_command_line())
+    else:
+        summary = download_release(config, progress=reporter, command=_command_line())
+    out = Console()
+    (out if out.is_terminal else Console(width=120)).print(_download_view(summary), highlight=False)
+    if summary.failed:
+        raise _download_failure(summary, reporter)
+
+
+@cli.command()
+@click.argument("sql", required=False)
+@click.option("--file", "sql_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the SQL from this file.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
+              default="table", show_default=True,
+              help="table/markdown for people (first --max-rows rows); csv, json, jsonl, parquet stream every row.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout (needed for parquet).")
+@click.option("--release", help="Query this release, YYYY-MM, instead of each table's latest.")
+@click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Rows shown by table and markdown (0: all).")
+@click.pass_context
+def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, output: Path | None,
+          release: str | None, max_rows: int) -> None:
+    """Run SQL on the catalog: the output tables, their _history views, the enriched views and the audit tables.
+
+    The SQL comes from the argument, from --file, or from stdin (`-` or a pipe). `cnpj-duck describe` lists
+    what there is to query. A SQL error prints DuckDB's message and exits 1.
+
+    \b
+    Examples:
+      cnpj-duck query "SELECT uf, count(*) AS n FROM estabelecimentos GROUP BY uf ORDER BY n DESC"
+      cnpj-duck query --file q.sql --format csv > result.csv
+      echo "SELECT * FROM motivos" | cnpj-duck query --format jsonl
+      cnpj-duck query "SELECT * FROM estabelecimentos_completos WHERE uf = 'PE'" --format parquet -o pe.parquet
+      cnpj-duck query --release 2026-09 "SELECT count(*) FROM empresas"
+    """
+    from .layout import is_valid_release
+    from .query import connect, run_query, write_result
+
+    if sql is not None and sql_file is not None:
+        raise click.UsageError("pass the SQL as an argument or with --file, not both")
+    if sql_file is not None:
+        sql = sql_file.read_text(encoding="utf-8")
+    elif sql == "-" or (sql is None and not sys.stdin.isatty()):
+        sql = sys.stdin.read()
+    elif sql is None:
+        raise click.UsageError("no SQL: pass it as an argument, with --file, or on stdin")
+    if release is not None and not is_valid_release(release):
+        raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a file: pass --output FILE")
+    config = _config(ctx)
+    con = connect(config.data_dir, config.sql_dir, release)
+    try:
+        result = run_query(con, sql, release, config.data_dir)
+        try:
+            written = write_result(result, fmt, sys.stdout, output, max_rows)
+        except BrokenPipeError:  # `query ... | head`: the reader has gone; stop quietly like other Unix tools
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return
+    finally:
+        con.close()
+    if written.output is not None:
+        click.echo(f"wrote {written.rows:,} rows to {written.output}", err=True)
+
+
+@cli.command()
+@click.argument("table", required=False)
+@_FORMAT
+@click.pass_context
+def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
+    """List the catalog's tables and views with their descriptions; with TABLE, its columns, types and meaning.
+
+    The descriptions are the data dictionary, written next to the SQL that makes each column (sql/*.sql,
+    sql/views/*.sql); DuckDB clients see them as comments (duckdb_views(), duckdb_columns()).
+
+    \b
+    Examples:
+      cnpj-duck describe
+      cnpj-duck describe estabelecimentos_completos
+      cnpj-duck describe socios --format json
+    """
+    import dataclasses
+
+    from .build import open_catalog
+    from .catalog import describe_catalog
+
+    config = _config(ctx)
+    con = open_catalog(config.data_dir, read_only=True)
+    try:
+        objects = describe_catalog(con, config.sql_dir)
+    finally:
+        con.close()
+    if table is not None:
+        objects = [o for o in objects if o.name == table]
+        if not objects:
+            raise click.UsageError(f"no table or view {table!r} in the catalog; `cnpj-duck describe` lists them")
+    if fmt == "json":
+        found = [dataclasses.asdict(o) for o in objects]
+        _json(found[0] if table is not None else found)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    if table is None:
+        grid = Table(title=f"{len(objects)} tables and views in {config.data_dir / 'cnpj.duckdb'}",
+                     title_justify="left", caption="kind: table = an output table's latest release, history = "
+                     "every release with a release column, view = sql/views/, audit = the build's audit trail",
+                     caption_justify="left")
+        for name, justify in (("name", "left"), ("kind", "left"), ("columns", "right"), ("description", "left")):
+            grid.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for o in objects:
+            grid.add_row(o.name, o.kind, str(len(o.columns)), o.description or "")
+    else:
+        o = objects[0]
+        grid = Table(title=f"{o.name} ({o.kind}): {o.description or 'no description'}", title_justify="left")
+        for name in ("column", "type", "description"):
+            grid.add_column(name, overflow="fold")
+        for c in o.columns:
+            grid.add_row(c.name, c.type, c.description or "")
+    out = Console()
+    (out if out.is_terminal else Console(width=160)).print(grid)
+
+
+@cli.group()
+def export() -> None:
+    """Export a built release to a database server.
+
+    \b
+    Examples:
+      CNPJ_DUCK_PG_DSN=postgresql://me:secret@localhost:5432/dados cnpj-duck export postgres
+      cnpj-duck export postgres --schema cnpj --tables empresas,estabelecimentos
+    """
+
+
+def _export_command_line() -> str:
+    """The command for the audit, with the value of --dsn hidden (the DSN may hold a password)."""
+    args, hide = [], False
+    for arg in _state["argv"]:
+        args.append("***" if hide else "--dsn=***" if arg.startswith("--dsn=") else arg)
+        hide = arg == "--dsn"
+    return shlex.join(["cnpj-duck", *args])
+
+
+@export.command("postgres")
+@click.option("--dsn", help="postgresql://user:password@host:5432/db (default: env CNPJ_DUCK_PG_DSN); never printed.")
+@click.option("--schema", help="Postgres schema of the tables (default: export.schema in config.yaml, cnpj).")
+@click.option("--tables", help="Comma-separated tables and views to export (default: every table built for the "
+                               "release and the views of sql/views/).")
+@click.option("--release", help="Release to export, YYYY-MM (default: the latest built).")
+@click.option("--batch-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.")
+@_progress_options
+@click.pass_context
+def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tables: str | None,
+                    release: str | None, batch_rows: int | None, no_progress: bool, quiet: bool) -> None:
+    """Load a built release into Postgres: typed, indexed, verified, and swapped in whole or not at all.
+
+    Every table is loaded into a staging table, given its primary key (where the data has no repeated keys),
+    indexes, statistics and comments, and counted against the Parquet; then all of them replace the live
+    tables in one transaction. Readers keep seeing the previous tables until then; a failed or killed export
+    leaves them as they were. Exit 3 when the server cannot be reached or refuses the login.
+
+    \b
+    Examples:
+      export CNPJ_DUCK_PG_DSN=postgresql://me:secret@localhost:5432/dados
+      cnpj-duck export postgres
+      cnpj-duck export postgres --release 2026-10 --schema cnpj_2026_10
+      cnpj-duck export postgres --tables estabelecimentos,estabelecimentos_completos --no-progress
+    """
+    from rich.console import Console
+
+    from .config import split_list
+    from .console import RichProgress
+    from .export import DEFAULT_BATCH_ROWS
+    from .export import export_postgres as run_export
+
+    config = _config(ctx, **{"export.dsn": dsn, "export.schema": schema})
+    if not config.export_dsn:
+        raise click.UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set "
+                               "CNPJ_DUCK_PG_DSN")
+    reporter = _reporter(no_progress, quiet)
+    kwargs = {"dsn": config.export_dsn, "schema": config.export_schema, "release": release,
+              "tables": split_list(tables) if tables else None, "progress": reporter,
+              "command": _export_command_line(), "batch_rows": batch_rows or DEFAULT_BATCH_ROWS}
+    if isinstance(reporter, RichProgress):
+        with reporter:
+            summary = run_export(config, **kwargs)
+    else:
+        summary = run_export(config, **kwargs)
+    out = Console()
+    (out if out.is_terminal else Console(width=120)).print(_export_view(summary, config.export_dsn))
+
+
+def _export_view(summary: Any, dsn: str) -> Any:
+    """The export's summary: per table, rows, speed, primary key or the duplicates that prevented it."""
+    from rich.table import Table
+
+    from .export import describe_server
+
+    grid = Table(title=f"release {summary.release} -> schema {summary.schema} at {describe_server(dsn)} "
+                       f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",
+                 title_justify="left", caption_justify="left",
+                 caption="s: loading the rows; index s: primary key, indexes, ANALYZE, comments; indexes: besides "
+                         "the primary key's; every row is kept, repeated keys included")
+    for name, justify in (("table", "left"), ("rows", "right"), ("s", "right"), ("rows/s", "right"),
+                          ("index s", "right"), ("primary key", "left"), ("indexes", "right")):
+        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in summary.tables:
+        if t.primary_key:
+            key = ", ".join(t.primary_key)
+        elif t.duplicate_rows or t.null_keys:
+            parts = [f"{t.duplicate_keys:,} repeated keys ({t.duplicate_rows:,} extra rows)" if t.duplicate_rows
+                     else "", f"{t.null_keys:,} NULL keys" if t.null_keys else ""]
+            key = "[yellow]no: " + ", ".join(filter(None, parts)) + "[/yellow]"
+        else:
+            key = "[dim]none[/dim]"
+        name = t.name + (" [dim](view)[/dim]" if t.source == "view" else "")
+        grid.add_row(name, f"{t.rows:,}", f"{t.seconds:.1f}", f"{t.rows_per_second:,.0f}", f"{t.index_seconds:.1f}",
+                     key, str(len(t.indexes)))
+    return grid
 
 
 def _log_error(message: str, exc_info: bool = False) -> None:

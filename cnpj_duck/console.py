@@ -43,6 +43,11 @@ class _StatsColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         f = task.fields
+        if f.get("unit") != "bytes":  # a task counted in rows (an export): its bar moves by rows
+            done = f"{task.completed:,.0f}/{task.total:,.0f}" if task.total else f"{task.completed:,.0f}"
+            text = Text(f"{done:>21} rows {(task.speed or 0):>9,.0f} rows/s", no_wrap=True)
+            text.append(f"  {_clock(task.elapsed)} eta {_clock(task.time_remaining)}")
+            return text
         speed = (task.speed or 0) / 1e6
         text = Text(f"{_sizes(task.completed, task.total):>17} {speed:5,.1f} MB/s", no_wrap=True)
         if f.get("rows"):
@@ -82,13 +87,13 @@ class RichProgress:
 
     def start(self, task: str, *, total: int | None = None, unit: str = "rows", **info: Any) -> None:
         with self.lock:
-            self._start(task, total, info)
+            self._start(task, total, unit, info)
 
-    def _start(self, task: str, total: int | None, info: dict[str, Any]) -> None:
+    def _start(self, task: str, total: int | None, unit: str, info: dict[str, Any]) -> None:
         label = task
         if "release" in info:
             label = f"release {info['release']}" if task == "build" else f"{task} {info['release']}"
-        self.tasks[task] = self.bars.add_task(label, total=total, rows=0, rate="", rejects=0)
+        self.tasks[task] = self.bars.add_task(label, total=total, rows=0, rate="", rejects=0, unit=unit)
         self.started[task] = time.monotonic()
         self.rows[task] = 0
         self.rejects[task] = 0
@@ -119,6 +124,8 @@ class RichProgress:
         if task == "build":
             self.bars.update(self.tasks[task], completed=self.bars.tasks[self.tasks[task]].total)
             return
+        if task == "download":
+            return  # the overall download line stays, showing what it reached
         self.bars.remove_task(self.tasks.pop(task))
 
     def message(self, text: str, *, level: str = "info") -> None:
@@ -135,6 +142,7 @@ class PlainProgress:
         self.quiet = quiet
         self.started: dict[str, float] = {}
         self.rows: dict[str, int] = {}
+        self.transfers: dict[str, list[float]] = {}  # download tasks: [total bytes, bytes so far, last line printed]
         self.errors_shown = 0
 
     def _print(self, text: str) -> None:
@@ -143,17 +151,39 @@ class PlainProgress:
     def start(self, task: str, *, total: int | None = None, unit: str = "rows", **info: Any) -> None:
         self.started[task] = time.monotonic()
         self.rows[task] = 0
+        if info.get("kind") == "transfer":  # a download: bytes and MB/s, no rows
+            self.transfers[task] = [float(total or 0), 0.0, time.monotonic()]
+            if not self.quiet and task == "download":
+                self._print(f"start download of release {info.get('release', '?')}, run {info.get('run_id', '?')} "
+                            f"({info.get('files', '?')} files, {(total or 0) / 1e6:,.1f} MB to fetch)")
+            return
         if not self.quiet and task == "build":
             size = f" ({total / 1e6:,.1f} MB unzipped)" if total and unit == "bytes" else ""
             self._print(f"start {task} of release {info.get('release', '?')}, run {info.get('run_id', '?')}{size}")
 
     def advance(self, task: str, amount: int = 0, **metrics: Any) -> None:
+        if task in self.transfers:
+            state = self.transfers[task]
+            state[1] += amount
+            now = time.monotonic()
+            if task == "download" and not self.quiet and now - state[2] >= PLAIN_EVERY:
+                state[2] = now  # a line now and then, so that a log shows a long download moving
+                self._print(f"download: {_transfer_line(state[0], state[1], now - self.started[task])}")
+            return
         self.rows[task] = self.rows.get(task, 0) + metrics.get("rows", 0)
 
     def finish(self, task: str, *, status: str = "succeeded", **metrics: Any) -> None:
         if self.quiet:
             return
         seconds = time.monotonic() - self.started.get(task, time.monotonic())
+        if task in self.transfers:
+            done = self.transfers.pop(task)[1]
+            if metrics.get("note"):  # a file not fetched: say why, not 0.0 MB/s
+                self._print(f"{status} {task}: {metrics['note']}")
+                return
+            self._print(f"{status} {task}: {done / 1e6:,.1f} MB in {seconds:.1f}s "
+                        f"({done / 1e6 / max(seconds, 1e-6):,.1f} MB/s)")
+            return
         rows = metrics.get("rows", self.rows.get(task, 0))
         if task == "build":
             rows = sum(v for k, v in self.rows.items() if k != "build")
@@ -164,6 +194,17 @@ class PlainProgress:
         if not self.quiet or level == "error":
             self.errors_shown += level == "error"
             self._print(f"{level}: {text}")
+
+
+PLAIN_EVERY = 10.0  # seconds between the plain progress lines of a download
+
+
+def _transfer_line(total: float, done: float, seconds: float) -> str:
+    """'45.0% of 12.3 MB, 1.2 MB/s, ETA 6s': a plain progress line of a download."""
+    rate = done / max(seconds, 1e-6)
+    eta = f", ETA {(total - done) / rate:,.0f}s" if rate > 0 and total > done else ""
+    share = f"{100 * done / total:.1f}% of {total / 1e6:,.1f} MB" if total else f"{done / 1e6:,.1f} MB"
+    return f"{share}, {rate / 1e6:,.1f} MB/s{eta}"
 
 
 def summary_table(summary: BuildSummary) -> Table:
