@@ -330,13 +330,28 @@ class Builder:
                             nulled = {}
                     results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
                 self.progress.finish("build", status="failed" if run.failed_children else "succeeded")
-            return BuildSummary(run.id, release, run.status, tuple(results), tuple(scan.warnings),
+            warnings = [*scan.warnings, *self._refresh_catalog()]
+            return BuildSummary(run.id, release, run.status, tuple(results), tuple(warnings),
                                 time.monotonic() - started, config.data_dir / "parquet", self.partial)
         finally:
             shutil.rmtree(self.staging, ignore_errors=True)
             if catalog is not None:
                 catalog.close()
             engine.close()
+
+    def _refresh_catalog(self) -> list[str]:
+        """Point the catalog's views at what is published now; a failure is a warning, the build stands."""
+        from .catalog import refresh_catalog  # catalog imports this module
+
+        try:
+            problems = [f"catalog view not created: {p}" for p in
+                        refresh_catalog(self.config.data_dir, self.config.sql_dir).problems]
+        except (CnpjDuckError, duckdb.Error, OSError) as e:
+            problems = [f"{CATALOG_NAME}: views not refreshed ({str(e).strip().splitlines()[0]}); the outputs "
+                        "are built: fix this and build again (unchanged tables are skipped)"]
+        for problem in problems:
+            self.progress.message(problem, level="warning")
+        return problems
 
     def _select(self, transforms: dict[str, Transform], tables: list[str] | None) -> dict[str, Transform]:
         ordered = order_transforms(transforms)

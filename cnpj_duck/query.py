@@ -1,0 +1,329 @@
+"""`query`: SQL over the catalog, its result streamed out as a table, CSV, JSON, JSON lines, Markdown or Parquet.
+
+Formats, for programs that read them:
+- csv: a header, then one line per row; text is always quoted, so NULL (an empty field) and an empty string
+  (`""`) differ; dates `YYYY-MM-DD`; decimals with a point (`1500.00`); booleans `true`/`false`; timestamps
+  `YYYY-MM-DD HH:MM:SS[.ffffff]`; lists and structs as JSON text (`["6201501","6202300"]`).
+- json (an array of objects) and jsonl (one object per line): keys are the column names (a repeated name gets
+  `_1`); dates are `"YYYY-MM-DD"` strings and timestamps `"YYYY-MM-DD HH:MM:SS[.ffffff]"`; decimals are JSON
+  numbers written exactly as stored (`1500.00`, never rounded through a float); lists are arrays; NaN and
+  infinities become null (JSON has no such numbers).
+- table and markdown: for people; at most `max_rows` rows, then a line saying how many rows there were.
+- parquet: to a file, with the result's own types (lists stay lists, decimals stay decimals).
+Everything but table and markdown streams in record batches: memory does not grow with the result.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .build import CATALOG_NAME, open_catalog
+from .catalog import create_views, quote_literal, sql_message, table_releases
+from .errors import SqlError, UsageError
+from .transform import quote_ident, write_parquet
+
+FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
+BATCH_ROWS = 10_000
+PARQUET_ROW_GROUP = 122_880  # DuckDB's default: small enough to bound memory, large enough to compress
+MAX_ROWS = 100  # rows a table or markdown result shows by default
+_CELL_WIDTH = 60  # a longer value is cut in table and markdown output (the full value is in csv/json)
+# Types pyarrow's CSV writer renders as we document; every other type is cast to text by DuckDB first.
+_CSV_PLAIN = {"boolean", "tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger",
+              "ubigint", "float", "double", "decimal", "varchar", "date"}
+_NESTED = {"list", "struct", "map", "array", "union"}
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What `write_result` wrote: all the result's rows, how many were shown, and the file when there is one."""
+
+    rows: int
+    shown: int
+    output: Path | None = None
+
+
+def connect(data_dir: Path, sql_dir: Path, release: str | None = None) -> duckdb.DuckDBPyConnection:
+    """The catalog, read-only; with `release`, a database whose views show that release instead of the latest.
+
+    For a release, the catalog is attached read-only (as `cnpj`) for its audit tables, and every output table
+    that has the release gets its view in an in-memory database: a table without it is simply absent there,
+    rather than showing another release.
+    """
+    if release is None:
+        return open_catalog(data_dir, read_only=True)
+    con = duckdb.connect()
+    try:
+        catalog = data_dir / CATALOG_NAME
+        if catalog.is_file():
+            try:
+                con.execute(f"ATTACH {quote_literal(str(catalog.resolve()))} AS cnpj (READ_ONLY)")
+            except duckdb.IOException as e:
+                raise SqlError(f"{catalog}: cannot open the catalog ({sql_message(e)}); if a build is running, "
+                               "wait for it to finish") from None
+            for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'cnpj' "
+                                        "AND schema_name = 'main'").fetchall():
+                con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM cnpj.main.{quote_ident(table)}")
+        create_views(con, data_dir, sql_dir, release=release)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = None,
+              data_dir: Path | None = None) -> duckdb.DuckDBPyRelation:
+    """Run SQL (several statements are fine: the last one's result is returned); errors become one line."""
+    if not sql.strip():
+        raise UsageError("the query is empty; pass SQL as an argument, with --file, or on stdin")
+    try:
+        return con.sql(sql)
+    except duckdb.Error as e:
+        message = sql_message(e)
+        if release is not None and data_dir is not None and "does not exist" in message:
+            have = sorted(t for t, found in table_releases(data_dir).items() if release in found)
+            message += f" (release {release} has: {', '.join(have)})"
+        raise SqlError(message) from None
+
+
+def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: str, stream: IO[Any],
+                 output: Path | None = None, max_rows: int = MAX_ROWS) -> QueryResult:
+    """Write a relation's (or record batch reader's) rows to `stream`, or to `output` when given.
+
+    `parquet` needs `output`. For table and markdown, `max_rows` caps the rows shown (0: all of them).
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and output is None:
+        raise UsageError("--format parquet writes a file: pass --output FILE")
+    owned = None
+    if isinstance(result, pa.RecordBatchReader):
+        owned = duckdb.connect()  # a private engine to convert types; the reader can be read only once
+        rel, replayable = owned.from_arrow(result), False
+    else:
+        rel, replayable = result, True
+    try:
+        if fmt == "parquet":
+            assert output is not None
+            return _write_parquet(rel, output)
+        if output is not None:
+            with output.open("wb") as fh:
+                written = _write_stream(rel, fmt, fh, max_rows, replayable)
+            return QueryResult(written.rows, written.shown, output)
+        return _write_stream(rel, fmt, stream, max_rows, replayable)
+    except duckdb.Error as e:
+        raise SqlError(sql_message(e)) from None
+    finally:
+        if owned is not None:
+            owned.close()
+
+
+def _write_stream(rel: duckdb.DuckDBPyRelation, fmt: str, stream: IO[Any], max_rows: int,
+                  replayable: bool) -> QueryResult:
+    sink = _Sink(stream)
+    try:
+        if fmt == "csv":
+            return _write_csv(rel, sink)
+        if fmt in ("json", "jsonl"):
+            return _write_json(rel, sink, fmt == "json")
+        return _write_grid(rel, sink, fmt, max_rows, replayable)
+    finally:
+        sink.flush()
+
+
+def _write_csv(rel: duckdb.DuckDBPyRelation, sink: _Sink) -> QueryResult:
+    exprs = []
+    for i, (name, kind) in enumerate(zip(rel.columns, rel.types, strict=True), start=1):
+        if kind.id in _NESTED:
+            value = f"to_json(#{i})::VARCHAR"
+        elif kind.id in _CSV_PLAIN:
+            value = f"#{i}"
+        else:
+            value = f"#{i}::VARCHAR"
+        exprs.append(f"{value} AS {quote_ident(name)}")
+    rows = 0
+    header = True
+    for batch in _batches(rel.query("_result", f"SELECT {', '.join(exprs)} FROM _result")):
+        sink.write_bytes(_csv_bytes(batch, header))
+        header = False
+        rows += batch.num_rows
+    if header:  # no rows: still a header, so the file says what its columns are
+        sink.write_bytes(_csv_bytes(pa.record_batch([pa.array([], pa.string()) for _ in rel.columns],
+                                                    names=list(rel.columns)), True))
+    return QueryResult(rows, rows)
+
+
+def _csv_bytes(batch: pa.RecordBatch, header: bool) -> bytes:
+    buffer = pa.BufferOutputStream()
+    pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=header))
+    return buffer.getvalue().to_pybytes()
+
+
+def _write_json(rel: duckdb.DuckDBPyRelation, sink: _Sink, array: bool) -> QueryResult:
+    # DuckDB writes each row's JSON: decimals exactly, dates as strings, lists as arrays, fast.
+    exprs = []
+    for i, (name, kind) in enumerate(zip(rel.columns, rel.types, strict=True), start=1):
+        value = f"CASE WHEN isfinite(#{i}) THEN #{i} END" if kind.id in ("float", "double") else f"#{i}"
+        exprs.append(f"{value} AS {quote_ident(name)}")
+    json_rel = rel.query("_result", f"SELECT to_json(_row)::VARCHAR AS j FROM (SELECT {', '.join(exprs)} "
+                                    "FROM _result) AS _row")
+    rows = 0
+    if array:
+        sink.write_text("[")
+    for batch in _batches(json_rel):
+        lines = batch.column(0).to_pylist()
+        if array:
+            sink.write_text(("\n" if rows == 0 else ",\n") + ",\n".join(lines))
+        else:
+            sink.write_text("".join(line + "\n" for line in lines))
+        rows += len(lines)
+    if array:
+        sink.write_text("\n]\n" if rows else "]\n")
+    return QueryResult(rows, rows)
+
+
+def _write_grid(rel: duckdb.DuckDBPyRelation, sink: _Sink, fmt: str, max_rows: int,
+                replayable: bool) -> QueryResult:
+    """Table (aligned like psql) or Markdown: the first rows, then how many there were in all."""
+    shown: list[list[str]] = []
+    right = [kind.id in ("tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                         "uinteger", "ubigint", "float", "double", "decimal") for kind in rel.types]
+    total = 0
+    more = False
+    reader = rel.to_arrow_reader(batch_size=BATCH_ROWS)
+    try:
+        for batch in reader:
+            take = batch.num_rows if not max_rows else min(batch.num_rows, max_rows - len(shown))
+            # Column by column: names may repeat (SELECT a.x, b.x), which row dicts would merge.
+            columns = [batch.column(i).slice(0, take).to_pylist() for i in range(batch.num_columns)]
+            shown += [[_cell(v, fmt) for v in row] for row in zip(*columns, strict=True)]
+            total += batch.num_rows
+            if max_rows and total > max_rows:
+                more = True
+                break
+        if more and not replayable:
+            total += sum(b.num_rows for b in reader)
+    finally:
+        reader.close()  # an unfinished result would hold the connection
+    if more and replayable:  # DuckDB counts without fetching the columns (from Parquet metadata when it can)
+        total = rel.query("_result", "SELECT count(*) FROM _result").fetchall()[0][0]
+    headers = [str(c) for c in rel.columns]
+    if fmt == "markdown":
+        sink.write_text(_markdown(headers, shown, right))
+    else:
+        sink.write_text(_psql(headers, shown, right))
+    if more:
+        note = f"({total:,} rows, {len(shown):,} shown; add LIMIT, raise --max-rows, or use --format csv for all)"
+    else:
+        note = f"({total:,} row{'' if total == 1 else 's'})"
+    sink.write_text(f"\n_{note}_\n" if fmt == "markdown" else f"{note}\n")
+    return QueryResult(total, len(shown))
+
+
+def _psql(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "|".join(f" {c.rjust(w) if r else c.ljust(w)} " for c, w, r in zip(cells, widths, right, strict=True))
+
+    out = [line(headers).rstrip(), "+".join("-" * (w + 2) for w in widths)]
+    out += [line(r).rstrip() for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _markdown(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
+    out = ["| " + " | ".join(_md_escape(h) for h in headers) + " |",
+           "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _cell(value: Any, fmt: str) -> str:
+    """A value as people read it: NULL spelled out, dates ISO, line breaks visible, long text cut."""
+    text = "NULL" if value is None else _plain(value)
+    text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    if len(text) > _CELL_WIDTH:
+        text = text[:_CELL_WIDTH - 1] + "…"
+    return _md_escape(text) if fmt == "markdown" else text
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return "{" + ", ".join(f"{_plain(k)}: {'NULL' if v is None else _plain(v)}" for k, v in value) + "}"  # MAP
+    if isinstance(value, list):
+        return "[" + ", ".join("NULL" if v is None else _plain(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, default=_plain, ensure_ascii=False)
+    return str(value)
+
+
+def _write_parquet(rel: duckdb.DuckDBPyRelation, output: Path) -> QueryResult:
+    """Record batches into a side file renamed into place: never a half-written file at `output`.
+
+    pyarrow's writer, fed batch by batch, keeps memory at about one row group; DuckDB's `to_parquet` kept the
+    whole result of a large join in memory (measured: 1.5 GB for 2 M rows).
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        rows, _ = write_parquet(rel, partial, "zstd", PARQUET_ROW_GROUP)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return QueryResult(rows, rows, output)
+
+
+def _batches(rel: duckdb.DuckDBPyRelation) -> Iterator[pa.RecordBatch]:
+    reader = rel.to_arrow_reader(batch_size=BATCH_ROWS)
+    try:
+        yield from reader
+    finally:
+        reader.close()
+
+
+class _Sink:
+    """Writes text and bytes to a text stream (via its buffer when it has one) or to a binary one."""
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self.stream = stream
+        self.text = isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding")
+        self.binary = getattr(stream, "buffer", None) if self.text else stream
+
+    def write_text(self, text: str) -> None:
+        if self.text:
+            self.stream.write(text)
+        else:
+            self.stream.write(text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
+        if not self.text:
+            self.stream.write(data)
+        elif self.binary is not None:
+            self.stream.flush()  # keep what was written as text before these bytes
+            self.binary.write(data)
+        else:
+            self.stream.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+        if self.text and self.binary is not None:
+            self.binary.flush()
+
