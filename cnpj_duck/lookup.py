@@ -1,0 +1,259 @@
+"""`lookup`: everything about one establishment, read straight from the release's Parquet partitions.
+
+Each table is queried with its key as a bound parameter. Estabelecimentos is sorted by cnpj and the other
+tables by cnpj_basico, so DuckDB reads the footers, skips every row group whose min/max cannot hold the key
+and decodes about one row group per part file: a lookup costs milliseconds, not a scan.
+Lookups are LEFT-joined: a code missing from its lookup table (motivo 32, RFB_FORMAT.md §5) shows with no
+description rather than hiding the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .build import partition_dir, read_manifest
+from .cnpj import InvalidCnpjError, format_cnpj, parse
+from .config import Config
+from .errors import UsageError
+from .layout import is_valid_release
+from .transform import quote_ident
+
+# Codes with a lookup table in the release: column -> lookup table (RFB_FORMAT.md §4).
+CODE_LOOKUPS: dict[str, dict[str, str]] = {
+    "estabelecimentos": {"motivo_situacao_cadastral": "motivos", "pais": "paises", "cnae_fiscal_principal": "cnaes",
+                         "municipio": "municipios"},
+    "empresas": {"natureza_juridica": "naturezas", "qualificacao_responsavel": "qualificacoes"},
+    "socios": {"qualificacao_socio": "qualificacoes", "pais": "paises",
+               "qualificacao_representante_legal": "qualificacoes"},
+}
+LOOKUP_TABLES = ("cnaes", "motivos", "municipios", "naturezas", "paises", "qualificacoes")
+
+# Codes whose meanings are fixed by the layout document rather than shipped as a lookup (RFB_FORMAT.md §5).
+DOMAINS: dict[str, dict[str, str]] = {
+    "identificador_matriz_filial": {"1": "MATRIZ", "2": "FILIAL"},
+    "situacao_cadastral": {"01": "NULA", "02": "ATIVA", "03": "SUSPENSA", "04": "INAPTA", "08": "BAIXADA"},
+    "porte_empresa": {"00": "NAO INFORMADO", "01": "MICRO EMPRESA", "03": "EMPRESA DE PEQUENO PORTE",
+                      "05": "DEMAIS"},
+    "identificador_socio": {"1": "PESSOA JURIDICA", "2": "PESSOA FISICA", "3": "ESTRANGEIRO"},
+    "faixa_etaria": {"0": "NAO SE APLICA", "1": "0 A 12 ANOS", "2": "13 A 20 ANOS", "3": "21 A 30 ANOS",
+                     "4": "31 A 40 ANOS", "5": "41 A 50 ANOS", "6": "51 A 60 ANOS", "7": "61 A 70 ANOS",
+                     "8": "71 A 80 ANOS", "9": "MAIS DE 80 ANOS"},
+}
+_DOMAIN_COLUMNS = {"estabelecimentos": ("identificador_matriz_filial", "situacao_cadastral"),
+                   "empresas": ("porte_empresa",), "socios": ("identificador_socio", "faixa_etaria")}
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """Everything about one CNPJ in one release; rows carry `<code>_descricao` next to each code column."""
+
+    cnpj: str  # canonical: 14 characters, no punctuation
+    release: str
+    estabelecimentos: tuple[dict[str, Any], ...]  # one row, or more when the release repeats the key
+    empresas: tuple[dict[str, Any], ...]
+    simples: tuple[dict[str, Any], ...]
+    socios: tuple[dict[str, Any], ...]
+    cnaes_secundarias: tuple[dict[str, Any], ...]  # {codigo, descricao} in the order the release lists them
+    matriz_cnpj: tuple[str, ...]  # the company's head office (more than one only in inconsistent data)
+    establishments_of_company: int
+    missing_tables: tuple[str, ...]  # tables with no output for this release (not built)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.estabelecimentos)
+
+    @property
+    def formatted(self) -> str:
+        return format_cnpj(self.cnpj)
+
+    def warnings(self) -> list[str]:
+        """What a reader must know: duplicate keys in the release, tables not built."""
+        out = [f"{table} has {len(rows)} rows for this key in release {self.release} (duplicate key in the "
+               "source); all are shown" for table, rows in (("estabelecimentos", self.estabelecimentos),
+                                                            ("empresas", self.empresas), ("simples", self.simples))
+               if len(rows) > 1]
+        if len(self.matriz_cnpj) > 1:
+            out.append(f"the company has {len(self.matriz_cnpj)} establishments marked head office (matriz)")
+        if self.missing_tables:
+            out.append(f"not built for {self.release}: {', '.join(self.missing_tables)}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape of `lookup --format json` (see the README)."""
+        duplicates = {t: list(rows[1:]) for t, rows in (("estabelecimentos", self.estabelecimentos),
+                                                         ("empresas", self.empresas), ("simples", self.simples))
+                      if len(rows) > 1}
+        return {
+            "cnpj": self.cnpj, "cnpj_formatado": self.formatted, "release": self.release, "found": self.found,
+            "estabelecimento": self.estabelecimentos[0] if self.estabelecimentos else None,
+            "empresa": self.empresas[0] if self.empresas else None,
+            "simples": self.simples[0] if self.simples else None,
+            "socios": list(self.socios), "cnaes_secundarias": list(self.cnaes_secundarias),
+            "matriz_cnpj": list(self.matriz_cnpj),
+            "estabelecimentos_da_empresa": self.establishments_of_company,
+            "duplicados": duplicates, "avisos": self.warnings(),
+        }
+
+
+def built_releases(data_dir: Path, table: str) -> list[str]:
+    """Releases with a published partition of `table` (oldest first)."""
+    root = data_dir / "parquet" / table
+    found = [p.name.split("=", 1)[1] for p in root.glob("release=*") if p.is_dir()]
+    return sorted(r for r in found if is_valid_release(r) and read_manifest(partition_dir(data_dir, table, r)))
+
+
+def partition_files(data_dir: Path, table: str, release: str) -> list[Path]:
+    """The Parquet part files of a published partition; [] when the table was not built for the release."""
+    partition = partition_dir(data_dir, table, release)
+    manifest = read_manifest(partition)
+    return [partition / name for name in sorted(manifest["parts"])] if manifest else []
+
+
+def resolve_release(data_dir: Path, release: str | None, table: str = "estabelecimentos") -> str:
+    """The release asked for, checked to be built; by default the latest built one."""
+    releases = built_releases(data_dir, table)
+    if release is None or release == "latest":
+        if not releases:
+            raise UsageError(f"{data_dir / 'parquet' / table}: no built release of {table}; run `cnpj-duck build` "
+                             "first (or pass --data-dir)")
+        return releases[-1]
+    if not is_valid_release(release):
+        raise UsageError(f"--release {release!r}: expected a month as YYYY-MM")
+    if release not in releases:
+        built = ", ".join(releases) or "none"
+        raise UsageError(f"--release {release}: {table} is not built for it (built: {built}); run `cnpj-duck build "
+                         f"--release {release}`")
+    return release
+
+
+def parse_all(cnpjs: Iterable[str]) -> list[str]:
+    """Canonical CNPJs; every invalid one is named in one InvalidCnpjError."""
+    parsed, errors = [], []
+    for text in cnpjs:
+        try:
+            parsed.append(parse(text))
+        except InvalidCnpjError as e:
+            errors.append(str(e))
+    if errors:
+        raise InvalidCnpjError("; ".join(errors))
+    return parsed
+
+
+class Lookup:
+    """One DuckDB connection with views over one release's partitions; `get` answers one CNPJ."""
+
+    def __init__(self, config: Config, release: str | None = None) -> None:
+        self.data_dir = config.data_dir
+        self.release = resolve_release(self.data_dir, release)
+        self.con = duckdb.connect(config={"threads": config.threads})
+        self.missing: list[str] = []
+        for table in ("estabelecimentos", "empresas", "simples", "socios", *LOOKUP_TABLES):
+            files = partition_files(self.data_dir, table, self.release)
+            if files:
+                # file_row_number keeps rows in release order when a key repeats.
+                rel = self.con.read_parquet([str(f) for f in files], filename=True, file_row_number=True)
+                rel.create_view(table)
+                continue
+            self.missing.append(table)
+            if table in LOOKUP_TABLES:  # an empty lookup: every code shows with no description
+                self.con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT NULL::VARCHAR AS codigo, "
+                                 "NULL::VARCHAR AS descricao WHERE false")
+        if "estabelecimentos" in self.missing:  # resolve_release saw it; a build may have swapped it since
+            self.con.close()
+            raise UsageError(f"estabelecimentos for {self.release}: no published partition now; retry after the "
+                             "build")
+        # Keep each file's parsed footer between the lookups of one connection (set once Parquet is loaded).
+        self.con.execute("SET parquet_metadata_cache = true")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Lookup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, table: str, where: str, params: list[Any], prefix: str = "", source: str | None = None,
+              extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of `table` matching `where` (bound params), with descriptions next to their codes."""
+        if table in self.missing:
+            return []
+        joins, described = [], []
+        for n, (column, lookup) in enumerate(CODE_LOOKUPS.get(table, {}).items()):
+            # A lookup that repeats a code would multiply rows: its descriptions are joined into one instead.
+            joins.append(f"LEFT JOIN (SELECT codigo, string_agg(DISTINCT descricao, ' | ') AS descricao FROM "
+                         f"{quote_ident(lookup)} GROUP BY codigo) l{n} ON l{n}.codigo = t.{quote_ident(column)}")
+            described.append(f"l{n}.descricao AS {quote_ident(column + '_descricao')}")
+        select = ", ".join(["t.* EXCLUDE (filename, file_row_number)", *described, *extra])
+        sql = (f"{prefix} SELECT {select} FROM {source or quote_ident(table)} t {' '.join(joins)} WHERE {where} "
+               "ORDER BY t.filename, t.file_row_number")
+        rel = self.con.execute(sql, params)
+        names = [d[0] for d in rel.description]
+        return [dict(zip(names, values, strict=True)) for values in rel.fetchall()]
+
+    def get(self, cnpj: str) -> LookupResult:
+        """Everything about one canonical CNPJ."""
+        basico = cnpj[:8]
+        # One scan for the establishment and its company's other establishments: cnpj_basico prunes as well as
+        # cnpj does (the file is sorted by cnpj, so by its prefix too), and the CTE is read once.
+        estab = self._rows(
+            "estabelecimentos", "t.cnpj = ?", [basico, cnpj],
+            prefix="WITH company AS MATERIALIZED (SELECT * FROM estabelecimentos WHERE cnpj_basico = ?)",
+            source="company",
+            extra=("(SELECT count(DISTINCT cnpj) FROM company) AS _count",
+                   "(SELECT list(DISTINCT cnpj ORDER BY cnpj) FROM company WHERE identificador_matriz_filial = '1') "
+                   "AS _matriz"))
+        if estab:
+            count, matriz = estab[0]["_count"], estab[0]["_matriz"]
+            for row in estab:
+                del row["_count"], row["_matriz"]
+        else:  # not there: still say whether the company is
+            count, matriz = self.con.execute(
+                "SELECT count(DISTINCT cnpj), list(DISTINCT cnpj ORDER BY cnpj) FILTER "
+                "(WHERE identificador_matriz_filial = '1') FROM estabelecimentos WHERE cnpj_basico = ?",
+                [basico]).fetchall()[0]
+        secondary: tuple[dict[str, Any], ...] = ()
+        codes = next((r["cnae_fiscal_secundaria"] for r in estab if r["cnae_fiscal_secundaria"]), None)
+        if codes:
+            known = dict(self.con.execute(
+                "SELECT codigo, string_agg(DISTINCT descricao, ' | ') FROM cnaes WHERE codigo IN "
+                "(SELECT unnest(?::VARCHAR[])) GROUP BY codigo", [codes]).fetchall())
+            secondary = tuple({"codigo": c, "descricao": known.get(c)} for c in codes)
+
+        def company(table: str) -> tuple[dict[str, Any], ...]:
+            rows = self._rows(table, "t.cnpj_basico = ?", [basico]) if estab else []
+            return tuple(_ordered(r, table) for r in rows)
+
+        return LookupResult(
+            cnpj=cnpj, release=self.release, estabelecimentos=tuple(_ordered(r, "estabelecimentos") for r in estab),
+            empresas=company("empresas"), simples=company("simples"), socios=company("socios"),
+            cnaes_secundarias=secondary, matriz_cnpj=tuple(matriz or ()), establishments_of_company=count,
+            missing_tables=tuple(t for t in self.missing if t != "estabelecimentos"),
+        )
+
+
+def _ordered(row: dict[str, Any], table: str) -> dict[str, Any]:
+    """Each code column followed by its description (from the lookup table or the layout's fixed domain)."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if name.endswith("_descricao"):
+            continue
+        out[name] = value
+        if name + "_descricao" in row:
+            out[name + "_descricao"] = row[name + "_descricao"]
+        elif name in _DOMAIN_COLUMNS.get(table, ()):
+            out[name + "_descricao"] = DOMAINS[name].get(value) if value is not None else None
+    return out
+
+
+def lookup(config: Config, cnpjs: Iterable[str], release: str | None = None) -> list[LookupResult]:
+    """Look up each CNPJ (any accepted spelling) in one release (default: the latest built); see LookupResult."""
+    parsed = parse_all(cnpjs)
+    with Lookup(config, release) as finder:
+        return [finder.get(cnpj) for cnpj in parsed]
