@@ -59,3 +59,24 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleManife
     summary = build(config, source=manifest.folder)
     assert summary.status == "succeeded", summary.errors
     return manifest, config.data_dir, summary
+
+
+@pytest.fixture(scope="session")
+def pg() -> object:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the session (a tests/pg.py PgServer). Without PostgreSQL
+    installed the tests that need it are skipped, except under CI (CI=true), where that fails the run."""
+    import os
+
+    from .pg import find_bin_dir, start_server, stop_server
+
+    if find_bin_dir() is None:
+        message = ("PostgreSQL server binaries (initdb) not found on PATH or in /usr/lib/postgresql/*/bin; "
+                   "scripts/test installs Debian's postgresql package")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    server = start_server()
+    try:
+        yield server
+    finally:
+        stop_server(server)
