@@ -591,7 +591,8 @@ def _local_releases(config: Any, fmt: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(found)} release{'s' * (len(found) != 1)} built under {config.data_dir / 'parquet'}", title_justify="left")
+    title = f"{len(found)} release{'s' * (len(found) != 1)} built under {config.data_dir / 'parquet'}"
+    table = Table(title=title, title_justify="left")
     for name, justify in (("release", "left"), ("table", "left"), ("rows", "right"), ("files", "right"),
                           ("MB", "right"), ("built", "left"), ("run", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
