@@ -162,9 +162,24 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
                f"{zipped / 1e6:,.1f} MB zipped")
 
 
+_SECRET_FLAGS = ("--dsn", "--token")
+
+
 def _command_line() -> str:
-    """The command as typed, for the audit (no secret is ever passed on the command line of build)."""
-    return shlex.join(["cnpj-duck", *_state["argv"]])
+    """The command as typed, for the audit, with the values of secret flags and URL passwords replaced by ***."""
+    from .logs import redact
+
+    words: list[str] = []
+    hide_next = False
+    for word in _state["argv"]:
+        if hide_next:
+            word, hide_next = "***", False
+        elif word in _SECRET_FLAGS:
+            hide_next = True
+        elif word.startswith(tuple(f + "=" for f in _SECRET_FLAGS)):
+            word = word.split("=", 1)[0] + "=***"
+        words.append(redact(word))
+    return shlex.join(["cnpj-duck", *words])
 
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,

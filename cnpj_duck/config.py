@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .layout import FAMILIES, is_valid_release
+from .logs import redact
 
 ENV_PREFIX = "CNPJ_DUCK_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,32 @@ def _schema(v: str) -> str | None:
 
 
 def _dsn(v: str) -> str | None:
-    return None if re.match(r"^postgres(ql)?://", v) else "a URL like postgresql://user:password@host:5432/db"
+    """A postgresql:// URL that libpq and Python split the same way (else parts of a password leak into errors)."""
+    allowed = "a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password)"
+    m = re.match(r"^postgres(?:ql)?://([^/?#]*)(.*)$", v)
+    if not m:
+        return allowed
+    netloc = m.group(1)
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ("@" in userinfo or ":" in userinfo.partition(":")[2]):
+        return allowed
+    if not at and ("@" in m.group(2)):
+        return allowed
+    for host in hostport.split(","):  # libpq takes host1:port1,host2:port2
+        port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else ""
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            return allowed
+        if host.startswith("[") and "]" not in host:
+            return allowed
+    try:
+        from urllib.parse import unquote_to_bytes
+
+        unquote_to_bytes(netloc).decode("utf-8")
+    except UnicodeDecodeError:
+        return allowed
+    if re.search(r"%(?![0-9A-Fa-f]{2})", v):
+        return allowed
+    return None
 
 
 def _release(v: str) -> str | None:
@@ -113,7 +139,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("parquet.compression", str, "zstd", _compression),
     Setting("parquet.row_group_size", int, 122_880, _between(1_000, 10_000_000)),
     Setting("download.base_url", str, "https://arquivos.receitafederal.gov.br/public.php/webdav/", _http_url),
-    Setting("download.token", str, "YggdBLfdninEJX9"),
+    # A share token grants access like a password (a private share's too): shown as *** and kept out of the audit.
+    Setting("download.token", str, "YggdBLfdninEJX9", secret=True),
     Setting("download.mode", str, "webdav", _download_mode),
     Setting("download.concurrency", int, 3, _between(1, 8)),
     Setting("download.connect_timeout", float, 15.0, _seconds(0.1, 600)),
@@ -163,7 +190,12 @@ class Config:
         out: dict[str, Any] = {}
         for s in SETTINGS:
             value = getattr(self, s.field_name)
-            out[s.key] = "***" if s.secret and value else (str(value) if isinstance(value, Path) else value)
+            if s.secret and value:
+                out[s.key] = "***"
+            elif isinstance(value, str):
+                out[s.key] = redact(value)  # a URL may carry user:password@
+            else:
+                out[s.key] = str(value) if isinstance(value, Path) else value
         return out
 
 

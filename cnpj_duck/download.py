@@ -462,8 +462,10 @@ def download_release(config: Config, release: str | None = None, tables: list[st
         warnings.append(f"{', '.join(others)}: not release files; not downloaded")
     missing = remote.missing(families)
     if missing:
-        warnings.append(f"{len(remote.missing())} of the {EXPECTED_FILE_COUNT} release files are not on the server "
-                        f"for {remote.release}; missing: {', '.join(missing)}")
+        asked = sum(FAMILIES[f].file_count for f in families) if families else EXPECTED_FILE_COUNT
+        what = "release files" if asked == EXPECTED_FILE_COUNT else "files asked for"
+        warnings.append(f"{len(missing)} of the {asked} {what} are not on the server for {remote.release}; "
+                        f"missing: {', '.join(missing)}")
     for warning in warnings:
         progress.message(warning, level="warning")
     wanted = [f for f in remote.files if f.family in families]

@@ -10,7 +10,9 @@ from pathlib import Path
 
 # Context the audit attaches to its log records (logging's `extra`), copied into each JSON line.
 CONTEXT = ("run_id", "table", "file", "batch", "event", "status", "metrics")
-_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+# scheme://user:password@host: the password runs to the last "@" of the authority, since an unencoded "@"
+# inside a password is how libpq and browsers split it too.
+_PASSWORD_RE = re.compile(r"(://[^:/@\s]*:)\S*?@(?=[^@\s/?#]*(?:[/?#\s]|$))")
 
 
 def redact(text: str) -> str:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 from xml.etree import ElementTree  # expat >= 2.4 (bundled with 3.11) refuses entity-expansion bombs
 
 from . import __version__
@@ -87,6 +87,11 @@ def plain_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
+def _origin(parts: SplitResult) -> tuple[str, str, int]:
+    """Scheme, host and port: credentials go only to the origin they were given for (a redirect may leave it)."""
+    return parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (a number or an HTTP date), capped at MAX_RETRY_AFTER."""
     if not value:
@@ -126,7 +131,7 @@ class Http:
         else:
             user = password = None
         self.auth = base64.b64encode(f"{user}:{password}".encode()).decode() if user is not None else None
-        self.auth_host = parts.hostname
+        self.auth_origin = _origin(parts)
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Exponential backoff with jitter; a server's Retry-After is a floor."""
@@ -203,7 +208,7 @@ class Http:
             self._open.add(sock)
         target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         sent = {"User-Agent": f"cnpj-duck/{__version__}", **headers}
-        if self.auth and host == self.auth_host:  # never hand the token to another host after a redirect
+        if self.auth and _origin(parts) == self.auth_origin:  # never to another host, port or plain http
             sent["Authorization"] = f"Basic {self.auth}"
         try:
             conn.request(method, target, body=body, headers=sent)

@@ -244,3 +244,41 @@ def test_download_settings_take_numbers_from_the_environment(tmp_path: Path) -> 
         load_config(None, env={"CNPJ_DUCK_DOWNLOAD_BACKOFF": "soon"})
     with pytest.raises(ConfigError, match="download.mode = 'ftp'.*'webdav'"):
         load_config(None, env={"CNPJ_DUCK_DOWNLOAD_MODE": "ftp"})
+
+
+def test_urls_with_passwords_and_the_share_token_are_never_shown(tmp_path: Path) -> None:
+    config = load_config(None, env={"CNPJ_DUCK_DOWNLOAD_BASE_URL": "http://bob:MyPassw0rd@mirror.example/cnpj/",
+                                    "CNPJ_DUCK_DOWNLOAD_TOKEN": "s3cr3tT0ken"})
+    shown = config.redacted()
+    assert shown["download.base_url"] == "http://bob:***@mirror.example/cnpj/"
+    assert shown["download.token"] == "***"
+    assert config.download_token == "s3cr3tT0ken"  # the value itself is intact for use
+
+
+def test_the_audit_command_line_hides_secret_flags(monkeypatch) -> None:
+    from cnpj_duck import cli as cli_module
+
+    monkeypatch.setitem(cli_module._state, "argv", [
+        "download", "--token", "s3cr3t", "--base-url", "http://u:pw@h/x", "export", "postgres",
+        "--dsn=postgresql://u:pw@h/db", "--tables", "empresas"])
+    line = cli_module._command_line()
+    assert "s3cr3t" not in line and ":pw@" not in line
+    assert line == ("cnpj-duck download --token '***' --base-url 'http://u:***@h/x' export postgres "
+                    "'--dsn=***' --tables empresas")
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://u:Top@Secret@127.0.0.1:5432/db", "postgresql://u:Top/Secret@127.0.0.1/db",
+    "postgresql://u:pw@[::1/db", "postgresql://u:pw@h:abc/db", "postgresql://u:pw@h:99999/db",
+    "postgresql://u:p%zzSecret@h/db", "mysql://u:Secret@h/db",
+])
+def test_a_malformed_dsn_is_a_usage_error_that_does_not_repeat_it(dsn: str) -> None:
+    with pytest.raises(ConfigError, match=r"export.dsn = '\*\*\*' \(CNPJ_DUCK_PG_DSN\): expected a URL") as caught:
+        load_config(None, env={"CNPJ_DUCK_PG_DSN": dsn})
+    assert "Secret" not in str(caught.value) and "Top" not in str(caught.value)
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://u:pw@localhost:5432/db", "postgres://u:p%40ss@[::1]:5432/db",
+                                 "postgresql:///db?host=/var/run/postgresql", "postgresql://h1:5432,h2:5433/db"])
+def test_well_formed_dsns_are_accepted(dsn: str) -> None:
+    assert load_config(None, env={"CNPJ_DUCK_PG_DSN": dsn}).export_dsn == dsn

@@ -258,7 +258,7 @@ def test_tables_pick_families_and_an_incomplete_month_says_what_is_missing(tmp_p
         [f"Socios{i}.zip" for i in range(10) if i != 3] + ["Paises.zip"])
     assert summary.missing == ("Socios3.zip", "Cnaes.zip")
     warning = [d["text"] for level, d in progress.of("message") if level == "warning"]
-    assert warning == ["2 of the 37 release files are not on the server for 2026-09; missing: Socios3.zip, "
+    assert warning == ["2 of the 12 files asked for are not on the server for 2026-09; missing: Socios3.zip, "
                        "Cnaes.zip"]
     con = catalog(tmp_path / "data")
     tables = {r[0]: r[1:] for r in con.execute("SELECT table_name, status, note FROM audit_tables").fetchall()}
@@ -450,3 +450,33 @@ def test_ctrl_c_keeps_the_part_and_the_next_run_resumes_it(tmp_path, zips):
         assert done.returncode == 0, done.stderr
         assert share.gets(BIG)[-1].range == f"bytes={len(zips[BIG]) // 2}-"
         assert (_raw(tmp_path) / BIG).read_bytes() == zips[BIG] and not part.exists()
+
+
+def test_the_token_is_not_sent_to_another_origin_after_a_redirect(tmp_path, share):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str | None] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+        def do_PROPFIND(self):  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(307)
+            self.send_header("Location", share.url)  # same host, another port: another origin
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = _config(tmp_path, share, download__base_url=f"http://127.0.0.1:{server.server_address[1]}/dav/")
+        with pytest.raises(NetworkError, match="401 Unauthorized: the share token may have changed"):
+            list_releases(config)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen and seen[0] is not None and seen[0].startswith("Basic ")  # the origin it was given for got it
+    assert [r.status for r in share.requests if r.method == "PROPFIND"] == [401]  # the other origin did not
