@@ -240,8 +240,11 @@ def _status(status: str) -> str:
 def _level(row: dict[str, Any], name: str) -> str:
     seconds = (row["finished_at"] - row["started_at"]).total_seconds() if row.get("finished_at") else None
     took = f", {seconds:.1f}s" if seconds is not None else ""
-    text = (f"{name} {_status(row['status'])}: {row['rows_read']:,} read, {row['rows_written']:,} written, "
-            f"{row['rows_rejected']:,} rejected{took}")
+    if not row["rows_read"] and row.get("bytes_in"):  # a download moves bytes, not rows
+        text = f"{name} {_status(row['status'])}: {row['bytes_in'] / 1e6:,.1f} MB fetched{took}"
+    else:
+        text = (f"{name} {_status(row['status'])}: {row['rows_read']:,} read, {row['rows_written']:,} written, "
+                f"{row['rows_rejected']:,} rejected{took}")
     if row.get("note"):
         text += f" [dim]({row['note']})[/dim]"
     if row.get("error"):

@@ -365,6 +365,10 @@ def test_cli_releases_and_download(tmp_path, share, env, capsys):
     assert f"succeeded {BIG}: 0.4 MB in" in err
     code, out, err = _cli(_cli_args(tmp_path, share, "download", "--tables", "simples", "--quiet"), capsys)
     assert code == 0 and err == "" and "0 fetched, 1 already here" in out
+    code, out, err = _cli(["--data-dir", str(tmp_path / "data"), "status", "--run", "1"], capsys)
+    assert code == 0, err
+    assert re.search(r"run 1 \(cnpj-duck .*download .*\) .*succeeded: \d+\.\d MB fetched", " ".join(out.split()))
+    assert re.search(rf"{BIG} succeeded: 0\.4 MB fetched", out)
 
 
 def test_cli_exit_codes_and_one_line_errors(tmp_path, share, env, capsys):
