@@ -21,9 +21,9 @@ from typing import Any
 
 import duckdb
 
-from .catalog import quote_literal
+from .catalog import quote_literal, sql_message
 from .config import Config
-from .errors import UsageError
+from .errors import CnpjDuckError, UsageError
 from .layout import is_valid_release
 from .lookup import built_releases, partition_files
 from .transform import quote_ident
@@ -178,8 +178,15 @@ def diff(config: Config, from_release: str, to_release: str, tables: Sequence[st
     tmp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"threads": config.threads, "memory_limit": config.memory_limit,
                                  "temp_directory": str(tmp), "preserve_insertion_order": False})
+    results: list[TableDiff] = []
     try:
-        results = [_diff_table(con, table, data_dir, from_release, to_release) for table in both]
+        for table in both:
+            try:
+                results.append(_diff_table(con, table, data_dir, from_release, to_release))
+            except duckdb.Error as e:  # a damaged or unreadable part file, a full disk for the spill
+                raise CnpjDuckError(f"diff of {table} {from_release} -> {to_release}: {sql_message(e)}; rebuild the "
+                                    f"release the file is in with `cnpj-duck build --release YYYY-MM --force --tables "
+                                    f"{table}`") from None
     except BaseException:
         con.close()
         raise

@@ -17,9 +17,10 @@ from typing import Any
 import duckdb
 
 from .build import partition_dir, read_manifest
+from .catalog import sql_message
 from .cnpj import InvalidCnpjError, format_cnpj, parse
 from .config import Config
-from .errors import UsageError
+from .errors import CnpjDuckError, UsageError
 from .layout import is_valid_release
 from .transform import quote_ident
 
@@ -156,7 +157,11 @@ class Lookup:
             files = partition_files(self.data_dir, table, self.release)
             if files:
                 # file_row_number keeps rows in release order when a key repeats.
-                rel = self.con.read_parquet([str(f) for f in files], filename=True, file_row_number=True)
+                try:
+                    rel = self.con.read_parquet([str(f) for f in files], filename=True, file_row_number=True)
+                except duckdb.Error as e:
+                    self.con.close()
+                    raise self._damaged(table, e) from None
                 rel.create_view(table)
                 continue
             self.missing.append(table)
@@ -172,6 +177,10 @@ class Lookup:
 
     def close(self) -> None:
         self.con.close()
+
+    def _damaged(self, table: str, e: duckdb.Error) -> CnpjDuckError:
+        return CnpjDuckError(f"{table} of release {self.release}: {sql_message(e)}; rebuild it with "
+                             f"`cnpj-duck build --release {self.release} --force --tables {table}`")
 
     def __enter__(self) -> Lookup:
         return self
@@ -193,9 +202,12 @@ class Lookup:
         select = ", ".join(["t.* EXCLUDE (filename, file_row_number)", *described, *extra])
         sql = (f"{prefix} SELECT {select} FROM {source or quote_ident(table)} t {' '.join(joins)} WHERE {where} "
                "ORDER BY t.filename, t.file_row_number")
-        rel = self.con.execute(sql, params)
-        names = [d[0] for d in rel.description]
-        return [dict(zip(names, values, strict=True)) for values in rel.fetchall()]
+        try:
+            rel = self.con.execute(sql, params)
+            names = [d[0] for d in rel.description]
+            return [dict(zip(names, values, strict=True)) for values in rel.fetchall()]
+        except duckdb.Error as e:  # a damaged part file
+            raise self._damaged(table, e) from None
 
     def get(self, cnpj: str) -> LookupResult:
         """Everything about one canonical CNPJ."""

@@ -117,15 +117,40 @@ def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: st
             assert output is not None
             return _write_parquet(rel, output)
         if output is not None:
-            with output.open("wb") as fh:
-                written = _write_stream(rel, fmt, fh, max_rows, replayable)
-            return QueryResult(written.rows, written.shown, output)
+            return _write_file(rel, fmt, output, max_rows, replayable)
         return _write_stream(rel, fmt, stream, max_rows, replayable)
-    except duckdb.Error as e:
+    except (duckdb.Error, _StreamError) as e:
         raise SqlError(sql_message(e)) from None
     finally:
         if owned is not None:
             owned.close()
+
+
+class _StreamError(Exception):
+    """An error raised by the query while its rows stream (pyarrow hands DuckDB's errors on as OSError)."""
+
+
+def _side_file(output: Path) -> Path:
+    """Where `output` is written before it is renamed into place: the user's previous file survives a failure."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--output {output}: cannot create its folder ({e.strerror or e})") from None
+    return output.with_name(f".{output.name}.partial")
+
+
+def _write_file(rel: duckdb.DuckDBPyRelation, fmt: str, output: Path, max_rows: int,
+                replayable: bool) -> QueryResult:
+    partial = _side_file(output)
+    try:
+        with partial.open("wb") as fh:
+            written = _write_stream(rel, fmt, fh, max_rows, replayable)
+        os.replace(partial, output)
+    except OSError as e:
+        raise UsageError(f"--output {output}: cannot write it ({e.strerror or e})") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return QueryResult(written.rows, written.shown, output)
 
 
 def _write_stream(rel: duckdb.DuckDBPyRelation, fmt: str, stream: IO[Any], max_rows: int,
@@ -200,7 +225,7 @@ def _write_grid(rel: duckdb.DuckDBPyRelation, sink: _Sink, fmt: str, max_rows: i
                          "uinteger", "ubigint", "float", "double", "decimal") for kind in rel.types]
     total = 0
     more = False
-    reader = rel.to_arrow_reader(batch_size=BATCH_ROWS)
+    reader = _Reader(rel)
     try:
         for batch in reader:
             take = batch.num_rows if not max_rows else min(batch.num_rows, max_rows - len(shown))
@@ -281,18 +306,44 @@ def _write_parquet(rel: duckdb.DuckDBPyRelation, output: Path) -> QueryResult:
     pyarrow's writer, fed batch by batch, keeps memory at about one row group; DuckDB's `to_parquet` kept the
     whole result of a large join in memory (measured: 1.5 GB for 2 M rows).
     """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
+    partial = _side_file(output)
+    # Parquet needs distinct column names: a subquery makes DuckDB rename repeats (a, a_1), as JSON gets them.
+    rel = rel.query("_result", "SELECT * FROM (SELECT * FROM _result) AS _q")
     try:
         rows, _ = write_parquet(rel, partial, "zstd", PARQUET_ROW_GROUP)
         os.replace(partial, output)
+    except (pa.ArrowException, OSError) as e:
+        if isinstance(e, OSError) and e.errno is not None:  # the file system, not the query
+            raise UsageError(f"--output {output}: cannot write it ({e.strerror or e})") from None
+        raise _StreamError(str(e)) from None
     finally:
         partial.unlink(missing_ok=True)
     return QueryResult(rows, rows, output)
 
 
+class _Reader:
+    """A relation's record batches; an error of the query part way (error() on a late row, a damaged file) comes
+    out as _StreamError, not as the OSError pyarrow turns it into."""
+
+    def __init__(self, rel: duckdb.DuckDBPyRelation) -> None:
+        self.reader = rel.to_arrow_reader(batch_size=BATCH_ROWS)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = self.reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as e:
+                raise _StreamError(str(e)) from None
+            yield batch
+
+    def close(self) -> None:
+        self.reader.close()
+
+
 def _batches(rel: duckdb.DuckDBPyRelation) -> Iterator[pa.RecordBatch]:
-    reader = rel.to_arrow_reader(batch_size=BATCH_ROWS)
+    reader = _Reader(rel)
     try:
         yield from reader
     finally:
