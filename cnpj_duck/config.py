@@ -70,7 +70,7 @@ def _schema(v: str) -> str | None:
     return None if re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", v) else "a lower-case Postgres identifier such as cnpj"
 
 
-def _dsn(v: str) -> str | None:
+def check_dsn(v: str) -> str | None:
     """A postgresql:// URL that libpq and Python split the same way (else parts of a password leak into errors)."""
     allowed = "a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password)"
     m = re.match(r"^postgres(?:ql)?://([^/?#]*)(.*)$", v)
@@ -148,7 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("download.retries", int, 8, _between(0, 100)),
     Setting("download.backoff", float, 2.0, _seconds(0, 600)),
     Setting("export.schema", str, "cnpj", _schema),
-    Setting("export.dsn", str, "", lambda v: None if v == "" else _dsn(v), secret=True, in_file=False,
+    Setting("export.dsn", str, "", lambda v: None if v == "" else check_dsn(v), secret=True, in_file=False,
             env="CNPJ_DUCK_PG_DSN"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}

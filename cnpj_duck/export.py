@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
@@ -32,8 +32,9 @@ import pyarrow.parquet as pq
 from . import __version__
 from .audit import Audit, FileScope, RunScope, TableScope
 from .build import open_catalog, read_manifest
-from .config import Config
+from .config import Config, check_dsn
 from .errors import CnpjDuckError, NetworkError, UsageError
+from .layout import is_valid_release
 from .logs import redact
 from .progress import NullProgress, Progress
 from .transform import describe_sql, quote_ident
@@ -232,7 +233,8 @@ def with_connection_defaults(dsn: str) -> str:
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
     query.setdefault("application_name", "cnpj-duck")
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    # quote, not quote_plus: libpq does not decode "+" as a space (options=-c%20statement_timeout%3D5000)
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def describe_server(dsn: str) -> str:
@@ -246,9 +248,17 @@ def describe_server(dsn: str) -> str:
 
 
 def scrub(text: str, dsn: str) -> str:
-    """Remove the DSN's password from a message, however it appears (as typed or URL-decoded)."""
-    password = urlsplit(dsn).password
-    for secret in filter(None, {password, unquote(password or "")}):
+    """Remove the DSN's password from a message, however it appears (as typed, URL-decoded, or in the pieces
+    a parser that splits it differently (libpq) may echo)."""
+    try:
+        password = urlsplit(dsn).password
+    except ValueError:
+        password = None
+    # Everything between "://" and the last "@": what some parser could take for part of the password.
+    userinfo = dsn.split("://", 1)[-1].rpartition("@")[0]
+    raw = userinfo.partition(":")[2]
+    pieces = {password, unquote(password or ""), raw, unquote(raw), *re.split(r"[@/?#:]", raw)}
+    for secret in sorted(filter(lambda piece: piece and len(piece) > 2, pieces), key=len, reverse=True):
         text = text.replace(secret, "***")
     return redact(text)
 
@@ -299,7 +309,7 @@ def connect(dsn: str) -> Any:
             hint = "check that the server is running and that the DSN's host and port are right"
         elif "translate host name" in lower:
             hint = "check the host name in the DSN"
-        elif "timeout" in lower:
+        elif "timeout expired" in lower or "timed out" in lower:  # libpq's words, not a server error's
             hint = f"no answer within {CONNECT_TIMEOUT} s; check the host, port and any firewall"
         else:
             hint = "check the DSN (--dsn or CNPJ_DUCK_PG_DSN) and the server"
@@ -815,9 +825,12 @@ def export_postgres(config: Config, dsn: str | None = None, schema: str | None =
     if not dsn:
         raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set "
                          "CNPJ_DUCK_PG_DSN")
-    if not re.match(r"^postgres(ql)?://", dsn):
-        raise UsageError("the Postgres DSN must be a URL like postgresql://user:password@host:5432/db "
-                         "(--dsn or CNPJ_DUCK_PG_DSN)")
+    if (allowed := check_dsn(dsn)) is not None:  # the same check as at config load, for library callers
+        raise UsageError(f"the Postgres DSN (--dsn or CNPJ_DUCK_PG_DSN) must be {allowed}")
+    if release is not None and release != "latest" and not is_valid_release(release):
+        raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
+    if tables is not None:
+        tables = list(dict.fromkeys(tables))  # a table named twice is exported once
     schema = schema or config.export_schema
     if not _SCHEMA_RE.fullmatch(schema):
         raise UsageError(f"--schema {schema!r}: expected a lower-case Postgres identifier such as cnpj")

@@ -430,3 +430,41 @@ def test_an_error_in_the_data_keeps_the_previous_tables(pg, tmp_path):
     assert pg.psql("SELECT string_agg(codigo, ',' ORDER BY codigo) FROM err.conta") == "1,2,3"
     assert f"run {first.run_id}," in pg.psql("SELECT obj_description('err.conta'::regclass)")
     assert _staging_tables(pg, "err") == []  # the failed run dropped its own staging table
+
+
+def test_dsn_options_with_spaces_reach_the_server_intact(pg, tmp_path):
+    data = tmp_path / "data"
+    _write_table(data, "conta", pa.table({"codigo": ["1", "2"]}))
+    dsn = pg.dsn() + ("&" if "?" in pg.dsn() else "?") + "options=-c%20statement_timeout%3D123456"
+    summary = export_postgres(_config(data), dsn, schema="opts", tables=["conta", "conta"])  # named twice: once
+    assert [t.name for t in summary.tables] == ["conta"]
+    assert _pg_rows(pg, "SELECT count(*) FROM opts.conta") == [(2,)]
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://u:Top@Secret@127.0.0.1:5432/db", "postgresql://u:pw@[::1/db",
+                                 "postgresql://u:Top/Secret@127.0.0.1/db", "postgresql://u:pw@127.0.0.1:99999/db"])
+def test_a_malformed_dsn_exits_2_without_repeating_it(sample_build, dsn, capsys, monkeypatch):
+    _, built, _ = sample_build
+    code, out, err = _cli(["--data-dir", str(built), "export", "postgres", "--dsn", dsn], {}, capsys, monkeypatch)
+    assert code == 2 and "expected a URL like postgresql://" in err
+    assert "Secret" not in err + out and "Top" not in err + out
+
+
+def test_a_release_that_is_not_a_month_is_a_usage_error(sample_build, pg, tmp_path):
+    from cnpj_duck.errors import UsageError
+
+    _, built, _ = sample_build
+    with pytest.raises(UsageError, match=r"--release '2026-1\*': expected a month as YYYY-MM"):
+        export_postgres(_config(built), pg.dsn(), schema="rel", release="2026-1*")
+
+
+def test_scrub_removes_every_piece_a_parser_might_echo():
+    dsn = "postgresql://u:Top@Secret/x@127.0.0.1:5432/db"
+    message = 'could not translate host name "Secret/x@127.0.0.1"; invalid integer value "Top"; Top@Secret/x'
+    assert not any(piece in export.scrub(message, dsn) for piece in ("Top", "Secret"))
+
+
+def test_qualidade_counts_arrive_as_bigint(exported, pg):
+    types = dict(_pg_rows(pg, "SELECT column_name, data_type FROM information_schema.columns "
+                              "WHERE table_schema = 'rt' AND table_name = 'qualidade'"))
+    assert types["problems"] == "bigint" and types["rows_checked"] == "bigint"

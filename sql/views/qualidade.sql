@@ -174,7 +174,7 @@ SELECT
     c.column_name                    AS column_name,     -- the column checked (for duplicate_key, the key's columns)
     c.check_name                     AS check_name,      -- orphan_code, nulled_by_cast, invalid_check_digits or duplicate_key
     c.rows_checked                   AS rows_checked,    -- rows of the table (for cnae_fiscal_secundaria, list items; for socios' CNPJs, legal-entity partners)
-    c.problems                       AS problems,        -- rows (or items) that fail the check; 0 when all pass
+    c.problems::BIGINT               AS problems,        -- rows (or items) that fail the check; 0 when all pass
     coalesce(len(c.codes), 0)        AS distinct_values, -- distinct offending values: orphan codes, invalid CNPJs, repeated keys
     c.codes[1:10]                    AS examples,        -- up to 10 of those values, in order (NULL for nulled_by_cast: the audit keeps no values)
     c.detail                         AS detail           -- what exactly is counted
