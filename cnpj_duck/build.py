@@ -344,8 +344,10 @@ class Builder:
         from .catalog import refresh_catalog  # catalog imports this module
 
         try:
-            problems = [f"catalog view not created: {p}" for p in
-                        refresh_catalog(self.config.data_dir, self.config.sql_dir).problems]
+            refreshed = refresh_catalog(self.config.data_dir, self.config.sql_dir)
+            problems = [f"catalog view not created: {p}" for p in refreshed.problems]
+            if refreshed.mixed:
+                problems.append(refreshed.mixed)
         except (CnpjDuckError, duckdb.Error, OSError) as e:
             problems = [f"{CATALOG_NAME}: views not refreshed ({str(e).strip().splitlines()[0]}); the outputs "
                         "are built: fix this and build again (unchanged tables are skipped)"]

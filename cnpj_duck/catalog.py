@@ -157,6 +157,7 @@ class CatalogRefresh:
 
     views: tuple[str, ...]
     problems: tuple[str, ...]
+    mixed: str | None = None  # set when the table views show different releases (a month built in part)
 
 
 def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
@@ -176,7 +177,20 @@ def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
         _comment_audit_tables(con)
     finally:
         con.close()
-    return CatalogRefresh(tuple(views), tuple(problems))
+    return CatalogRefresh(tuple(views), tuple(problems), mixed_releases(data_dir))
+
+
+def mixed_releases(data_dir: Path) -> str | None:
+    """A warning when the table views show different months: each shows its own latest release, so after a
+    month built in part, the enriched views would join two months."""
+    latest: dict[str, list[str]] = {}
+    for table, found in table_releases(data_dir.resolve()).items():
+        latest.setdefault(found[-1], []).append(table)
+    if len(latest) < 2:
+        return None
+    shown = "; ".join(f"{release}: {', '.join(tables)}" for release, tables in sorted(latest.items()))
+    return (f"the catalog's table views show different releases ({shown}): each table's latest; views that join "
+            "them mix months. Build the missing tables for the newest month, or query with --release YYYY-MM")
 
 
 @dataclass(frozen=True)

@@ -186,13 +186,22 @@ _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), 
                        help="A rich view for people, or JSON for programs (stable keys, see the README).")
 
 
+_DECIMAL_MARK = "\u0000decimal:"
+
+
 def _json(data: Any) -> None:
+    """JSON for programs: dates in ISO 8601, decimals as exact numbers (1061004829.23, as `query` writes them)."""
     import json
+    import re
+    from decimal import Decimal
 
     def plain(value: Any) -> Any:
+        if isinstance(value, Decimal) and value.is_finite():
+            return f"{_DECIMAL_MARK}{value}"  # json has no exact decimal: marked, then written as a bare number
         return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
-    click.echo(json.dumps(data, indent=2, default=plain, ensure_ascii=False))
+    text = json.dumps(data, indent=2, default=plain, ensure_ascii=False)
+    click.echo(re.sub(r'"\\u0000decimal:([-+0-9.E]+)"', r"\1", text))
 
 
 @cli.command()

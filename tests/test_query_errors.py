@@ -95,3 +95,33 @@ def test_diff_on_a_damaged_part_file_is_one_line_with_exit_1(damaged, capsys):
                            "motivos"], capsys)
     assert code == 0, err
     assert "motivos" in out
+
+
+def test_a_month_built_in_part_warns_that_the_views_mix_releases(sample_build, tmp_path):
+    manifest, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    part = tmp_path / "2026-12"
+    part.mkdir()
+    shutil.copy2(manifest.folder / "Motivos.zip", part / "Motivos.zip")
+    summary = build(load_config(None, overrides={"data_dir": str(data)}, env={}), source=part)
+    assert summary.status == "succeeded"
+    (warning,) = [w for w in summary.warnings if "different releases" in w]
+    assert "2026-10: cnaes, empresas, estabelecimentos" in warning and "2026-12: motivos" in warning
+    assert "--release YYYY-MM" in warning
+
+
+def test_lookup_json_writes_decimals_as_exact_numbers_like_query(sample_build, capsys):
+    import json
+    from decimal import Decimal
+
+    _, data_dir, _ = sample_build
+    cnpj, capital = duckdb.sql(
+        f"SELECT e.cnpj, m.capital_social FROM read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet') e "
+        f"JOIN read_parquet('{data_dir}/parquet/empresas/*/*.parquet') m USING (cnpj_basico) "
+        "WHERE m.capital_social > 1000 ORDER BY e.cnpj LIMIT 1").fetchall()[0]
+    code, out, err = _cli(["--data-dir", str(data_dir), "lookup", cnpj, "--format", "json"], capsys)
+    assert code == 0, err
+    (found,) = json.loads(out, parse_float=Decimal)
+    assert found["empresa"]["capital_social"] == capital and isinstance(found["empresa"]["capital_social"], Decimal)
+    assert f'"capital_social": {capital}' in out  # a bare number with its two decimals, not a string
