@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,19 @@ METRICS = ("rows_read", "rows_written", "rows_rejected", "bytes_in", "bytes_out"
 
 def _now() -> datetime:
     return datetime.now()
+
+
+def _process_alive(pid: int | None) -> bool:
+    """Whether another process with this id runs (ours is never another command's: one command a process)."""
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -260,7 +274,7 @@ class Audit:
         """Open a run: the root of one command's audit records."""
         scope = RunScope(
             self, None, command=command, release=release, config=json.dumps(config, default=str),
-            version=version, partial=partial,
+            version=version, partial=partial, pid=os.getpid(),
         )
         try:
             with scope._child(scope) as r:
@@ -270,9 +284,10 @@ class Audit:
             self.settle(scope.id, scope.status if scope.status != "running" else "failed")
             raise
 
-    def settle(self, run_id: int, status: str) -> None:
+    def settle(self, run_id: int, status: str, message: str | None = None) -> None:
         """Give every level of a run that is still `running` the run's final status."""
-        message = "interrupted by the user" if status == "interrupted" else "the run stopped before this finished"
+        if message is None:
+            message = "interrupted by the user" if status == "interrupted" else "the run stopped before this finished"
         parents = {
             "audit_tables": "run_id = ?",
             "audit_files": "run_id = ?",
@@ -288,15 +303,16 @@ class Audit:
                 )
 
     def abandon_leftovers(self) -> int:
-        """Mark rows left `running` by a process that died as `abandoned`; returns how many runs."""
+        """Mark the runs left `running` by a process that is gone as `abandoned`; returns how many runs.
+
+        A run whose process is still alive (a download, which does not hold the catalog) is left alone.
+        """
         with self.lock:
-            row = self.con.execute("SELECT count(*) FROM audit_runs WHERE status = 'running'").fetchone()
-            for table in ("audit_batches", "audit_files", "audit_tables", "audit_runs"):
-                self.con.execute(
-                    f"UPDATE {table} SET status = 'abandoned', finished_at = coalesce(finished_at, now()), "
-                    "error = coalesce(error, 'the process ended before this finished') WHERE status = 'running'"
-                )
-        return int(row[0]) if row else 0
+            running = self.con.execute("SELECT run_id, pid FROM audit_runs WHERE status = 'running'").fetchall()
+            dead = [run_id for run_id, pid in running if not _process_alive(pid)]
+            for run_id in dead:
+                self.settle(run_id, "abandoned", "the process ended before this finished")
+        return len(dead)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -97,3 +97,7 @@ CREATE TABLE IF NOT EXISTS rejects (
     reason          VARCHAR NOT NULL,
     raw             VARCHAR             -- the record's text as read (latin-1), cut at 64 KiB
 );
+
+-- Added later (old catalogs get it here): the process that ran a run, so that a run left `running` is marked
+-- abandoned only when its process is gone, not while another command (a long download) is still at it.
+ALTER TABLE audit_runs ADD COLUMN IF NOT EXISTS pid INTEGER;

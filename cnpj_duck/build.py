@@ -165,20 +165,73 @@ def scan_release(release: str, folder: Path) -> ReleaseFolder:
     return scan
 
 
-def open_catalog(data_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (or create) the catalog database that holds the audit tables."""
+def open_catalog(data_dir: Path, read_only: bool = False, wait: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the catalog database that holds the audit tables.
+
+    DuckDB lets one process write a database file and no other process read it meanwhile. A read-only open
+    waits a few seconds for a short writer (a download's audit row) to let go; `wait` sets how long.
+    """
     path = data_dir / CATALOG_NAME
     if read_only and not path.is_file():
         raise UsageError(f"{path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as e:
-        if "lock" in str(e).lower():
-            raise CatalogLockedError(
-                f"{path}: the catalog is open in another process (a build or a DuckDB client); close it and retry"
-            ) from None
-        raise CatalogLockedError(f"{path}: cannot open the catalog ({str(e).splitlines()[0]})") from None
+    deadline = time.monotonic() + (wait if wait is not None else (5.0 if read_only else 0.0))
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise CatalogLockedError(f"{path}: cannot open the catalog ({str(e).splitlines()[0]})") from None
+            if time.monotonic() >= deadline:
+                raise CatalogLockedError(
+                    f"{path}: the catalog is open in another process (a build, an export or a DuckDB client); "
+                    "close it or wait for it to finish, and retry"
+                ) from None
+            time.sleep(0.1)
+
+
+class _Rows:
+    """What a statement returned, fetched before its connection closed."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], description: Any) -> None:
+        self.rows = rows
+        self.description = description
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+
+class ShortLivedCatalog:
+    """The catalog opened for each statement and closed at once, for commands that run long and write little
+    (a download: a few audit rows per file): between writes, `query`, `status` and builds can open it.
+
+    Enough of a DuckDB connection for `Audit`: execute, executemany, close. A write waits up to `wait` seconds
+    for whoever holds the catalog (a query, a build) to let go.
+    """
+
+    def __init__(self, data_dir: Path, wait: float = 600.0) -> None:
+        self.data_dir = data_dir
+        self.wait = wait
+        with self._open():  # create it now, and fail now if it cannot be opened at all
+            pass
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        return open_catalog(self.data_dir, wait=self.wait)
+
+    def execute(self, sql: str, params: Any = None) -> _Rows:
+        with self._open() as con:
+            cursor = con.execute(sql, params)
+            return _Rows(cursor.fetchall() if cursor.description else [], cursor.description)
+
+    def executemany(self, sql: str, params: Any) -> None:
+        with self._open() as con:
+            con.executemany(sql, params)
+
+    def close(self) -> None:
+        pass
 
 
 def partition_dir(data_dir: Path, table: str, release: str) -> Path:

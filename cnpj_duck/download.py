@@ -449,7 +449,7 @@ def download_release(config: Config, release: str | None = None, tables: list[st
                      progress: Progress | None = None, command: str = "download") -> DownloadSummary:
     """Download a release's zips (all families, or those of `tables`) into <data_dir>/raw/<YYYY-MM>/."""
     from .audit import Audit
-    from .build import open_catalog
+    from .build import ShortLivedCatalog
 
     started = time.monotonic()
     progress = progress or NullProgress()
@@ -472,9 +472,11 @@ def download_release(config: Config, release: str | None = None, tables: list[st
     folder = config.data_dir / "raw" / remote.release
     folder.mkdir(parents=True, exist_ok=True)
     downloader = _Downloader(config, http_, progress, folder)
-    catalog = open_catalog(config.data_dir)
+    # Downloads take hours and write a few audit rows per file: the catalog is opened for each write only, so
+    # that the outputs can be queried (and a build run) meanwhile.
+    catalog = ShortLivedCatalog(config.data_dir)
     try:
-        audit = Audit(catalog)
+        audit = Audit(catalog)  # type: ignore[arg-type]
         audit.abandon_leftovers()
         results: list[FileResult] = []
         with audit.run(command, remote.release, config.redacted(), __version__) as run, ExitStack() as stack:

@@ -484,3 +484,40 @@ def test_the_token_is_not_sent_to_another_origin_after_a_redirect(tmp_path, shar
         server.server_close()
     assert seen and seen[0] is not None and seen[0].startswith("Basic ")  # the origin it was given for got it
     assert [r.status for r in share.requests if r.method == "PROPFIND"] == [401]  # the other origin did not
+
+
+def test_the_catalog_stays_open_to_others_while_a_download_runs(tmp_path, zips):
+    from cnpj_duck.build import build, open_catalog
+
+    from .conftest import REAL_SAMPLES
+
+    with FakeShare(stall_seconds=30) as share:
+        share.add(RELEASE, BIG, zips[BIG])
+        share.file(RELEASE, BIG).faults[:] = ["stall"]  # half the file, then nothing: the download is under way
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
+        env.update(CNPJ_DUCK_DOWNLOAD_BASE_URL=share.url, CNPJ_DUCK_DOWNLOAD_TOKEN=share.token,
+                   CNPJ_DUCK_DOWNLOAD_STALL_TIMEOUT="20")
+        data = tmp_path / "data"
+        proc = subprocess.Popen([sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(data), "download",
+                                 "--no-progress"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        part = _raw(tmp_path) / f"{BIG}.part"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size >= len(zips[BIG]) // 2):
+            time.sleep(0.05)
+        assert part.is_file(), proc.communicate()
+        # A reader (query, status) opens the catalog while the download runs ...
+        con = open_catalog(data, read_only=True)
+        run = con.execute("SELECT run_id, status, pid FROM audit_runs WHERE command LIKE '%download%'").fetchall()
+        con.close()
+        assert run == [(1, "running", proc.pid)]
+        # ... and so does a build, which leaves the live download's run alone (its process is alive).
+        config = load_config(None, overrides={"data_dir": str(data)}, env={})
+        assert build(config, source=REAL_SAMPLES / "naming-2022", release="2021-06").status == "succeeded"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+    con = catalog(data)
+    runs = con.execute("SELECT run_id, status FROM audit_runs ORDER BY run_id").fetchall()
+    con.close()
+    assert runs == [(1, "interrupted"), (2, "succeeded")]
