@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
@@ -183,6 +183,21 @@ def postgres_type(kind: pa.DataType, column: str) -> tuple[str, pa.DataType]:
     raise CnpjDuckError(f"column {column}: no Postgres type for Arrow {kind}; cast it in its sql/ file")
 
 
+_HUGE = frozenset({"HUGEINT", "UHUGEINT"})
+
+
+def narrow_hugeints(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """HUGEINT and UHUGEINT columns (what DuckDB's sum() of integers returns) cast to BIGINT: counts and sums of
+    counts, which Postgres should see as bigint, not as the numeric(38,0) Arrow would carry them as. A value
+    beyond bigint stops the export with DuckDB's out-of-range error (cast such a column in its sql/ file)."""
+    types = [str(t) for t in relation.types]
+    if not _HUGE.intersection(types):
+        return relation
+    return relation.project(", ".join(
+        f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" if t in _HUGE else quote_ident(c)
+        for c, t in zip(relation.columns, types, strict=True)))
+
+
 def quote_literal(text: str) -> str:
     """A string literal for the statements that take no parameters (COMMENT ON); right whatever
     standard_conforming_strings says."""
@@ -227,39 +242,104 @@ def conform(batch: pa.RecordBatch, target: pa.Schema) -> tuple[pa.RecordBatch, i
     return (pa.RecordBatch.from_arrays(columns, schema=target) if removed else batch), removed
 
 
+def _userinfo(dsn: str) -> str:
+    """Everything between "://" and the LAST "@": what some parser (Python's, libpq's) could take for the user
+    and password when the password holds an unencoded @ / ? # or :. It is never shown."""
+    return dsn.split("://", 1)[-1].rpartition("@")[0]
+
+
+def _server_part(dsn: str) -> str:
+    """The DSN after its user and password: 'host:port/db?query'. Cut at the last "@" of the text before the
+    query when there is one (an "@" in the query is a value's), else at the last "@" of all (a password with an
+    unencoded "?"); the text before the cut is never shown."""
+    body = dsn.split("://", 1)[-1]
+    before_query = body.partition("?")[0]
+    if "@" in before_query:
+        return body[before_query.rindex("@") + 1:]
+    return body.rpartition("@")[2]
+
+
+def _query_params(dsn: str) -> list[tuple[str, str]]:
+    """The query's key=value pairs as libpq reads them: "&"-separated, percent-decoded ("+" stays a "+")."""
+    query = dsn.partition("?")[2].partition("#")[0]
+    pairs = []
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        pairs.append((unquote(key, errors="replace"), unquote(value, errors="replace")))
+    return pairs
+
+
+def check_url(dsn: str) -> None:
+    """Raise UsageError (exit 2) for a DSN that libpq or Python would fail to parse, in one line that names no
+    part of it. config.check_dsn catches most at config load; this adds what libpq rejects before connecting."""
+    usage = ("the Postgres DSN (--dsn or CNPJ_DUCK_PG_DSN) is malformed: {}; expected a URL like "
+             "postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password)")
+    if (allowed := check_dsn(dsn)) is not None:
+        raise UsageError(f"the Postgres DSN (--dsn or CNPJ_DUCK_PG_DSN) is malformed: expected {allowed}")
+    try:
+        urlsplit(dsn)  # e.g. a bracketed host that is not an IPv6 address
+    except ValueError:
+        raise UsageError(usage.format("a host in [ ] must be an IPv6 address")) from None
+    if re.search(r"%(?![0-9A-Fa-f]{2})", dsn):
+        raise UsageError(usage.format("a % must start a percent-encoded byte such as %40"))
+    if "%00" in dsn:
+        raise UsageError(usage.format("%00 (a NUL byte) is not allowed"))
+    try:
+        unquote_to_bytes(dsn).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(usage.format("its percent-encoded bytes are not UTF-8")) from None
+
+
 def with_connection_defaults(dsn: str) -> str:
-    """The DSN with a connect timeout and an application name, unless it sets them itself."""
-    parts = urlsplit(dsn)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
-    query.setdefault("application_name", "cnpj-duck")
-    # quote, not quote_plus: libpq does not decode "+" as a space (options=-c%20statement_timeout%3D5000)
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    """The DSN with a connect timeout and an application name, unless it sets them itself. They are appended
+    to the query as typed: re-encoding it would change what libpq reads (it decodes %20, not "+", as a space)."""
+    present = {key for key, _ in _query_params(dsn)}
+    extra = [f"{key}={quote(value, safe='')}" for key, value in
+             (("connect_timeout", str(CONNECT_TIMEOUT)), ("application_name", "cnpj-duck")) if key not in present]
+    if not extra:
+        return dsn
+    url, hash_, fragment = dsn.partition("#")
+    joiner = "" if url.endswith(("?", "&")) else "&" if "?" in url else "?"
+    return url + joiner + "&".join(extra) + hash_ + fragment
 
 
 def describe_server(dsn: str) -> str:
-    """'host:port/database' of a DSN: what messages name instead of the DSN (which may hold a password)."""
-    parts = urlsplit(dsn)
+    """'host:port/database' of a DSN: what messages name instead of the DSN (which may hold a password).
+
+    Read from the text after the last "@" only, so no part of a password can show, however it is written."""
+    hosts, slash, path = _server_part(dsn).partition("?")[0].partition("#")[0].partition("/")
+    path = slash + path or "/"
+    params = dict(_query_params(dsn))  # the last of a repeated key counts, as in libpq
+    if not hosts:  # postgresql:///db?host=/var/run/postgresql
+        hosts = params.get("host") or "localhost"
+    if "," not in hosts and not re.search(r":[^\]/]*$", hosts):
+        hosts += f":{params.get('port') or 5432}"
+    return f"{unquote(hosts, errors='replace')}{unquote(path, errors='replace')}"
+
+
+def _secret_pieces(dsn: str) -> set[str]:
+    """Every string a parser might take for (part of) the password: the raw text after the user, up to the last
+    "@", and its pieces split where libpq or Python split URLs, each as typed and percent-decoded; and a
+    password given as a query parameter."""
+    raw = _userinfo(dsn).partition(":")[2]
+    pieces = {raw, *re.split(r"[@/?#:,&=\[\]]", raw)}
     try:
-        port = parts.port or 5432
+        pieces.add(urlsplit(dsn).password or "")
     except ValueError:
-        port = "?"
-    return f"{parts.hostname or 'localhost'}:{port}{parts.path or '/'}"
+        pass
+    pieces |= {v for k, v in _query_params(dsn) if k == "password"}
+    return {form for piece in pieces for form in (piece, unquote(piece, errors="replace")) if form}
 
 
 def scrub(text: str, dsn: str) -> str:
-    """Remove the DSN's password from a message, however it appears (as typed, URL-decoded, or in the pieces
-    a parser that splits it differently (libpq) may echo)."""
-    try:
-        password = urlsplit(dsn).password
-    except ValueError:
-        password = None
-    # Everything between "://" and the last "@": what some parser could take for part of the password.
-    userinfo = dsn.split("://", 1)[-1].rpartition("@")[0]
-    raw = userinfo.partition(":")[2]
-    pieces = {password, unquote(password or ""), raw, unquote(raw), *re.split(r"[@/?#:]", raw)}
-    for secret in sorted(filter(lambda piece: piece and len(piece) > 2, pieces), key=len, reverse=True):
-        text = text.replace(secret, "***")
+    """Remove the DSN's password from a message, however it appears: as typed, percent-decoded, or the pieces a
+    parser that splits the URL differently (libpq) may echo. Pieces of one or two characters are removed
+    only where they stand alone (quoted, or between separators), not from inside the message's words."""
+    for secret in sorted(_secret_pieces(dsn), key=len, reverse=True):
+        if len(secret) > 2:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", "***", text)
     return redact(text)
 
 
@@ -492,8 +572,10 @@ class Exporter:
         """A source as a DuckDB relation: its view, or its part files."""
         assert self.engine is not None
         if source.kind == "view":
-            return self.engine.sql(f"SELECT * FROM {quote_ident(source.name)}")
-        return self.engine.read_parquet([str(f) for f in source.files], hive_partitioning=False)
+            relation = self.engine.sql(f"SELECT * FROM {quote_ident(source.name)}")
+        else:
+            relation = self.engine.read_parquet([str(f) for f in source.files], hive_partitioning=False)
+        return narrow_hugeints(relation)
 
     def check(self, source: Source) -> tuple[int, int, int, int]:
         """Rows, and for the primary key: key values that repeat, rows beyond the first of each, rows with a
@@ -825,8 +907,7 @@ def export_postgres(config: Config, dsn: str | None = None, schema: str | None =
     if not dsn:
         raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set "
                          "CNPJ_DUCK_PG_DSN")
-    if (allowed := check_dsn(dsn)) is not None:  # the same check as at config load, for library callers
-        raise UsageError(f"the Postgres DSN (--dsn or CNPJ_DUCK_PG_DSN) must be {allowed}")
+    check_url(dsn)  # the check of config load and libpq's own rules, for every caller
     if release is not None and release != "latest" and not is_valid_release(release):
         raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
     if tables is not None:

@@ -24,7 +24,7 @@ from cnpj_duck import export
 from cnpj_duck.audit import load_run
 from cnpj_duck.cli import main
 from cnpj_duck.config import REPO_ROOT, load_config
-from cnpj_duck.errors import CnpjDuckError, NetworkError
+from cnpj_duck.errors import CnpjDuckError, NetworkError, UsageError
 from cnpj_duck.export import STAGING, export_postgres
 from cnpj_duck.progress import RecordingProgress
 
@@ -439,32 +439,136 @@ def test_dsn_options_with_spaces_reach_the_server_intact(pg, tmp_path):
     summary = export_postgres(_config(data), dsn, schema="opts", tables=["conta", "conta"])  # named twice: once
     assert [t.name for t in summary.tables] == ["conta"]
     assert _pg_rows(pg, "SELECT count(*) FROM opts.conta") == [(2,)]
+    # The query is kept as typed (libpq reads %20 as a space and "+" as a "+"); the defaults are appended.
+    assert export.with_connection_defaults(dsn) == dsn + "&connect_timeout=15&application_name=cnpj-duck"
+    typed = "postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb#f"
+    assert export.with_connection_defaults(typed) == ("postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb"
+                                                      "&connect_timeout=15#f")
+    con = export.connect(dsn)  # the session really has the setting
+    try:
+        cur = con.cursor()
+        cur.execute("SELECT current_setting('statement_timeout'), current_setting('application_name')")
+        assert cur.fetchall() == [("123456ms", "cnpj-duck")]
+        cur.close()
+    finally:
+        con.close()
 
 
-@pytest.mark.parametrize("dsn", ["postgresql://u:Top@Secret@127.0.0.1:5432/db", "postgresql://u:pw@[::1/db",
-                                 "postgresql://u:Top/Secret@127.0.0.1/db", "postgresql://u:pw@127.0.0.1:99999/db"])
+@pytest.mark.parametrize("options", ["-c%20statement_timeoutx%3D5", "-c+statement_timeout%3D5"])
+def test_a_server_error_naming_a_timeout_gets_no_timeout_hint(pg, options):
+    with pytest.raises(NetworkError) as e:
+        export.connect(f"{pg.dsn()}?options={options}")
+    message = str(e.value)
+    assert "unrecognized configuration parameter" in message and "statement_timeout" in message
+    assert "no answer within" not in message and "check the DSN" in message
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://u:Top@Secret@127.0.0.1:5432/db", "postgresql://u:pw@[::1/db",
+    "postgresql://u:Top/Secret@127.0.0.1/db", "postgresql://u:pw@127.0.0.1:99999/db",
+    "postgresql://u:Top%zzSecret@127.0.0.1/db",  # not a percent-encoded byte
+    "postgresql://u:Top%00Secret@127.0.0.1/db",  # libpq refuses %00, echoing the whole password
+    "postgresql://u:Top%ffSecret@127.0.0.1/db",  # not UTF-8
+    "postgresql://u:TopSecret@[not-ipv6]:5432/db",  # Python's urlsplit raises ValueError
+    "postgresql://u:pw@127.0.0.1/db?application_name=Top%00Secret",
+])
 def test_a_malformed_dsn_exits_2_without_repeating_it(sample_build, dsn, capsys, monkeypatch):
     _, built, _ = sample_build
-    code, out, err = _cli(["--data-dir", str(built), "export", "postgres", "--dsn", dsn], {}, capsys, monkeypatch)
-    assert code == 2 and "expected a URL like postgresql://" in err
-    assert "Secret" not in err + out and "Top" not in err + out
+    for where in ("--dsn", "env"):
+        args = ["--data-dir", str(built), "export", "postgres", "--tables", "cnaes"]
+        code, out, err = _cli(args + (["--dsn", dsn] if where == "--dsn" else []),
+                              {"CNPJ_DUCK_PG_DSN": dsn} if where == "env" else {}, capsys, monkeypatch)
+        assert code == 2 and "expected a URL like postgresql://" in err, (where, err)
+        assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+        assert "Secret" not in err + out and "Top" not in err + out and "not-ipv6" not in err + out
+    with pytest.raises(UsageError):  # the library refuses it as well
+        export_postgres(_config(built), dsn, tables=["cnaes"])
 
 
-def test_a_release_that_is_not_a_month_is_a_usage_error(sample_build, pg, tmp_path):
-    from cnpj_duck.errors import UsageError
-
+def test_a_release_that_is_not_a_month_is_a_usage_error(sample_build, pg, tmp_path, capsys, monkeypatch):
     _, built, _ = sample_build
     with pytest.raises(UsageError, match=r"--release '2026-1\*': expected a month as YYYY-MM"):
         export_postgres(_config(built), pg.dsn(), schema="rel", release="2026-1*")
+    for release in ("2026-1*", "*", "2026-13", "../2026-10"):
+        code, _, err = _cli(["--data-dir", str(built), "export", "postgres", "--dsn", pg.dsn(), "--release", release],
+                            {}, capsys, monkeypatch)
+        assert code == 2 and "expected a month as YYYY-MM" in err, release
+    assert pg.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'cnpj'") == "0"  # never got as far
+
+
+def test_a_table_named_twice_on_the_command_line_is_exported_once(sample_build, pg, tmp_path, capsys, monkeypatch):
+    _, built, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(built, data)
+    code, out, err = _cli(["--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "twice",
+                           "--tables", "cnaes,cnaes, cnaes", "--no-progress"], {}, capsys, monkeypatch)
+    assert code == 0, err
+    assert int(pg.psql("SELECT count(*) FROM twice.cnaes")) == _manifest_rows(data, "cnaes")
 
 
 def test_scrub_removes_every_piece_a_parser_might_echo():
     dsn = "postgresql://u:Top@Secret/x@127.0.0.1:5432/db"
     message = 'could not translate host name "Secret/x@127.0.0.1"; invalid integer value "Top"; Top@Secret/x'
     assert not any(piece in export.scrub(message, dsn) for piece in ("Top", "Secret"))
+    # An unencoded "?" or "#" or ",": everything up to the last "@" is hidden, in each piece and decoded.
+    for dsn, pieces in (("postgresql://u:Pass?Word@h/db", ("Pass", "Word")),
+                        ("postgresql://u:Pass#Word@h/db", ("Pass", "Word")),
+                        ("postgresql://u:Top,Sec/ret@h/db", ("Top", "Sec", "ret")),
+                        ("postgresql://u:Pa%2Fss%3Fw@h/db", ("Pa/ss?w", "Pa%2Fss%3Fw")),
+                        ("postgresql://u@h/db?password=QuerySecret", ("QuerySecret",))):
+        text = export.scrub(" | ".join(f'value "{p}"' for p in pieces), dsn)
+        assert not any(p in text for p in pieces), (dsn, text)
+        assert not any(p in export.describe_server(dsn) for p in pieces), dsn
+    # Short pieces go where they stand alone, not out of the message's own words.
+    assert export.scrub('password "ab" for user ab; table abc', "postgresql://u:ab@h/db") == \
+        'password "***" for user ***; table abc'
+
+
+def test_the_server_is_named_without_any_part_of_the_password():
+    assert export.describe_server("postgresql://u:Top/Secret@127.0.0.1:5433/db") == "127.0.0.1:5433/db"
+    assert export.describe_server("postgresql://u:a?b@h/db?x=1") == "h:5432/db"
+    assert export.describe_server("postgresql://u:pw@h/db?application_name=me@home") == "h:5432/db"
+    assert export.describe_server("postgresql://u:pw@h1:5432,h2:5433/db") == "h1:5432,h2:5433/db"
+    assert export.describe_server("postgresql://u:pw@[::1]/db") == "[::1]:5432/db"
+    assert export.describe_server("postgresql:///db?host=/run/pg&port=6000") == "/run/pg:6000/db"
+
+
+def test_a_password_libpq_splits_differently_is_not_echoed_by_connect(pg):
+    """Bypassing the DSN checks: libpq reads "u:Top,Sec" as hosts and "Top" as a port; none of it may show."""
+    with pytest.raises(NetworkError) as e:
+        export.connect(f"postgresql://u:Top,Sec/ret@127.0.0.1:{pg.port}/db")
+    message = str(e.value)
+    assert "cannot connect to Postgres at 127.0.0.1:" in message and "invalid integer value" in message
+    assert not any(p in message for p in ("Top", "Sec", "ret"))
 
 
 def test_qualidade_counts_arrive_as_bigint(exported, pg):
     types = dict(_pg_rows(pg, "SELECT column_name, data_type FROM information_schema.columns "
                               "WHERE table_schema = 'rt' AND table_name = 'qualidade'"))
     assert types["problems"] == "bigint" and types["rows_checked"] == "bigint"
+    numerics = pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'rt' "
+                       "AND numeric_precision = 38 AND numeric_scale = 0")
+    assert numerics == "0"  # no view's sum() arrives as numeric(38,0)
+
+
+def test_hugeint_columns_of_a_view_arrive_as_bigint(pg, tmp_path):
+    """A view's sum() (HUGEINT in DuckDB) becomes bigint in Postgres; a value beyond bigint stops the export."""
+    data = tmp_path / "data"
+    _write_table(data, "conta", pa.table({"codigo": ["1", "1", "2"], "n": pa.array([5, 7, -3], pa.int64())}))
+    sql = tmp_path / "sql"
+    shutil.copytree(REPO_ROOT / "sql", sql)
+    (sql / "views" / "zz_somas.sql").write_text(
+        "-- zz_somas: sums per code.\nSELECT codigo, sum(n) AS total, sum(n)::UHUGEINT AS positivo, "
+        "count(*) AS linhas FROM conta WHERE n > 0 GROUP BY codigo\n")
+    (sql / "views" / "zz_grande.sql").write_text(
+        "-- zz_grande: too big for bigint.\nSELECT codigo, sum(n) + 9223372036854775807 AS total FROM conta "
+        "GROUP BY codigo\n")
+    config = load_config(None, overrides={"data_dir": str(data), "sql_dir": str(sql)}, env={})
+    export_postgres(config, pg.dsn(), schema="huge", tables=["zz_somas"])
+    assert pg.psql("SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) FROM "
+                   "information_schema.columns WHERE table_schema = 'huge' AND table_name = 'zz_somas'") == \
+        "codigo:text,total:bigint,positivo:bigint,linhas:bigint"
+    assert sorted(_pg_rows(pg, "SELECT * FROM huge.zz_somas")) == [("1", 12, 12, 2)]
+    with pytest.raises(CnpjDuckError, match="out of range"):
+        export_postgres(config, pg.dsn(), schema="huge", tables=["zz_grande"])
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'huge'") == "1"  # zz_somas only
