@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from .catalog import quote_literal, sql_message
 from .config import Config
-from .errors import CnpjDuckError, UsageError
+from .errors import CnpjDuckError, SqlError, UsageError
 from .layout import is_valid_release
-from .lookup import built_releases, partition_files
+from .lookup import built_releases, damaged_partition, partition_files
 from .transform import quote_ident
 
 # How records are matched across releases. Socios has no key of its own: a partner is identified within its
@@ -118,9 +119,18 @@ class DiffResult:
 
     def iter_records(self, statuses: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
         """The records as dicts, fetched in batches (never all at once)."""
-        reader = self.records(statuses).to_arrow_reader(batch_size=10_000)
         try:
-            for batch in reader:
+            reader = self.records(statuses).to_arrow_reader(batch_size=10_000)
+        except duckdb.Error as e:
+            raise SqlError(sql_message(e)) from None
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowException, OSError) as e:  # pyarrow hands DuckDB's errors on as OSError
+                    raise SqlError(sql_message(e)) from None
                 yield from batch.to_pylist()
         finally:
             reader.close()  # an unfinished result would hold the connection
@@ -184,13 +194,23 @@ def diff(config: Config, from_release: str, to_release: str, tables: Sequence[st
             try:
                 results.append(_diff_table(con, table, data_dir, from_release, to_release))
             except duckdb.Error as e:  # a damaged or unreadable part file, a full disk for the spill
-                raise CnpjDuckError(f"diff of {table} {from_release} -> {to_release}: {sql_message(e)}; rebuild the "
-                                    f"release the file is in with `cnpj-duck build --release YYYY-MM --force --tables "
-                                    f"{table}`") from None
+                raise _failed(table, from_release, to_release, e) from None
     except BaseException:
         con.close()
         raise
     return DiffResult(con, from_release, to_release, results, skipped)
+
+
+def _failed(table: str, from_release: str, to_release: str, e: duckdb.Error) -> CnpjDuckError:
+    """A table's diff that DuckDB could not finish, on one line; a damaged part file is named with its release."""
+    message = sql_message(e)
+    named = damaged_partition(message)
+    head = f"diff of {table} {from_release} -> {to_release}: {message}"
+    if named is not None and named[1] in (from_release, to_release):
+        return CnpjDuckError(f"{head}; release {named[1]} of {named[0]} has a damaged file: rebuild it with "
+                             f"`cnpj-duck build --release {named[1]} --force --tables {named[0]}`")
+    return CnpjDuckError(f"{head}; if a part file of {table} is damaged, rebuild its release with `cnpj-duck build "
+                         f"--release {from_release} --force --tables {table}` (or --release {to_release})")
 
 
 def _diff_table(con: duckdb.DuckDBPyConnection, table: str, data_dir: Path, from_release: str,

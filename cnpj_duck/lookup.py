@@ -9,6 +9,7 @@ description rather than hiding the row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,15 @@ def partition_files(data_dir: Path, table: str, release: str) -> list[Path]:
     return [partition / name for name in sorted(manifest["parts"])] if manifest else []
 
 
+_PART_PATH_RE = re.compile(r"[/\\]parquet[/\\]([a-z][a-z0-9_]*)[/\\]release=(\d{4}-\d{2})[/\\]")
+
+
+def damaged_partition(message: str) -> tuple[str, str] | None:
+    """The (table, release) of the part file a DuckDB error names (`.../parquet/<table>/release=<YYYY-MM>/...`)."""
+    found = _PART_PATH_RE.search(message)
+    return (found.group(1), found.group(2)) if found else None
+
+
 def resolve_release(data_dir: Path, release: str | None, table: str = "estabelecimentos") -> str:
     """The release asked for, checked to be built; by default the latest built one."""
     releases = built_releases(data_dir, table)
@@ -159,9 +169,10 @@ class Lookup:
                 # file_row_number keeps rows in release order when a key repeats.
                 try:
                     rel = self.con.read_parquet([str(f) for f in files], filename=True, file_row_number=True)
-                except duckdb.Error as e:
+                except duckdb.Error as e:  # the footer of one of these files: this table's
+                    error = self._damaged(table, e, probe=False)
                     self.con.close()
-                    raise self._damaged(table, e) from None
+                    raise error from None
                 rel.create_view(table)
                 continue
             self.missing.append(table)
@@ -178,9 +189,34 @@ class Lookup:
     def close(self) -> None:
         self.con.close()
 
-    def _damaged(self, table: str, e: duckdb.Error) -> CnpjDuckError:
-        return CnpjDuckError(f"{table} of release {self.release}: {sql_message(e)}; rebuild it with "
+    def _damaged(self, table: str, e: duckdb.Error, probe: bool = True) -> CnpjDuckError:
+        """A read that failed (a damaged part file), as one line naming the table and release to rebuild.
+
+        The table is the one whose file DuckDB names; when it names none (and `probe`), the small lookup tables
+        joined to `table` are read whole to find a damaged one, and otherwise it is `table` itself.
+        """
+        message = sql_message(e)
+        named = damaged_partition(message)
+        if named is not None:
+            table = named[0]
+        elif probe:
+            table = next((t for t in self._joined(table) if t not in self.missing and not self._readable(t)), table)
+        return CnpjDuckError(f"{table} of release {self.release}: {message}; rebuild it with "
                              f"`cnpj-duck build --release {self.release} --force --tables {table}`")
+
+    @staticmethod
+    def _joined(table: str) -> list[str]:
+        """The lookup tables a read of `table` joins (cnaes also for the secondary CNAEs)."""
+        return sorted({*CODE_LOOKUPS.get(table, {}).values(), *(("cnaes",) if table == "estabelecimentos" else ())})
+
+    def _readable(self, table: str) -> bool:
+        """Whether every row of a (small) lookup table's files decodes."""
+        files = [str(f) for f in partition_files(self.data_dir, table, self.release)]
+        try:
+            self.con.read_parquet(files).fetchall()
+        except duckdb.Error:
+            return False
+        return True
 
     def __enter__(self) -> Lookup:
         return self
@@ -226,16 +262,22 @@ class Lookup:
             for row in estab:
                 del row["_count"], row["_matriz"]
         else:  # not there: still say whether the company is
-            count, matriz = self.con.execute(
-                "SELECT count(DISTINCT cnpj), list(DISTINCT cnpj ORDER BY cnpj) FILTER "
-                "(WHERE identificador_matriz_filial = '1') FROM estabelecimentos WHERE cnpj_basico = ?",
-                [basico]).fetchall()[0]
+            try:
+                count, matriz = self.con.execute(
+                    "SELECT count(DISTINCT cnpj), list(DISTINCT cnpj ORDER BY cnpj) FILTER "
+                    "(WHERE identificador_matriz_filial = '1') FROM estabelecimentos WHERE cnpj_basico = ?",
+                    [basico]).fetchall()[0]
+            except duckdb.Error as e:
+                raise self._damaged("estabelecimentos", e) from None
         secondary: tuple[dict[str, Any], ...] = ()
         codes = next((r["cnae_fiscal_secundaria"] for r in estab if r["cnae_fiscal_secundaria"]), None)
         if codes:
-            known = dict(self.con.execute(
-                "SELECT codigo, string_agg(DISTINCT descricao, ' | ') FROM cnaes WHERE codigo IN "
-                "(SELECT unnest(?::VARCHAR[])) GROUP BY codigo", [codes]).fetchall())
+            try:
+                known = dict(self.con.execute(
+                    "SELECT codigo, string_agg(DISTINCT descricao, ' | ') FROM cnaes WHERE codigo IN "
+                    "(SELECT unnest(?::VARCHAR[])) GROUP BY codigo", [codes]).fetchall())
+            except duckdb.Error as e:
+                raise self._damaged("cnaes", e) from None
             secondary = tuple({"codigo": c, "descricao": known.get(c)} for c in codes)
 
         def company(table: str) -> tuple[dict[str, Any], ...]:

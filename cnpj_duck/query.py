@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -30,7 +31,7 @@ import pyarrow.csv as pacsv
 
 from .build import CATALOG_NAME, open_catalog
 from .catalog import create_views, quote_literal, sql_message, table_releases
-from .errors import SqlError, UsageError
+from .errors import CnpjDuckError, SqlError, UsageError
 from .transform import quote_ident, write_parquet
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
@@ -118,9 +119,15 @@ def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: st
             return _write_parquet(rel, output)
         if output is not None:
             return _write_file(rel, fmt, output, max_rows, replayable)
-        return _write_stream(rel, fmt, stream, max_rows, replayable)
+        try:
+            return _write_stream(rel, fmt, stream, max_rows, replayable)
+        except BrokenPipeError:
+            raise  # `query ... | head`: the CLI stops quietly
+        except OSError as e:  # stdout on a full disk, say; the query's own errors came out as _StreamError
+            raise CnpjDuckError(f"cannot write the result ({e.strerror or e})") from None
     except (duckdb.Error, _StreamError) as e:
-        raise SqlError(sql_message(e)) from None
+        # Read through a private engine, the error comes wrapped: "...reading the Arrow source failed: IOError: X".
+        raise SqlError(re.sub(r"^.*?reading the Arrow source failed: (?:\w+Error: )?", "", sql_message(e))) from None
     finally:
         if owned is not None:
             owned.close()
@@ -130,26 +137,39 @@ class _StreamError(Exception):
     """An error raised by the query while its rows stream (pyarrow hands DuckDB's errors on as OSError)."""
 
 
-def _side_file(output: Path) -> Path:
-    """Where `output` is written before it is renamed into place: the user's previous file survives a failure."""
+def _side_file(output: Path) -> tuple[Path, Path | None]:
+    """Where `output` is written, and the file renamed onto it when complete (None: written in place).
+
+    A regular file (or a new one) is written beside it and renamed: the user's previous file survives a failed
+    query. A symlink is followed, so the file it points to is replaced, not the link. A device or a pipe
+    (`-o /dev/null`), and anything under /dev or /proc (`-o /dev/stdout` names whatever stdout is, perhaps a
+    file the shell opened), is written in place: renaming onto it would replace the device or detach the stream.
+    """
+    if str(output.absolute()).startswith(("/dev/", "/proc/")):
+        return output, None
+    target = Path(os.path.realpath(output)) if output.is_symlink() else output
+    if target.exists() and not target.is_file():
+        return target, None
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--output {output}: cannot create its folder ({e.strerror or e})") from None
-    return output.with_name(f".{output.name}.partial")
+    return target.with_name(f".{target.name}.partial"), target
 
 
 def _write_file(rel: duckdb.DuckDBPyRelation, fmt: str, output: Path, max_rows: int,
                 replayable: bool) -> QueryResult:
-    partial = _side_file(output)
+    write_to, target = _side_file(output)
     try:
-        with partial.open("wb") as fh:
+        with write_to.open("wb") as fh:
             written = _write_stream(rel, fmt, fh, max_rows, replayable)
-        os.replace(partial, output)
+        if target is not None:
+            os.replace(write_to, target)
     except OSError as e:
         raise UsageError(f"--output {output}: cannot write it ({e.strerror or e})") from None
     finally:
-        partial.unlink(missing_ok=True)
+        if target is not None:
+            write_to.unlink(missing_ok=True)
     return QueryResult(written.rows, written.shown, output)
 
 
@@ -306,18 +326,20 @@ def _write_parquet(rel: duckdb.DuckDBPyRelation, output: Path) -> QueryResult:
     pyarrow's writer, fed batch by batch, keeps memory at about one row group; DuckDB's `to_parquet` kept the
     whole result of a large join in memory (measured: 1.5 GB for 2 M rows).
     """
-    partial = _side_file(output)
+    write_to, target = _side_file(output)
     # Parquet needs distinct column names: a subquery makes DuckDB rename repeats (a, a_1), as JSON gets them.
     rel = rel.query("_result", "SELECT * FROM (SELECT * FROM _result) AS _q")
     try:
-        rows, _ = write_parquet(rel, partial, "zstd", PARQUET_ROW_GROUP)
-        os.replace(partial, output)
+        rows, _ = write_parquet(rel, write_to, "zstd", PARQUET_ROW_GROUP)
+        if target is not None:
+            os.replace(write_to, target)
     except (pa.ArrowException, OSError) as e:
         if isinstance(e, OSError) and e.errno is not None:  # the file system, not the query
             raise UsageError(f"--output {output}: cannot write it ({e.strerror or e})") from None
         raise _StreamError(str(e)) from None
     finally:
-        partial.unlink(missing_ok=True)
+        if target is not None:
+            write_to.unlink(missing_ok=True)
     return QueryResult(rows, rows, output)
 
 

@@ -18,7 +18,7 @@ from cnpj_duck.cli import main
 from cnpj_duck.cnpj import check_digits
 from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.diff import diff
-from cnpj_duck.errors import UsageError
+from cnpj_duck.errors import CnpjDuckError, SqlError, UsageError
 from cnpj_duck.query import connect
 from cnpj_duck.sample import SampleManifest
 
@@ -332,3 +332,63 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
     assert {r[0] for r in old.values()} == {"2026-10"}
     assert old[("estabelecimentos", "cnpj", "invalid_check_digits")][5] == 0
     assert old[("socios", "cnpj_cpf_socio", "invalid_check_digits")][5] == 0
+
+
+# --- errors: damaged part files, errors while records stream ------------------------------------------------
+
+
+@pytest.fixture
+def damaged_copy(two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_path: Path) -> Path:
+    data_dir, _, _ = two_releases
+    shutil.copytree(data_dir / "parquet", tmp_path / "data" / "parquet")
+    return tmp_path / "data"
+
+
+def test_diff_names_the_table_and_release_of_a_damaged_part_file(damaged_copy: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    part = damaged_copy / "parquet" / "motivos" / "release=2026-10" / "part-0.parquet"
+    with part.open("r+b") as fh:
+        fh.truncate(100)  # `truncate -s 100`: no Parquet footer left
+    config = load_config(None, overrides={"data_dir": str(damaged_copy)}, env={})
+    with pytest.raises(CnpjDuckError) as e:
+        diff(config, "2026-10", "2026-11", ["motivos"])
+    message = str(e.value)
+    assert message.startswith("diff of motivos 2026-10 -> 2026-11: ") and str(part) in message
+    assert message.endswith("release 2026-10 of motivos has a damaged file: rebuild it with `cnpj-duck build "
+                            "--release 2026-10 --force --tables motivos`")
+    code, out, err = run(capsys, "--data-dir", str(damaged_copy), "diff", "--from", "2026-10", "--to", "2026-11")
+    assert (code, out, err) == (1, "", f"error: {message}\n")  # every table: the damaged one stops it, on one line
+    code, out, err = run(capsys, "--data-dir", str(damaged_copy), "diff", "--from", "2026-10", "--to", "2026-11",
+                         "--table", "paises")
+    assert code == 0, err
+
+
+def test_diff_of_a_part_file_damaged_inside_is_one_line_naming_both_releases(damaged_copy: Path) -> None:
+    part = damaged_copy / "parquet" / "motivos" / "release=2026-11" / "part-0.parquet"
+    data = bytearray(part.read_bytes())
+    data[4:-200] = b"\xab" * (len(data) - 204)  # the footer stays: the pages do not decode
+    part.write_bytes(bytes(data))
+    config = load_config(None, overrides={"data_dir": str(damaged_copy)}, env={})
+    with pytest.raises(CnpjDuckError) as e:
+        diff(config, "2026-10", "2026-11", ["motivos"])
+    message = str(e.value)
+    assert message.startswith("diff of motivos 2026-10 -> 2026-11: ") and "\n" not in message
+    assert "--release 2026-10 --force --tables motivos" in message and "2026-11" in message.split(": ", 1)[1]
+
+
+def test_an_error_while_diff_records_stream_is_a_sql_error(two_releases: tuple[Path, dict[str, Edits], BuildSummary],
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnpj_duck.diff import DiffResult
+
+    data_dir, _, _ = two_releases
+    late = "SELECT CASE WHEN range = 25000 THEN error('late') END AS table_name FROM range(30000)"
+    monkeypatch.setattr(DiffResult, "records", lambda self, statuses=None: self.con.sql(late))
+    config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
+    with diff(config, "2026-10", "2026-11", ["motivos"]) as result:
+        with pytest.raises(SqlError, match=r"^Invalid Input Error: late$"):
+            list(result.iter_records())
+    for fmt in ("csv", "jsonl", "table"):
+        code, _, err = run(capsys, "--data-dir", str(data_dir), "diff", "--from", "2026-10", "--to", "2026-11",
+                           "--table", "motivos", "--records", "--format", fmt)
+        assert (code, err) == (1, "error: Invalid Input Error: late\n"), fmt

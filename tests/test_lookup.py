@@ -259,3 +259,51 @@ def test_lookup_with_tables_missing_from_the_release(sample_build: tuple[SampleM
     assert result.found and not result.empresas and not result.socios
     assert result.estabelecimentos[0]["motivo_situacao_cadastral_descricao"] is None  # no motivos built
     assert "not built for 2026-10: empresas, simples, socios, cnaes" in result.warnings()[0]
+
+
+# --- damaged part files, JSON numbers -------------------------------------------------------------------
+
+
+def test_lookup_on_a_damaged_part_file_names_its_table_and_release(sample_build: tuple[SampleManifest, Path,
+                                                                                       BuildSummary],
+                                                                    tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    _, data_dir, _ = sample_build
+    estab = pick(data_dir, "motivo_situacao_cadastral IS NOT NULL")
+    for table, damage in (("motivos", "truncate"), ("motivos", "inside"), ("municipios", "inside"),
+                          ("estabelecimentos", "inside"), ("empresas", "truncate")):
+        copy = tmp_path / f"{table}-{damage}"
+        shutil.copytree(data_dir / "parquet", copy / "parquet")
+        part = copy / "parquet" / table / "release=2026-10" / "part-0.parquet"
+        data = part.read_bytes()
+        # `truncate -s 100` leaves no footer (DuckDB names the file); damage inside keeps the footer and breaks
+        # the pages (DuckDB names no file: the lookups joined to the row are read whole to find the bad one).
+        part.write_bytes(data[:100] if damage == "truncate" else data[:4] + b"\xab" * (len(data) - 204) + data[-200:])
+        code, out, err = run(capsys, "--data-dir", str(copy), "lookup", estab["cnpj"])
+        assert code == 1 and out == "", (table, damage, err)
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"error: {table} of release 2026-10: "), (damage, line)
+        assert line.endswith(f"; rebuild it with `cnpj-duck build --release 2026-10 --force --tables {table}`")
+        assert "internal error" not in line and (damage == "inside" or str(part) in line)
+
+
+def test_lookup_json_writes_decimals_as_query_does(sample_build: tuple[SampleManifest, Path, BuildSummary],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from decimal import Decimal
+
+    _, data_dir, _ = sample_build
+    with duckdb.connect() as con:
+        cnpj, basico, capital = con.execute(
+            f"SELECT e.cnpj, e.cnpj_basico, m.capital_social FROM "
+            f"read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet') e JOIN "
+            f"read_parquet('{data_dir}/parquet/empresas/*/*.parquet') m USING (cnpj_basico) "
+            "WHERE m.capital_social % 1 = 0 AND m.capital_social > 0 ORDER BY e.cnpj LIMIT 1").fetchall()[0]
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", cnpj, "--format", "json")
+    assert code == 0, err
+    (found,) = json.loads(out, parse_float=Decimal)
+    assert found["empresa"]["capital_social"] == capital and isinstance(found["empresa"]["capital_social"], Decimal)
+    assert f'"capital_social": {capital}' in out and str(capital).endswith(".00")  # 20000.00: exact, not a string
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "query", "--format", "json",
+                         f"SELECT capital_social FROM empresas WHERE cnpj_basico = '{basico}'")
+    assert code == 0, err
+    assert f'"capital_social":{capital}' in out  # query writes the same number

@@ -537,3 +537,137 @@ def test_releases_local_lists_the_built_release_in_both_formats(sample_build):
     result = runner.invoke(cli, ["--data-dir", str(data_dir), "releases", "--local"])
     assert result.exit_code == 0 and "1 release built under" in result.output
     assert f"{found['rows']:,}" in result.output and "estabelecimentos" in result.output
+
+
+# --- errors while rows stream, --output written aside, repeated names, mixed releases -----------------------
+
+LATE_SQL = "SELECT CASE WHEN range = 25000 THEN error('late') END AS x FROM range(30000)"  # past the first batch
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json", "jsonl", "parquet"])
+def test_an_error_while_rows_stream_is_a_sql_error(fmt, tmp_path):
+    # pyarrow's reader hands DuckDB's error on as OSError; it must come out as DuckDB's message, in every
+    # format, from a relation and from a record batch reader (what `diff --records` and export pass).
+    output = tmp_path / f"out.{fmt}" if fmt == "parquet" else None
+    con = duckdb.connect()
+    try:
+        for as_reader in (False, True):
+            result = con.sql(LATE_SQL)
+            with pytest.raises(SqlError) as e:
+                write_result(result.to_arrow_reader(batch_size=BATCH_ROWS) if as_reader else result, fmt,
+                             io.StringIO(), output)
+            assert str(e.value) == "Invalid Input Error: late"
+    finally:
+        con.close()
+    assert list(tmp_path.iterdir()) == []  # no half-written parquet, no side file
+
+
+def test_a_late_sql_error_from_the_cli_is_one_line(sample_build, capsys):
+    _, data_dir, _ = sample_build
+    code, _, err = cli_run(capsys, "--data-dir", str(data_dir), "query", LATE_SQL, "--format", "csv")
+    assert (code, err) == (1, "error: Invalid Input Error: late\n")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "table", "markdown", "parquet"])
+def test_a_failed_query_keeps_the_previous_output_file(fmt, tmp_path):
+    target = tmp_path / f"result.{fmt}"
+    target.write_bytes(b"previous\n")
+    con = duckdb.connect()
+    try:
+        with pytest.raises(SqlError, match="late"):
+            write_result(con.sql(LATE_SQL), fmt, io.StringIO(), target)
+        assert target.read_bytes() == b"previous\n"
+        assert [p.name for p in tmp_path.iterdir()] == [target.name]  # the side file is gone
+        written = write_result(con.sql("SELECT 7 AS n"), fmt, io.StringIO(), target, max_rows=0)
+    finally:
+        con.close()
+    assert written.rows == 1 and written.output == target
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    if fmt == "parquet":
+        assert pq.read_table(target).to_pylist() == [{"n": 7}]
+    else:
+        assert b"7" in target.read_bytes() and b"previous" not in target.read_bytes()
+
+
+def test_output_folders_links_pipes_and_write_errors(sample_build, capsys, tmp_path):
+    import errno
+    import os
+    import threading
+
+    from cnpj_duck.errors import CnpjDuckError
+
+    _, data_dir, _ = sample_build
+    d = ["--data-dir", str(data_dir), "query", "SELECT 42 AS answer", "--format"]
+    # A missing folder is made; a folder that cannot be made is a one-line usage error.
+    code, _, err = cli_run(capsys, *d, "json", "--output", str(tmp_path / "new" / "deep" / "a.json"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "new" / "deep" / "a.json").read_text()) == [{"answer": 42}]
+    (tmp_path / "plain").write_text("a file, not a folder")
+    for fmt in ("csv", "parquet"):
+        code, _, err = cli_run(capsys, *d, fmt, "--output", str(tmp_path / "plain" / "a.out"))
+        assert code == 2 and err.startswith(f"error: --output {tmp_path / 'plain' / 'a.out'}: cannot create its "
+                                            "folder") and len(err.strip().splitlines()) == 1, err
+    # A symlink: the file it points to is replaced, the link stays.
+    (tmp_path / "real.csv").write_text("old\n")
+    (tmp_path / "link.csv").symlink_to("real.csv")
+    assert cli_run(capsys, *d, "csv", "--output", str(tmp_path / "link.csv"))[0] == 0
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_text() == '"answer"\n42\n'
+    # A pipe (as /dev/stdout or /dev/null would be) is written in place, never renamed over.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert cli_run(capsys, *d, "jsonl", "--output", str(fifo))[0] == 0
+    reader.join(10)
+    assert got == [b'{"answer":42}\n'] and fifo.is_fifo()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(CnpjDuckError, match=r"^cannot write the result \(No space left on device\)$") as e:
+        write_result(duckdb.sql("SELECT 1 AS x"), "csv", Full())
+    assert not isinstance(e.value, SqlError)
+
+
+def test_parquet_output_gets_distinct_column_names(tmp_path, sample_build, capsys):
+    target = tmp_path / "twice.parquet"
+    con = duckdb.connect()
+    try:
+        write_result(con.sql("SELECT 1 AS a, 2 AS a, 3 AS a_1"), "parquet", io.StringIO(), target)
+    finally:
+        con.close()
+    table = pq.read_table(target)
+    assert len(set(table.column_names)) == 3 and table.column_names[:2] == ["a", "a_1"]
+    assert sorted(table.to_pylist()[0].values()) == [1, 2, 3]
+    _, data_dir, _ = sample_build
+    code, _, err = cli_run(capsys, "--data-dir", str(data_dir), "query", "SELECT 1 a, 1 a", "--format", "parquet",
+                           "--output", str(target))
+    assert code == 0, err
+    assert pq.read_table(target).to_pylist() == [{"a": 1, "a_1": 1}]
+
+
+def test_refresh_warns_when_the_table_views_show_different_releases(sample_build, tmp_path):
+    _, data_dir, _ = sample_build
+    assert refresh_catalog(data_dir, SQL).mixed is None  # one release: nothing to say
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    # A month built in part: only motivos has 2026-12.
+    month = data / "parquet" / "motivos" / "release=2026-12"
+    shutil.copytree(data / "parquet" / "motivos" / "release=2026-10", month)
+    duckdb.sql(f"COPY (SELECT * FROM read_parquet('{month}/part-0.parquet') LIMIT 5) TO '{month}/five.parquet'")
+    (month / "five.parquet").replace(month / "part-0.parquet")  # 5 rows, to tell the months apart
+    refreshed = refresh_catalog(data, SQL)
+    assert refreshed.problems == () and refreshed.mixed is not None
+    assert (f"different releases (2026-10: {', '.join(t for t in TABLES if t != 'motivos')}; 2026-12: motivos)"
+            in refreshed.mixed)
+    assert "--release YYYY-MM" in refreshed.mixed
+    con = catalog(data)
+    try:  # what the warning is about: motivos shows 2026-12 while estabelecimentos shows 2026-10
+        assert con.sql("SELECT count(*) FROM motivos").fetchall() == [(5,)]
+        assert con.sql("SELECT count(*) FROM estabelecimentos").fetchall() == con.sql(
+            "SELECT count(*) FROM estabelecimentos_history WHERE release = '2026-10'").fetchall()
+    finally:
+        con.close()
