@@ -9,7 +9,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -465,6 +465,9 @@ class Builder:
         with ThreadPoolExecutor(max_workers=self.config.parallel_files, thread_name_prefix="cnpj-duck-file") as pool:
             futures = [pool.submit(self._one_file, engine, t, plan, src) for src in files]
             try:
+                pending = set(futures)
+                while pending:  # timed waits: a Ctrl-C that the kernel handed to another thread is seen at once
+                    _, pending = wait(pending, timeout=0.2)
                 for future in futures:
                     outcome = future.result()
                     if outcome is not None:

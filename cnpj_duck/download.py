@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -507,6 +507,9 @@ def _run_all(downloader: _Downloader, scopes: dict[str, TableScope], wanted: lis
                             thread_name_prefix="cnpj-duck-download") as pool:
         futures = [pool.submit(downloader.file, scopes[f.family or ""], f) for f in order]
         try:
+            pending = set(futures)
+            while pending:  # timed waits: a Ctrl-C that the kernel handed to another thread is seen within 0.2 s
+                _, pending = wait(pending, timeout=0.2)
             results = [future.result() for future in futures]
         except KeyboardInterrupt:
             downloader.http.abort()
