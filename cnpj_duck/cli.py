@@ -317,10 +317,12 @@ def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt:
     else:
         from rich.console import Console
 
+        from .console import lookup_panel
+
         console = Console()
         for result in results:
             if result.found:
-                console.print(_lookup_view(result))
+                console.print(lookup_panel(result))
     missing = [r for r in results if not r.found]
     if missing:
         raise CnpjDuckError("; ".join(_not_found(r) for r in missing))
@@ -335,78 +337,6 @@ def _not_found(result: Any) -> str:
         return (f"CNPJ {result.formatted} not found in release {result.release}; its company {company} has "
                 f"{result.establishments_of_company} establishment(s){head}")
     return f"CNPJ {result.formatted} not found in release {result.release} (nor any CNPJ of company {company})"
-
-
-def _lookup_view(result: Any) -> Any:
-    """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
-    from rich import box
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-
-    from .cnpj import format_cnpj
-
-    def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
-        v = row[name]
-        shown = ", ".join(map(str, v)) if isinstance(v, list) else {True: "yes", False: "no"}.get(v, str(v))
-        if name + "_descricao" in row:  # an orphan code (missing from its lookup) says so
-            described = row[name + "_descricao"] or "(no description: code missing from its lookup)"
-            return f"{shown} - {described}" if codes else described
-        return shown
-
-    def fields(title: str, row: dict[str, Any], skip: tuple[str, ...] = ("cnpj_basico",)) -> Table:
-        grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_header=False,
-                     padding=(0, 1))
-        grid.add_column(style="cyan", no_wrap=True)
-        grid.add_column()
-        for name in row:
-            if row[name] is not None and not name.endswith("_descricao") and name not in skip:
-                grid.add_row(name, value(row, name))
-        return grid
-
-    def rows_of(title: str, rows: tuple[dict[str, Any], ...], skip: tuple[str, ...] = ("cnpj_basico",)) -> list[Any]:
-        if not rows:
-            return [f"[bold]{title}[/]: [dim]no row in this release[/]"]
-        return [fields(title if len(rows) == 1 else f"{title} (row {n} of {len(rows)}: the key repeats)", row, skip)
-                for n, row in enumerate(rows, 1)]
-
-    parts: list[Any] = rows_of("Estabelecimento", result.estabelecimentos, skip=("cnae_fiscal_secundaria",))
-    head = ", ".join(format_cnpj(c) for c in result.matriz_cnpj) or "none"
-    parts.append(f"[dim]{result.establishments_of_company} establishment(s) of this company; head office: {head}[/]")
-    parts += rows_of("Empresa", result.empresas) + rows_of("Simples / MEI", result.simples)
-    if result.socios:
-        socios = Table(title="Socios", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-        shown = {"nome_socio_razao_social": "nome", "identificador_socio": "tipo", "cnpj_cpf_socio": "documento",
-                 "qualificacao_socio": "qualificacao", "data_entrada_sociedade": "entrada", "faixa_etaria": "idade",
-                 "pais": "pais", "nome_representante": "representante",
-                 "qualificacao_representante_legal": "qualif. representante"}
-        names = [n for n in shown if any(r[n] is not None for r in result.socios)]
-        if all(r["nome_representante"] is None for r in result.socios):  # '00 Nao informada' says nothing then
-            names.remove("qualificacao_representante_legal")
-        for name in names:  # documents and dates are read whole; names and descriptions wrap
-            whole = name in ("cnpj_cpf_socio", "data_entrada_sociedade")
-            socios.add_column(shown[name], no_wrap=whole, min_width=14 if name == "cnpj_cpf_socio" else None)
-        for row in result.socios:
-            socios.add_row(*(value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else ""
-                             for n in names))
-        parts.append(socios)
-    else:
-        parts.append("[bold]Socios[/]: [dim]none[/]")
-    if result.cnaes_secundarias:
-        cnaes = Table(title="CNAEs secundarias", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-        cnaes.add_column("codigo")
-        cnaes.add_column("descricao")
-        for row in result.cnaes_secundarias:
-            cnaes.add_row(row["codigo"], row["descricao"] or "(no description: code missing from cnaes)")
-        parts.append(cnaes)
-    else:
-        parts.append("[bold]CNAEs secundarias[/]: [dim]none[/]")
-    parts.extend(f"[yellow]warning: {w}[/]" for w in result.warnings())
-    estab = result.estabelecimentos[0]
-    status = estab.get("situacao_cadastral_descricao") or estab.get("situacao_cadastral") or ""
-    kind = estab.get("identificador_matriz_filial_descricao") or ""
-    title = f"[bold]{result.formatted}[/] {kind} {status} (release {result.release})"
-    return Panel(Group(*parts), title=title, title_align="left")
 
 
 @cli.command()
@@ -613,23 +543,11 @@ def _local_releases(config: Any, fmt: str) -> None:
                for r in found])
         return
     from rich.console import Console
-    from rich.table import Table
 
-    title = f"{len(found)} release{'s' * (len(found) != 1)} built under {config.data_dir / 'parquet'}"
-    table = Table(title=title, title_justify="left")
-    for name, justify in (("release", "left"), ("table", "left"), ("rows", "right"), ("files", "right"),
-                          ("MB", "right"), ("built", "left"), ("run", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in found:
-        for i, t in enumerate(r.tables):
-            built = t.built_at.strftime("%Y-%m-%d %H:%M") if t.built_at else "?"
-            table.add_row(r.release if i == 0 else "", t.name, f"{t.rows:,}" if t.rows is not None else "?",
-                          str(t.files), f"{t.bytes / 1e6:,.1f}", built + (" (partial)" if t.partial else ""),
-                          str(t.run_id or ""))
-        table.add_row("", "[bold]all[/bold]", f"[bold]{r.rows:,}[/bold]", "", f"[bold]{r.bytes / 1e6:,.1f}[/bold]",
-                      "", "", end_section=True)
+    from .console import local_releases_table
+
     out = Console()
-    (out if out.is_terminal else Console(width=120)).print(table)
+    (out if out.is_terminal else Console(width=120)).print(local_releases_table(found, config.data_dir / "parquet"))
 
 
 @cli.command()

@@ -282,3 +282,16 @@ def test_a_malformed_dsn_is_a_usage_error_that_does_not_repeat_it(dsn: str) -> N
                                  "postgresql:///db?host=/var/run/postgresql", "postgresql://h1:5432,h2:5433/db"])
 def test_well_formed_dsns_are_accepted(dsn: str) -> None:
     assert load_config(None, env={"CNPJ_DUCK_PG_DSN": dsn}).export_dsn == dsn
+
+
+def test_the_core_never_imports_the_ui_libraries() -> None:
+    import subprocess
+    import sys
+
+    core = ["layout", "sample", "ingest", "transform", "audit", "build", "catalog", "query", "cnpj", "lookup", "diff",
+            "export", "download", "remote", "config", "errors", "progress", "logs"]
+    code = (f"import sys\nfor m in {core!r}: __import__('cnpj_duck.' + m)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
