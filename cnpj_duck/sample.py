@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from operator import mul
 from pathlib import Path
 
+from cnpj_duck.cnpj import check_digits as cnpj_check_digits  # the rule lookups check: one copy
 from cnpj_duck.layout import FAMILIES, extraction_tag, is_valid_release
 
 # Rows of the real release at scale 1 (§1). Empresas is scaled directly; the other big families follow from
@@ -196,19 +197,6 @@ def _company(plan: _Plan, i: int) -> tuple[str, int, int, int, bool]:
     return (_basico(plan, i), kind, _ESTAB_N[bisect(_ESTAB_CUM, (h >> 16 & 0xFFFF) / 65536)],
             _SOCIO_N[bisect(_SOCIO_CUM, u / partners)] if u < partners else 0,
             (h >> 48) / 65536 < _KINDS[kind].simples)
-
-
-_W1 = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
-_W2 = (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
-
-
-def cnpj_check_digits(first12: str) -> str:
-    """The two numeric check digits of a 12-character, possibly alphanumeric, CNPJ prefix (§5)."""
-    values = [ord(c) - 48 for c in first12]
-    r1 = sum(map(mul, _W1, values)) % 11
-    d1 = 0 if r1 < 2 else 11 - r1
-    r2 = (sum(map(mul, _W2, values)) + 2 * d1) % 11
-    return f"{d1}{0 if r2 < 2 else 11 - r2}"
 
 
 def _cpf(rng: random.Random) -> str:
