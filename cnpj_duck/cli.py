@@ -165,6 +165,14 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
 _SECRET_FLAGS = ("--dsn", "--token")
 
 
+def _drop_stdout() -> None:
+    """After a BrokenPipeError (`... | head`): point stdout at /dev/null so the exit flush cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _command_line() -> str:
     """The command as typed, for the audit, with the values of secret flags and URL passwords replaced by ***."""
     from .logs import redact
@@ -393,10 +401,7 @@ def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | N
                     click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {from_release} -> {to_release}\n")
                 written = write_result(result.summary_relation(for_people=people), fmt, sys.stdout, output, max_rows)
         except BrokenPipeError:  # `diff ... | head`: the reader has gone; stop quietly like other Unix tools
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
+            _drop_stdout()
             return
         if records:  # the summary goes with the records, on stderr
             for line in result.lines():
@@ -637,10 +642,7 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
         try:
             written = write_result(result, fmt, sys.stdout, output, max_rows)
         except BrokenPipeError:  # `query ... | head`: the reader has gone; stop quietly like other Unix tools
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
+            _drop_stdout()
             return
     finally:
         con.close()
