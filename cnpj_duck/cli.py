@@ -719,15 +719,6 @@ def export() -> None:
     """
 
 
-def _export_command_line() -> str:
-    """The command for the audit, with the value of --dsn hidden (the DSN may hold a password)."""
-    args, hide = [], False
-    for arg in _state["argv"]:
-        args.append("***" if hide else "--dsn=***" if arg.startswith("--dsn=") else arg)
-        hide = arg == "--dsn"
-    return shlex.join(["cnpj-duck", *args])
-
-
 @export.command("postgres")
 @click.option("--dsn", help="postgresql://user:password@host:5432/db (default: env CNPJ_DUCK_PG_DSN); never printed.")
 @click.option("--schema", help="Postgres schema of the tables (default: export.schema in config.yaml, cnpj).")
@@ -768,7 +759,7 @@ def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tab
     reporter = _reporter(no_progress, quiet)
     kwargs = {"dsn": config.export_dsn, "schema": config.export_schema, "release": release,
               "tables": split_list(tables) if tables else None, "progress": reporter,
-              "command": _export_command_line(), "batch_rows": batch_rows or DEFAULT_BATCH_ROWS}
+              "command": _command_line(), "batch_rows": batch_rows or DEFAULT_BATCH_ROWS}
     if isinstance(reporter, RichProgress):
         with reporter:
             summary = run_export(config, **kwargs)
