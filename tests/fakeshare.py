@@ -151,6 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.headers.get("Authorization") == expected
 
     def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        # Recorded before the answer leaves: a client that waits after it (Retry-After) waits from a later time.
+        self.share.record(self.command, self.path, self.headers.get("Range"), status)
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -160,7 +162,6 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         self.close_connection = True
-        self.share.record(self.command, self.path, self.headers.get("Range"), status)
 
     def _prelude(self) -> tuple[str, str | None, str | None] | None:
         route = self._route()
