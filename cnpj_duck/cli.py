@@ -773,7 +773,7 @@ def _export_view(summary: Any, dsn: str) -> Any:
     """The export's summary: per table, rows, speed, primary key or the duplicates that prevented it."""
     from rich.table import Table
 
-    from .export import describe_server
+    from .dsn import describe_server
 
     grid = Table(title=f"release {summary.release} -> schema {summary.schema} at {describe_server(dsn)} "
                        f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",

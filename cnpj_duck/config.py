@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .dsn import check_dsn
 from .errors import ConfigError
 from .layout import FAMILIES, is_valid_release
 from .logs import redact
@@ -68,35 +69,6 @@ def _download_mode(v: str) -> str | None:
 
 def _schema(v: str) -> str | None:
     return None if re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", v) else "a lower-case Postgres identifier such as cnpj"
-
-
-def check_dsn(v: str) -> str | None:
-    """A postgresql:// URL that libpq and Python split the same way (else parts of a password leak into errors)."""
-    allowed = "a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password)"
-    m = re.match(r"^postgres(?:ql)?://([^/?#]*)(.*)$", v)
-    if not m:
-        return allowed
-    netloc = m.group(1)
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ("@" in userinfo or ":" in userinfo.partition(":")[2]):
-        return allowed
-    if not at and ("@" in m.group(2)):
-        return allowed
-    for host in hostport.split(","):  # libpq takes host1:port1,host2:port2
-        port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else ""
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
-            return allowed
-        if host.startswith("[") and "]" not in host:
-            return allowed
-    try:
-        from urllib.parse import unquote_to_bytes
-
-        unquote_to_bytes(netloc).decode("utf-8")
-    except UnicodeDecodeError:
-        return allowed
-    if re.search(r"%(?![0-9A-Fa-f]{2})", v):
-        return allowed
-    return None
 
 
 def _release(v: str) -> str | None:

@@ -289,7 +289,8 @@ def test_the_core_never_imports_the_ui_libraries() -> None:
     import sys
 
     core = ["layout", "sample", "ingest", "transform", "audit", "build", "catalog", "query", "cnpj", "lookup", "diff",
-            "export", "download", "remote", "config", "errors", "progress", "logs"]
+            "export", "export_stream", "export_staging", "postgres", "dsn", "download", "remote", "config", "errors",
+            "progress", "logs"]
     code = (f"import sys\nfor m in {core!r}: __import__('cnpj_duck.' + m)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cnpj_duck import export
+from cnpj_duck import export_staging, postgres
 from cnpj_duck.audit import load_run
 from cnpj_duck.cli import main
 from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.dsn import describe_server, scrub, with_connection_defaults
 from cnpj_duck.errors import CnpjDuckError, NetworkError, UsageError
 from cnpj_duck.export import STAGING, export_postgres
 from cnpj_duck.progress import RecordingProgress
@@ -400,7 +401,7 @@ def test_a_missing_dsn_is_a_usage_error(sample_build, tmp_path, capsys, monkeypa
 def test_two_exports_into_one_schema_do_not_run_at_once(pg, tmp_path, monkeypatch):
     data = tmp_path / "data"
     _write_table(data, "conta", pa.table({"codigo": pa.array(["1"])}))
-    monkeypatch.setattr(export, "LOCK_WAIT", 0.5)
+    monkeypatch.setattr(export_staging, "LOCK_WAIT", 0.5)
     holder = adbc_pg.connect(pg.dsn())  # another export's session, holding the schema's lock
     try:
         cur = holder.cursor()
@@ -440,11 +441,11 @@ def test_dsn_options_with_spaces_reach_the_server_intact(pg, tmp_path):
     assert [t.name for t in summary.tables] == ["conta"]
     assert _pg_rows(pg, "SELECT count(*) FROM opts.conta") == [(2,)]
     # The query is kept as typed (libpq reads %20 as a space and "+" as a "+"); the defaults are appended.
-    assert export.with_connection_defaults(dsn) == dsn + "&connect_timeout=15&application_name=cnpj-duck"
+    assert with_connection_defaults(dsn) == dsn + "&connect_timeout=15&application_name=cnpj-duck"
     typed = "postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb#f"
-    assert export.with_connection_defaults(typed) == ("postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb"
-                                                      "&connect_timeout=15#f")
-    con = export.connect(dsn)  # the session really has the setting
+    assert with_connection_defaults(typed) == ("postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb"
+                                               "&connect_timeout=15#f")
+    con = postgres.connect(dsn)  # the session really has the setting
     try:
         cur = con.cursor()
         cur.execute("SELECT current_setting('statement_timeout'), current_setting('application_name')")
@@ -457,7 +458,7 @@ def test_dsn_options_with_spaces_reach_the_server_intact(pg, tmp_path):
 @pytest.mark.parametrize("options", ["-c%20statement_timeoutx%3D5", "-c+statement_timeout%3D5"])
 def test_a_server_error_naming_a_timeout_gets_no_timeout_hint(pg, options):
     with pytest.raises(NetworkError) as e:
-        export.connect(f"{pg.dsn()}?options={options}")
+        postgres.connect(f"{pg.dsn()}?options={options}")
     message = str(e.value)
     assert "unrecognized configuration parameter" in message and "statement_timeout" in message
     assert "no answer within" not in message and "check the DSN" in message
@@ -509,34 +510,34 @@ def test_a_table_named_twice_on_the_command_line_is_exported_once(sample_build, 
 def test_scrub_removes_every_piece_a_parser_might_echo():
     dsn = "postgresql://u:Top@Secret/x@127.0.0.1:5432/db"
     message = 'could not translate host name "Secret/x@127.0.0.1"; invalid integer value "Top"; Top@Secret/x'
-    assert not any(piece in export.scrub(message, dsn) for piece in ("Top", "Secret"))
+    assert not any(piece in scrub(message, dsn) for piece in ("Top", "Secret"))
     # An unencoded "?" or "#" or ",": everything up to the last "@" is hidden, in each piece and decoded.
     for dsn, pieces in (("postgresql://u:Pass?Word@h/db", ("Pass", "Word")),
                         ("postgresql://u:Pass#Word@h/db", ("Pass", "Word")),
                         ("postgresql://u:Top,Sec/ret@h/db", ("Top", "Sec", "ret")),
                         ("postgresql://u:Pa%2Fss%3Fw@h/db", ("Pa/ss?w", "Pa%2Fss%3Fw")),
                         ("postgresql://u@h/db?password=QuerySecret", ("QuerySecret",))):
-        text = export.scrub(" | ".join(f'value "{p}"' for p in pieces), dsn)
+        text = scrub(" | ".join(f'value "{p}"' for p in pieces), dsn)
         assert not any(p in text for p in pieces), (dsn, text)
-        assert not any(p in export.describe_server(dsn) for p in pieces), dsn
+        assert not any(p in describe_server(dsn) for p in pieces), dsn
     # Short pieces go where they stand alone, not out of the message's own words.
-    assert export.scrub('password "ab" for user ab; table abc', "postgresql://u:ab@h/db") == \
+    assert scrub('password "ab" for user ab; table abc', "postgresql://u:ab@h/db") == \
         'password "***" for user ***; table abc'
 
 
 def test_the_server_is_named_without_any_part_of_the_password():
-    assert export.describe_server("postgresql://u:Top/Secret@127.0.0.1:5433/db") == "127.0.0.1:5433/db"
-    assert export.describe_server("postgresql://u:a?b@h/db?x=1") == "h:5432/db"
-    assert export.describe_server("postgresql://u:pw@h/db?application_name=me@home") == "h:5432/db"
-    assert export.describe_server("postgresql://u:pw@h1:5432,h2:5433/db") == "h1:5432,h2:5433/db"
-    assert export.describe_server("postgresql://u:pw@[::1]/db") == "[::1]:5432/db"
-    assert export.describe_server("postgresql:///db?host=/run/pg&port=6000") == "/run/pg:6000/db"
+    assert describe_server("postgresql://u:Top/Secret@127.0.0.1:5433/db") == "127.0.0.1:5433/db"
+    assert describe_server("postgresql://u:a?b@h/db?x=1") == "h:5432/db"
+    assert describe_server("postgresql://u:pw@h/db?application_name=me@home") == "h:5432/db"
+    assert describe_server("postgresql://u:pw@h1:5432,h2:5433/db") == "h1:5432,h2:5433/db"
+    assert describe_server("postgresql://u:pw@[::1]/db") == "[::1]:5432/db"
+    assert describe_server("postgresql:///db?host=/run/pg&port=6000") == "/run/pg:6000/db"
 
 
 def test_a_password_libpq_splits_differently_is_not_echoed_by_connect(pg):
     """Bypassing the DSN checks: libpq reads "u:Top,Sec" as hosts and "Top" as a port; none of it may show."""
     with pytest.raises(NetworkError) as e:
-        export.connect(f"postgresql://u:Top,Sec/ret@127.0.0.1:{pg.port}/db")
+        postgres.connect(f"postgresql://u:Top,Sec/ret@127.0.0.1:{pg.port}/db")
     message = str(e.value)
     assert "cannot connect to Postgres at 127.0.0.1:" in message and "invalid integer value" in message
     assert not any(p in message for p in ("Top", "Sec", "ret"))

@@ -1,0 +1,174 @@
+"""The export's hot path: Arrow batches conformed to their Postgres columns, read ahead in a thread, and
+streamed into a staging table by adbc_ingest (COPY BINARY), with an audit batch per AUDIT_ROWS rows."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .audit import FileScope
+from .errors import CnpjDuckError
+from .postgres import Session
+from .progress import Progress
+
+AUDIT_ROWS = 262_144  # rows per audit batch (at least)
+
+
+def _has_nul(arr: pa.Array) -> bool:
+    """Whether the characters of a string array contain a NUL byte (a quick look at its data buffer)."""
+    _, offsets_buffer, data = arr.buffers()
+    if data is None or len(arr) == 0:
+        return False
+    offsets = pa.Array.from_buffers(pa.int32(), len(arr) + 1, [None, offsets_buffer], offset=arr.offset)
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    if end <= start:
+        return False
+    view = data.slice(start, end - start)
+    return pc.min(pa.Array.from_buffers(pa.uint8(), view.size, [None, view])).as_py() == 0
+
+
+def _strip_nul(arr: pa.Array) -> tuple[pa.Array, int]:
+    """Remove NUL characters from a string or list-of-string array; returns the array and how many went."""
+    if pa.types.is_list(arr.type) and pa.types.is_string(arr.type.value_type):
+        values, removed = _strip_nul(arr.values)
+        if not removed:
+            return arr, 0
+        return pa.ListArray.from_arrays(arr.offsets, values, type=arr.type, mask=arr.is_null()), removed
+    if not pa.types.is_string(arr.type) or not _has_nul(arr):
+        return arr, 0
+    removed = pc.sum(pc.count_substring(arr, "\0")).as_py() or 0
+    return (pc.replace_substring(arr, "\0", "") if removed else arr), removed
+
+
+def conform(batch: pa.RecordBatch, target: pa.Schema) -> tuple[pa.RecordBatch, int]:
+    """Cast a batch to the exact Arrow types of its Postgres columns and strip NUL characters from text."""
+    if batch.schema != target:
+        batch = batch.select(target.names).cast(target)
+    columns, removed = [], 0
+    for column in batch.columns:
+        clean, n = _strip_nul(column)
+        columns.append(clean)
+        removed += n
+    return (pa.RecordBatch.from_arrays(columns, schema=target) if removed else batch), removed
+
+
+
+
+class _Prefetch:
+    """Reads and converts batches in a thread, a few ahead of the driver: Parquet decoding and the COPY encoding
+    run at the same time. Iterating yields (batch, NUL characters removed); errors come out where they happen."""
+
+    DEPTH = 4
+
+    def __init__(self, open_batches: Callable[[], Iterator[pa.RecordBatch]], target: pa.Schema) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=self.DEPTH)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(open_batches, target), name="cnpj-duck-export-read",
+                                       daemon=True)
+        self.thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self, open_batches: Callable[[], Iterator[pa.RecordBatch]], target: pa.Schema) -> None:
+        try:
+            for batch in open_batches():
+                if batch.num_rows and not self._put(conform(batch, target)):
+                    return
+            self._put(None)
+        except BaseException as e:
+            self._put(e)
+
+    def __iter__(self) -> Iterator[tuple[pa.RecordBatch, int]]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, target: pa.Schema,
+           open_batches: Callable[[], Iterator[pa.RecordBatch]], progress: Progress) -> tuple[int, int]:
+    """Stream one file's (or view's) batches into the staging table with adbc_ingest; returns rows and NULs.
+
+    A thread reads and converts the next batches while the driver sends the current one (a queue of a few
+    batches keeps memory bounded). An audit batch covers at least AUDIT_ROWS rows: each audit row costs a
+    commit of the catalog, which would slow the stream if written for every small batch.
+    """
+    feed = _Prefetch(open_batches, target)
+    counts = {"rows": 0, "nul": 0}
+    failure: list[BaseException] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        audit: Any = None  # the open audit batch: its context manager and scope
+        try:
+            for batch, removed in feed:
+                if audit is None:
+                    manager = f.batch(counts["rows"] + 1)  # first_line/last_line: the rows of the file it covers
+                    audit = (manager, manager.__enter__())
+                audit[1].add(rows_read=batch.num_rows, rows_written=batch.num_rows, bytes_in=batch.nbytes)
+                counts["rows"] += batch.num_rows
+                counts["nul"] += removed
+                yield batch  # the driver asks for the next batch once this one is in the COPY stream
+                progress.advance(name, batch.num_rows, rows=batch.num_rows)
+                progress.advance("export", batch.num_rows, rows=batch.num_rows)
+                if audit[1].counts["rows_written"] >= AUDIT_ROWS:
+                    audit[1].set(last_line=counts["rows"])
+                    audit, manager = None, audit[0]
+                    manager.__exit__(None, None, None)
+            if audit is not None:
+                audit[1].set(last_line=counts["rows"])
+                audit, manager = None, audit[0]
+                manager.__exit__(None, None, None)
+        except GeneratorExit:  # the driver stopped reading: the file's error says why
+            if audit is not None:
+                audit[1].fail("not loaded: the COPY of this file stopped")
+                audit[0].__exit__(None, None, None)
+            raise
+        except BaseException as e:  # the driver would only see "Python error": keep the real one
+            failure.append(e)
+            if audit is not None:
+                audit[0].__exit__(type(e), e, e.__traceback__)
+            raise
+
+    stream = batches()
+    try:
+        reader = pa.RecordBatchReader.from_batches(target, stream)
+        pg.cur.adbc_ingest(staging, reader, mode="append", db_schema_name=schema)
+    except adbc_driver_manager.Error as e:
+        if failure:
+            pg.rollback()
+            cause = failure[0]
+            if isinstance(cause, CnpjDuckError | KeyboardInterrupt):
+                raise cause from None
+            raise CnpjDuckError(f"{f.columns['zip_name']} of {name}: cannot read it: "
+                                f"{str(cause).splitlines()[0] if str(cause) else type(cause).__name__}") from None
+        error = pg.error(e, f"loading {f.columns['zip_name']} into {schema}.{name}")
+        if isinstance(error, KeyboardInterrupt):
+            f.discard_batches("interrupted by the user", status="interrupted")
+        else:
+            f.discard_batches(str(error))  # the COPY failed as a whole: none of its rows are in the table
+        raise error from None
+    finally:
+        stream.close()
+        feed.close()
+    return counts["rows"], counts["nul"]
+
