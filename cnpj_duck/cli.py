@@ -225,14 +225,12 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
       cnpj-duck status --run 3 --format json
     """
     from .audit import load_run
-    from .build import open_catalog
+    from .catalogdb import open_catalog
+    from .store import Store
 
     config = _config(ctx)
-    con = open_catalog(config.data_dir, read_only=True)
-    try:
+    with open_catalog(Store(config.data_dir), read_only=True) as con:
         run = load_run(con, run_id)
-    finally:
-        con.close()
     if run is None:
         raise CnpjDuckError(f"no run {run_id} in the catalog" if run_id else "no run in the catalog yet")
     if fmt == "json":
@@ -263,14 +261,12 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
       cnpj-duck rejects --run 3 --format json --limit 1000
     """
     from .audit import load_rejects
-    from .build import open_catalog
+    from .catalogdb import open_catalog
+    from .store import Store
 
     config = _config(ctx)
-    con = open_catalog(config.data_dir, read_only=True)
-    try:
+    with open_catalog(Store(config.data_dir), read_only=True) as con:
         found = load_rejects(con, run_id, table, limit)
-    finally:
-        con.close()
     if fmt == "json":
         _json(found)
         return
@@ -668,11 +664,10 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
     """
     import dataclasses
 
-    from .build import open_catalog
-    from .catalog import describe_catalog
+    from .catalog import connect_reader, describe_catalog
 
     config = _config(ctx)
-    con = open_catalog(config.data_dir, read_only=True)
+    con = connect_reader(config.data_dir, config.sql_dir)
     try:
         objects = describe_catalog(con, config.sql_dir)
     finally:

@@ -31,12 +31,13 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .audit import Audit, FileScope, RunScope, TableScope
-from .build import open_catalog, read_manifest
+from .catalogdb import Journal, snapshot
 from .config import Config, check_dsn
 from .errors import CnpjDuckError, NetworkError, UsageError
 from .layout import is_valid_release
 from .logs import redact
 from .progress import NullProgress, Progress
+from .store import Store, open_engine
 from .transform import describe_sql, quote_ident
 
 log = logging.getLogger(__name__)
@@ -108,25 +109,15 @@ class Source:
     partial: bool = False
 
 
-def latest_release(data_dir: Path) -> str:
-    """The newest release with a published partition of any table."""
-    found = sorted({p.name.split("=", 1)[1] for p in (data_dir / "parquet").glob("*/release=*")
-                    if read_manifest(p) is not None})
-    if not found:
-        raise UsageError(f"{data_dir / 'parquet'}: no built table; run `cnpj-duck build` first (or pass --data-dir)")
-    return found[-1]
-
-
 def find_sources(config: Config, release: str, tables: list[str] | None) -> list[Source]:
     """The release's built tables, then the enriched views when the catalog module can define them."""
+    store = Store(config.data_dir)
     sources: list[Source] = []
-    for folder in sorted((config.data_dir / "parquet").glob(f"*/release={release}")):
-        manifest = read_manifest(folder)
-        if manifest is None:
-            continue
-        parts = {name: int(entry["rows"]) for name, entry in sorted(manifest["parts"].items())}
-        sources.append(Source(folder.parent.name, "parquet", tuple(folder / p for p in parts), parts,
-                              bool(manifest.get("partial"))))
+    for table in store.tables_of(release):
+        manifest = store.manifest(table, release) or {}
+        files = store.part_files(table, release)
+        parts = {f.name: int(manifest["parts"][f.name]["rows"]) for f in files}
+        sources.append(Source(table, "parquet", tuple(files), parts, bool(manifest.get("partial"))))
     if not sources:
         raise UsageError(f"release {release}: no built table under {config.data_dir / 'parquet'}; "
                          "run `cnpj-duck build` for it or pass another --release")
@@ -467,14 +458,14 @@ class Exporter:
 
     # -- the export --------------------------------------------------------------------------------------------
 
-    def run(self, catalog: duckdb.DuckDBPyConnection, run: RunScope, sources: list[Source]) -> ExportSummary:
+    def run(self, run: RunScope, sources: list[Source]) -> ExportSummary:
         started = time.monotonic()
         self.run_id = run.id
         begun = False
         try:
             self.con = connect(self.dsn)
             self.cur = self.con.cursor()
-            self.engine = self.open_engine(catalog)
+            self.engine = self.open_engine()
             leftovers = self.prepare()
             sources = self.define_views(sources)
             checks = {s.name: self.check(s) for s in sources}
@@ -500,17 +491,14 @@ class Exporter:
         finally:
             self.close()
 
-    def open_engine(self, catalog: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-        """A connection to the catalog's database for the checks and the views (qualidade reads the audit),
-        bounded like a build: its temporary views are its own, the audit writes go through `catalog`."""
-        engine = catalog.cursor()
-        temp = self.config.data_dir / ".tmp"
-        temp.mkdir(parents=True, exist_ok=True)
-        engine.execute(f"SET threads = {int(self.config.threads)}")
-        engine.execute("SET memory_limit = $1", [self.config.memory_limit])
-        engine.execute("SET temp_directory = $1", [str(temp)])
-        engine.execute("SET preserve_insertion_order = false")  # row order means nothing to a Postgres table
-        return engine
+    def open_engine(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory engine for the checks and the views, bounded like a build, with a copy of the audit
+        tables (qualidade reads them); the catalog file itself stays free for others."""
+        store = Store(self.config.data_dir)
+        # Row order means nothing to a Postgres table.
+        engine = open_engine(self.config.threads, self.config.memory_limit, store.tmp_dir,
+                             preserve_insertion_order=False)
+        return snapshot(store, engine)
 
     def define_views(self, sources: list[Source]) -> list[Source]:
         """Define the release's views in the engine; a view that cannot be made is left out with a warning."""
@@ -920,16 +908,18 @@ def export_postgres(config: Config, dsn: str | None = None, schema: str | None =
     wanted = release if release and release != "latest" else None
     if wanted is None and config.release != "latest":
         wanted = config.release
-    rel = wanted or latest_release(config.data_dir)
+    store = Store(config.data_dir)
+    rel = store.resolve_release(wanted)
     sources = find_sources(config, rel, tables)
     command = scrub(command.replace(dsn, "***"), dsn)  # the audit never holds the DSN
     exporter = Exporter(config, dsn, schema, rel, progress or NullProgress(), batch_rows)
-    catalog = open_catalog(config.data_dir)
-    try:
-        audit = Audit(catalog)
-        audit.abandon_leftovers()
-        settings = {**config.redacted(), "export.dsn": "***", "export.schema": schema}  # what this export used
-        with audit.run(command, rel, settings, __version__) as run:
-            return exporter.run(catalog, run, sources)
-    finally:
-        catalog.close()
+    with store.writer_lock(command):
+        journal = Journal(store, notify=lambda text: exporter.progress.message(text, level="warning"))
+        try:
+            audit = Audit(journal)
+            audit.abandon_leftovers()
+            settings = {**config.redacted(), "export.dsn": "***", "export.schema": schema}  # what this export used
+            with audit.run(command, rel, settings, __version__) as run:
+                return exporter.run(run, sources)
+        finally:
+            journal.close()
