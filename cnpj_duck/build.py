@@ -247,7 +247,7 @@ class Builder:
                 finally:
                     journal.close()
                     if self.staging is not None:
-                        shutil.rmtree(self.staging, ignore_errors=True)
+                        self.store.drop_staging(self.staging)
                 warnings = [*scan.warnings, *self._refresh_catalog()]
             return BuildSummary(run.id, release, run.status, tuple(results), tuple(warnings),
                                 time.monotonic() - started, config.data_dir / "parquet", self.partial)

@@ -344,8 +344,8 @@ def _not_found(result: Any) -> str:
 
 
 @cli.command()
-@click.option("--from", "from_release", required=True, help="The older release, YYYY-MM.")
-@click.option("--to", "to_release", required=True, help="The newer release, YYYY-MM.")
+@click.option("--from", "from_release", help="The older release, YYYY-MM (default: the built release before --to).")
+@click.option("--to", "to_release", help="The newer release, YYYY-MM (default: the latest built release).")
 @click.option("--table", "tables", help="Comma-separated tables to compare (default: every table built in both).")
 @click.option("--records", is_flag=True,
               help="Print the differing records (table, status, key, changed columns) instead of the summary; "
@@ -359,7 +359,7 @@ def _not_found(result: Any) -> str:
 @click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
               help="Rows shown by table and markdown (0: all).")
 @click.pass_context
-def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | None, records: bool,
+def diff(ctx: click.Context, from_release: str | None, to_release: str | None, tables: str | None, records: bool,
          statuses: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
     """Compare two built releases: new, removed and changed records per table, and which columns changed.
 
@@ -369,7 +369,7 @@ def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | N
 
     \b
     Examples:
-      cnpj-duck diff --from 2026-09 --to 2026-10
+      cnpj-duck diff
       cnpj-duck diff --from 2026-09 --to 2026-10 --table estabelecimentos --records --status new --format csv
       cnpj-duck diff --from 2026-09 --to 2026-10 --records --format parquet -o changes.parquet
     """
@@ -394,7 +394,8 @@ def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | N
             else:
                 people = fmt in ("table", "markdown")
                 if people and output is None:
-                    click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {from_release} -> {to_release}\n")
+                    heading = f"diff {result.from_release} -> {result.to_release}"
+                    click.echo(f"{'## ' if fmt == 'markdown' else ''}{heading}\n")
                 written = write_result(result.summary_relation(for_people=people), fmt, sys.stdout, output, max_rows)
         except BrokenPipeError:  # `diff ... | head`: the reader has gone; stop quietly like other Unix tools
             _drop_stdout()

@@ -159,13 +159,24 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
 
 
-def diff(config: Config, from_release: str, to_release: str, tables: Sequence[str] | None = None) -> DiffResult:
-    """Compare two built releases, per table (default: every table built in both); close the result when done."""
+def diff(config: Config, from_release: str | None = None, to_release: str | None = None,
+         tables: Sequence[str] | None = None) -> DiffResult:
+    """Compare two built releases, per table (default: every table built in both); close the result when done.
+
+    By default `to` is the latest built release and `from` the built release before it.
+    """
+    store = Store(config.data_dir)
+    if to_release is None or to_release == "latest":
+        to_release = store.resolve_release(None)
+    if from_release is None:
+        older = [r for r in store.releases() if r < to_release]
+        if not older:
+            raise UsageError(f"no built release before {to_release} to compare it with; pass --from YYYY-MM")
+        from_release = older[-1]
     _check_release("--from", from_release)
     _check_release("--to", to_release)
     if from_release == to_release:
         raise UsageError(f"--from and --to are both {from_release}; pass two different releases")
-    store = Store(config.data_dir)
     unknown = [t for t in tables or () if t not in DIFF_KEYS]
     if unknown:
         raise UsageError(f"--table {', '.join(unknown)}: no diff key known; known tables: {', '.join(DIFF_KEYS)}")

@@ -204,6 +204,14 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def drop_staging(self, staged: Path) -> None:
+        """Remove a run's staging folder (its owner's call), and .staging itself when no other run's is left."""
+        shutil.rmtree(staged, ignore_errors=True)
+        try:
+            (self.root / ".staging").rmdir()
+        except OSError:
+            pass
+
     def recover(self) -> None:
         """Undo what a killed writer left: its staging folders, and a partition caught between the swap's renames.
 
@@ -212,11 +220,7 @@ class Store:
         for staged in sorted((self.root / ".staging").glob("*")):
             pid = staged.name.split("-", 1)[0]
             if not pid.isdigit() or not process_alive(int(pid)):
-                shutil.rmtree(staged, ignore_errors=True)
-        try:
-            (self.root / ".staging").rmdir()  # when nothing of a live writer is left in it
-        except OSError:
-            pass
+                self.drop_staging(staged)
         trash = self.root / ".trash"
         if trash.is_dir():
             for old in sorted(trash.glob("*/release=*")):
