@@ -1,4 +1,4 @@
-"""The one audit hierarchy (run > table > file > batch, plus rejects), kept in the DuckDB catalog.
+"""The one audit hierarchy (run > table > file > batch, plus rejects), kept in the DuckDB catalog (audit.sql).
 
 Each level is a context manager: entering writes a `running` row, leaving writes the outcome. An exception
 marks the level `failed` (or `interrupted` for Ctrl-C) and propagates; a parent that saw a failed child ends
@@ -15,10 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+from .store import process_alive
+
+if TYPE_CHECKING:
+    from .catalogdb import Journal
 
 log = logging.getLogger(__name__)
 RAW_TEXT_LIMIT = 64 * 1024
@@ -27,24 +31,6 @@ METRICS = ("rows_read", "rows_written", "rows_rejected", "bytes_in", "bytes_out"
 
 def _now() -> datetime:
     return datetime.now()
-
-
-def _process_alive(pid: int | None) -> bool:
-    """Whether another process with this id runs (ours is never another command's: one command a process)."""
-    if pid is None or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
-
-
-def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the audit tables if they are not there yet."""
-    con.execute(resources.files("cnpj_duck").joinpath("audit.sql").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -243,19 +229,15 @@ class BatchScope(Scope):
 
 
 class Audit:
-    """Writes the audit hierarchy into a DuckDB connection (the catalog)."""
+    """Writes the audit hierarchy into the catalog, through a journal of short transactions (catalogdb.Journal)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: Journal) -> None:
         self.con = con
         # Files are built in parallel threads and batches recorded from DuckDB's scan threads.
         self.lock = threading.RLock()
-        create_schema(con)
 
     def next_id(self, table: str) -> int:
-        with self.lock:
-            row = self.con.execute("SELECT nextval(?)", [f"{table}_seq"]).fetchone()
-        assert row is not None
-        return int(row[0])
+        return self.con.next_id(table)
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
         names = ", ".join(row)
@@ -276,6 +258,7 @@ class Audit:
             self, None, command=command, release=release, config=json.dumps(config, default=str),
             version=version, partial=partial, pid=os.getpid(),
         )
+        self.con.flush()  # the run is in the catalog before any work: a killed run is found and marked abandoned
         try:
             with scope._child(scope) as r:
                 yield r
@@ -308,8 +291,8 @@ class Audit:
         A run whose process is still alive (a download, which does not hold the catalog) is left alone.
         """
         with self.lock:
-            running = self.con.execute("SELECT run_id, pid FROM audit_runs WHERE status = 'running'").fetchall()
-            dead = [run_id for run_id, pid in running if not _process_alive(pid)]
+            running = self.con.fetchall("SELECT run_id, pid FROM audit_runs WHERE status = 'running'")
+            dead = [run_id for run_id, pid in running if not process_alive(pid)]
             for run_id in dead:
                 self.settle(run_id, "abandoned", "the process ended before this finished")
         return len(dead)

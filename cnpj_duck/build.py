@@ -18,10 +18,10 @@ import duckdb
 import pyarrow as pa
 
 from . import __version__
-from .audit import Audit, FileScope, TableScope
+from .audit import Audit, FileScope, RunScope, TableScope
+from .catalogdb import Journal
 from .config import Config
 from .errors import (
-    CatalogLockedError,
     CnpjDuckError,
     RejectThresholdError,
     SourceError,
@@ -31,6 +31,7 @@ from .errors import (
 from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES, Family, list_zip_paths, recognise, release_from_text
 from .progress import NullProgress, Progress
+from .store import CATALOG_NAME, MANIFEST_NAME, Store
 from .transform import (
     MACROS_FILE,
     FamilyWriter,
@@ -40,8 +41,6 @@ from .transform import (
     order_transforms,
     write_derived,
 )
-
-CATALOG_NAME = "cnpj.duckdb"
 
 
 @dataclass(frozen=True)
@@ -165,126 +164,9 @@ def scan_release(release: str, folder: Path) -> ReleaseFolder:
     return scan
 
 
-def open_catalog(data_dir: Path, read_only: bool = False, wait: float | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (or create) the catalog database that holds the audit tables.
-
-    DuckDB lets one process write a database file and no other process read it meanwhile. A read-only open
-    waits a few seconds for a short writer (a download's audit row) to let go; `wait` sets how long.
-    """
-    path = data_dir / CATALOG_NAME
-    if read_only and not path.is_file():
-        raise UsageError(f"{path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + (wait if wait is not None else (5.0 if read_only else 0.0))
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower():
-                raise CatalogLockedError(f"{path}: cannot open the catalog ({str(e).splitlines()[0]})") from None
-            if time.monotonic() >= deadline:
-                raise CatalogLockedError(
-                    f"{path}: the catalog is open in another process (a build, an export or a DuckDB client); "
-                    "close it or wait for it to finish, and retry"
-                ) from None
-            time.sleep(0.1)
-
-
-class _Rows:
-    """What a statement returned, fetched before its connection closed."""
-
-    def __init__(self, rows: list[tuple[Any, ...]], description: Any) -> None:
-        self.rows = rows
-        self.description = description
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self.rows[0] if self.rows else None
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self.rows
-
-
-class ShortLivedCatalog:
-    """The catalog opened for each statement and closed at once, for commands that run long and write little
-    (a download: a few audit rows per file): between writes, `query`, `status` and builds can open it.
-
-    Enough of a DuckDB connection for `Audit`: execute, executemany, close. A write waits up to `wait` seconds
-    for whoever holds the catalog (a query, a build) to let go.
-    """
-
-    def __init__(self, data_dir: Path, wait: float = 600.0) -> None:
-        self.data_dir = data_dir
-        self.wait = wait
-        with self._open():  # create it now, and fail now if it cannot be opened at all
-            pass
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        return open_catalog(self.data_dir, wait=self.wait)
-
-    def execute(self, sql: str, params: Any = None) -> _Rows:
-        with self._open() as con:
-            cursor = con.execute(sql, params)
-            return _Rows(cursor.fetchall() if cursor.description else [], cursor.description)
-
-    def executemany(self, sql: str, params: Any) -> None:
-        with self._open() as con:
-            con.executemany(sql, params)
-
-    def close(self) -> None:
-        pass
-
-
-def partition_dir(data_dir: Path, table: str, release: str) -> Path:
-    return data_dir / "parquet" / table / f"release={release}"
-
-
-def recover_outputs(data_dir: Path) -> None:
-    """Undo what a killed build left: drop staging folders, put back a partition caught mid-swap."""
-    shutil.rmtree(data_dir / ".staging", ignore_errors=True)
-    trash = data_dir / ".trash"
-    if trash.is_dir():
-        for old in sorted(trash.glob("*/release=*")):
-            final = partition_dir(data_dir, old.parent.name, old.name.split("=", 1)[1])
-            if not final.exists():
-                final.parent.mkdir(parents=True, exist_ok=True)
-                old.rename(final)
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def publish(data_dir: Path, staged: Path, table: str, release: str) -> Path:
-    """Move a complete partition into place by two renames: never a half-written partition.
-
-    Between the renames (microseconds) the table has no partition for the release; a crash there is undone by
-    `recover_outputs`, which puts the old one back.
-    """
-    final = partition_dir(data_dir, table, release)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = data_dir / ".trash" / table / final.name
-    if final.exists():
-        old.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    staged.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
 def sha256_of(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-MANIFEST_NAME = "_manifest.json"  # inside each partition, so it moves with the partition (readers skip "_" files)
-
-
-def read_manifest(partition: Path) -> dict[str, Any] | None:
-    """What a published partition was built from: per part file, its zip and sha256; None if unknown."""
-    try:
-        manifest = json.loads((partition / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    parts = manifest.get("parts", {})
-    return manifest if all((partition / name).is_file() for name in parts) else None
 
 
 def transform_fingerprint(transform: Transform, config: Config) -> str:
@@ -335,7 +217,8 @@ class Builder:
         self.force = force or self.partial
         # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
         self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
-        self.staging = config.data_dir / ".staging"
+        self.store = Store(config.data_dir)
+        self.staging: Path | None = None  # this run's own, made once the lock is held
         self.stop = threading.Event()  # set on Ctrl-C: every file worker stops at its next batch
         self.cursors: set[duckdb.DuckDBPyConnection] = set()
         self.sizes: dict[Path, int] = {}
@@ -344,7 +227,6 @@ class Builder:
         started = time.monotonic()
         config = self.config
         engine = connect_engine(config.threads, config.memory_limit, config.data_dir / ".tmp", config.sql_dir)
-        catalog = None
         try:
             transforms = load_transforms(config.sql_dir, engine)
             wanted = self._select(transforms, tables)
@@ -356,45 +238,53 @@ class Builder:
                                  "pass --source the folder that holds the release's zips")
             for warning in scan.warnings:
                 self.progress.message(warning, level="warning")
-            catalog = open_catalog(config.data_dir)
-            audit = Audit(catalog)
-            audit.abandon_leftovers()
-            recover_outputs(config.data_dir)
-            results: list[TableResult] = []
-            with audit.run(command, release, config.redacted(), __version__, partial=self.partial) as run:
-                self.staging = config.data_dir / ".staging" / f"run-{run.id}"
-                files = [f for f in scan.files if f.family.name in wanted]
-                if self.max_files is not None:
-                    files = [f for f in files if f.index < self.max_files]
-                self.sizes = {f.path: _member_size(f.path) for f in files}  # one look in each zip, reused
-                total = sum(self.sizes.values())
-                self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
-                for transform in wanted.values():
-                    mine = [f for f in files if f.family.name == transform.name]
-                    with run.table(transform.name, release) as t:
-                        t0 = time.monotonic()
-                        try:
-                            if transform.family is not None:
-                                nulled = self._build_family(engine, t, transform, mine, release)
-                            else:
-                                nulled = self._build_derived(engine, t, transform, release)
-                        except (CnpjDuckError, OSError) as e:
-                            t.fail(str(e))
-                            nulled = {}
-                    results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
-                self.progress.finish("build", status="failed" if run.failed_children else "succeeded")
-            warnings = [*scan.warnings, *self._refresh_catalog()]
+            with self.store.writer_lock(command):
+                self.store.recover()
+                journal = Journal(self.store, notify=lambda text: self.progress.message(text, level="warning"))
+                results: list[TableResult] = []
+                try:
+                    run = self._run_audited(Audit(journal), engine, wanted, scan, release, command, results)
+                finally:
+                    journal.close()
+                    if self.staging is not None:
+                        self.store.drop_staging(self.staging)
+                warnings = [*scan.warnings, *self._refresh_catalog()]
             return BuildSummary(run.id, release, run.status, tuple(results), tuple(warnings),
                                 time.monotonic() - started, config.data_dir / "parquet", self.partial)
         finally:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            if catalog is not None:
-                catalog.close()
             engine.close()
+
+    def _run_audited(self, audit: Audit, engine: duckdb.DuckDBPyConnection, wanted: dict[str, Transform],
+                     scan: ReleaseFolder, release: str, command: str, results: list[TableResult]) -> RunScope:
+        """The build's run in the audit: every table in order, their results appended to `results`."""
+        audit.abandon_leftovers()
+        with audit.run(command, release, self.config.redacted(), __version__, partial=self.partial) as run:
+            self.staging = self.store.staging(run.id)
+            files = [f for f in scan.files if f.family.name in wanted]
+            if self.max_files is not None:
+                files = [f for f in files if f.index < self.max_files]
+            self.sizes = {f.path: _member_size(f.path) for f in files}  # one look in each zip, reused
+            total = sum(self.sizes.values())
+            self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
+            for transform in wanted.values():
+                mine = [f for f in files if f.family.name == transform.name]
+                with run.table(transform.name, release) as t:
+                    t0 = time.monotonic()
+                    try:
+                        if transform.family is not None:
+                            nulled = self._build_family(engine, t, transform, mine, release)
+                        else:
+                            nulled = self._build_derived(engine, t, transform, release)
+                    except (CnpjDuckError, OSError) as e:
+                        t.fail(str(e))
+                        nulled = {}
+                results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
+            self.progress.finish("build", status="failed" if run.failed_children else "succeeded")
+        return run
 
     def _refresh_catalog(self) -> list[str]:
         """Point the catalog's views at what is published now; a failure is a warning, the build stands."""
-        from .catalog import refresh_catalog  # catalog imports this module
+        from .catalog import refresh_catalog
 
         try:
             refreshed = refresh_catalog(self.config.data_dir, self.config.sql_dir)
@@ -421,7 +311,7 @@ class Builder:
     def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float,
                 release: str) -> TableResult:
         c = t.counts
-        manifest = read_manifest(partition_dir(self.config.data_dir, t.columns["table_name"], release))
+        manifest = self.store.manifest(t.columns["table_name"], release)
         total = sum(p["rows"] for p in manifest["parts"].values()) if manifest else 0
         return TableResult(t.columns["table_name"], t.status, files, c["rows_read"], c["rows_written"],
                            c["rows_rejected"], nulled, seconds, c["bytes_out"], t.error, total, t.note)
@@ -432,11 +322,12 @@ class Builder:
             t.outcome = "skipped"
             t.note = f"no {transform.name} files in the release folder"
             return {}
-        final = partition_dir(self.config.data_dir, transform.name, release)
+        final = self.store.partition(transform.name, release)
         fingerprint = transform_fingerprint(transform, self.config)
-        current = None if self.force else read_manifest(final)
+        current = None if self.force else self.store.manifest(transform.name, release)
         if current is not None and (current.get("fingerprint") != fingerprint or current.get("partial")):
             current = None  # the SQL or cnpj-duck changed, or a dev run left part of it: every file is rebuilt
+        assert self.staging is not None
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
         plan = _FilePlan(transform, release, final, staged, current)
@@ -515,8 +406,7 @@ class Builder:
 
     def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
         manifest = {"table": table, "release": release, "partial": self.partial, **manifest}
-        (staged / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-        final = publish(self.config.data_dir, staged, table, release)
+        final = self.store.publish(staged, table, release, manifest)
         t.set(output_path=str(final))
 
     def _ingest(self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile,
@@ -584,23 +474,24 @@ class Builder:
         inputs: dict[str, list[Path]] = {}
         digests: dict[str, str] = {}
         for dep in sorted(transform.depends):
-            dep_dir = partition_dir(self.config.data_dir, dep, release)
-            files = sorted(dep_dir.glob("*.parquet"))
+            dep_dir = self.store.partition(dep, release)
+            files = self.store.part_files(dep, release)
             if not files:
                 raise SqlError(f"{transform.path}: reads {dep}, which has no output for release {release}; "
                                f"build {dep} first")
             inputs[dep] = files
             manifest = dep_dir / MANIFEST_NAME
             digests[dep] = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
-        final = partition_dir(self.config.data_dir, transform.name, release)
+        final = self.store.partition(transform.name, release)
         fingerprint = transform_fingerprint(transform, self.config)
-        current = None if self.force else read_manifest(final)
+        current = None if self.force else self.store.manifest(transform.name, release)
         if current and current.get("fingerprint") == fingerprint and current.get("inputs") == digests \
                 and not current.get("partial"):
             t.outcome = "skipped"
             t.note = "its SQL and the tables it reads are unchanged since the output was built; --force rebuilds"
             t.set(output_path=str(final))
             return {}
+        assert self.staging is not None
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
         with t.file(transform.path.name, release=release) as f:

@@ -1,8 +1,9 @@
-"""The catalog: `<data_dir>/cnpj.duckdb` holds views over the Parquet outputs, so any DuckDB client can query them.
+"""The catalog's views over the Parquet outputs, with the data dictionary as table and column comments.
 
-Per output table: `<table>` (its latest release) and `<table>_history` (every release, with a `release` column),
-then the views of `sql/views/*.sql`, with the data dictionary as table and column comments. Every build
-refreshes them (`refresh_catalog`).
+Per output table: `<table>` (the latest built release, or the one asked for) and `<table>_history` (every built
+release, with a `release` column), then the views of `sql/views/*.sql`. Readers make their own, in memory, from
+the store (`connect_reader`); every writer refreshes the ones in `<data_dir>/cnpj.duckdb` for other DuckDB
+clients, with paths relative to the data dir (`refresh_catalog`).
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ from pathlib import Path
 
 import duckdb
 
-from .build import MANIFEST_NAME, open_catalog, partition_dir, read_manifest
+from .catalogdb import open_catalog, snapshot
 from .errors import SqlError, UsageError
+from .store import DATA_FILES, MANIFEST_NAME, Store, quote_literal
 from .transform import MACROS_FILE, Transform, describe_sql, order_transforms, quote_ident, referenced_tables
 
 log = logging.getLogger(__name__)
 
 VIEWS_DIR = "views"  # sql/views/<name>.sql: one SELECT over the output tables, created as a view named <name>
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
-_RELEASE_DIR_RE = re.compile(r"^release=(\d{4}-\d{2})$")
-_DATA_FILES = "[!_]*.parquet"  # files starting with "_" are not data (the manifest, and by convention any other)
 _MACRO_RE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(MACRO|FUNCTION)\b",
                        re.IGNORECASE | re.MULTILINE)
 RELEASE_DOC = "the release month (YYYY-MM) the row comes from"
@@ -39,70 +39,46 @@ AUDIT_DOCS = {
 }
 
 
-def quote_literal(text: str) -> str:
-    """An SQL string literal: for DDL (view bodies, comments), where DuckDB takes no bound parameters."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def table_releases(data_dir: Path) -> dict[str, list[str]]:
-    """The output tables under <data_dir>/parquet and the releases each has with data, oldest first."""
-    root = data_dir / "parquet"
-    found: dict[str, list[str]] = {}
-    if not root.is_dir():
-        return found
-    for table_dir in sorted(root.iterdir()):
-        if not table_dir.is_dir() or not _NAME_RE.match(table_dir.name):
-            continue
-        releases = sorted(
-            m.group(1) for d in table_dir.iterdir()
-            if d.is_dir() and (m := _RELEASE_DIR_RE.match(d.name)) and any(d.glob(_DATA_FILES))
-        )
-        if releases:
-            found[table_dir.name] = releases
-    return found
-
-
 def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, release: str | None = None,
-                 temporary: bool = False, problems: list[str] | None = None, atomic: bool = False) -> list[str]:
-    """Define the views of every output table for `release` (default: each table's latest), their `_history`
-    views and the views of sql/views/, with comments; returns the names created.
+                 temporary: bool = False, problems: list[str] | None = None, atomic: bool = False,
+                 relative: bool = False) -> list[str]:
+    """Define the views of every output table for `release` (default: the latest built release), their
+    `_history` views and the views of sql/views/, with comments; returns the names created.
 
-    A table without `release` gets no view, and nor does a view of sql/views/ that reads it (with `temporary`
-    in the catalog itself, that table's persistent view, of another release, stays visible). A view of
-    sql/views/ that DuckDB cannot create raises SqlError, or is skipped and described in `problems` when a
-    list is given. `atomic` makes each view and its comments one transaction (ten times faster on a database
-    file, where each statement would otherwise commit on its own); `con` must not be in a transaction then.
+    A table not built for the release gets no view, and nor does a view of sql/views/ that reads it. A view of
+    sql/views/ that DuckDB cannot create raises SqlError, or is skipped and described in `problems` when a list
+    is given. `atomic` makes each view and its comments one transaction (ten times faster on a database file,
+    where each statement would otherwise commit on its own); `con` must not be in a transaction then.
+    `relative` writes the Parquet paths relative to the data dir (the catalog file's views, which must survive
+    the data dir being moved); otherwise they are absolute (a reader's own views).
     """
-    data_dir = data_dir.resolve()  # views outlive the working directory: absolute paths only
-    releases = table_releases(data_dir)
+    store = Store(data_dir)
+    releases = store.built()
     if release is not None and not any(release in found for found in releases.values()):
-        built = sorted({r for found in releases.values() for r in found})
-        raise UsageError(f"release {release}: nothing built under {data_dir / 'parquet'} "
+        built = store.releases()
+        raise UsageError(f"release {release}: nothing built under {store.parquet_dir} "
                          f"(built: {', '.join(built) or 'none'}); build it first")
     create_macros(con, sql_dir, temporary, atomic)
     view = "TEMPORARY VIEW" if temporary else "VIEW"
     docs = _table_docs(sql_dir)
     created: list[str] = []
+    wanted = release or store.latest_release() or ""
     for table, found in releases.items():
         doc, columns = docs.get(table, ("", {}))
-        wanted = release or found[-1]
-        every = quote_literal(str(data_dir / "parquet" / table / "release=[0-9][0-9][0-9][0-9]-[0-9][0-9]"
-                                  / _DATA_FILES))
-        latest = quote_literal(str(partition_dir(data_dir, table, wanted) / _DATA_FILES))
-        # union_by_name: a column added in a later release reads as NULL in the earlier ones.
-        history = (f"SELECT release, * EXCLUDE (release) FROM read_parquet({every}, hive_partitioning = true, "
-                   "hive_types = {'release': VARCHAR}, union_by_name = true)")
-        for name, body, about, docs_of in (
-            (table, f"SELECT * FROM read_parquet({latest}, hive_partitioning = false)", f"Release {wanted}.",
-             columns),
-            (f"{table}_history", history, f"Every built release ({', '.join(found)}), with its month in release.",
-             {"release": RELEASE_DOC, **columns}),
-        ):
+        history_about = f"Every built release ({', '.join(found)}), with its month in release."
+        for name, about, docs_of in ((table, f"Release {wanted}.", columns),
+                                     (f"{table}_history", history_about, {"release": RELEASE_DOC, **columns})):
             if name == table and wanted not in found:
                 continue
             try:
+                body = (f"SELECT * FROM {store.scan_sql(table, wanted, relative)}" if name == table else
+                        f"SELECT release, * EXCLUDE (release) FROM {store.history_sql(table, relative)}")
                 _create(con, view, name, body, _sentence(doc, about), docs_of, atomic)
-            except duckdb.Error as e:  # a damaged file: DuckDB reads every footer to create the view
+                if relative and name != table:  # the catalog file's: every footer read once, a damaged one found
+                    con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()
+            except duckdb.Error as e:  # a damaged file
+                if relative:
+                    con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}")
                 _problem(problems, f"{name}: {sql_message(e)}")
                 continue
             created.append(name)
@@ -130,6 +106,24 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
         created.append(item.name)
         existing.add(item.name)
     return created
+
+
+def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None) -> duckdb.DuckDBPyConnection:
+    """What every reader queries: an in-memory database with a copy of the catalog's audit tables and the views
+    over the Parquet of `release` (default: the latest built release), commented. It holds no file: builds,
+    exports and downloads write meanwhile, and a moved data dir answers the same.
+    """
+    store = Store(data_dir)
+    if not store.catalog_path.is_file() and not store.releases():
+        raise UsageError(f"{store.catalog_path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
+    con = snapshot(store)
+    try:
+        create_views(con, data_dir, sql_dir, release=release)
+        _comment_audit_tables(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def create_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path, temporary: bool = False,
@@ -161,12 +155,16 @@ class CatalogRefresh:
 
 
 def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
-    """(Re)create the catalog's views and comments over what is built now; drop views of what is gone."""
-    con = open_catalog(data_dir)
-    try:
+    """(Re)create the catalog file's views and comments over what is built now (paths relative to the data dir,
+    so a DuckDB client opened there finds them); drop views of what is gone. Needs only the published partitions.
+    """
+    store = Store(data_dir)
+    with open_catalog(store, wait=600.0) as con:
         problems: list[str] = []
-        views = create_views(con, data_dir, sql_dir, problems=problems, atomic=True)
-        managed = set(table_releases(data_dir.resolve())) | set(_table_docs(sql_dir))
+        # Relative paths resolve against the working directory: from here, the data dir.
+        con.execute(f"SET file_search_path = {quote_literal(str(store.root.resolve()))}")
+        views = create_views(con, data_dir, sql_dir, problems=problems, atomic=True, relative=True)
+        managed = set(store.built()) | set(_table_docs(sql_dir))
         managed |= {f"{t}_history" for t in managed}
         managed |= {p.stem for p in (sql_dir / VIEWS_DIR).glob("*.sql")}
         persistent = {r[0] for r in con.execute(
@@ -175,22 +173,18 @@ def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
         for stale in sorted((managed & persistent) - set(views)):
             con.execute(f"DROP VIEW {quote_ident(stale)}")
         _comment_audit_tables(con)
-    finally:
-        con.close()
     return CatalogRefresh(tuple(views), tuple(problems), mixed_releases(data_dir))
 
 
 def mixed_releases(data_dir: Path) -> str | None:
-    """A warning when the table views show different months: each shows its own latest release, so after a
-    month built in part, the enriched views would join two months."""
-    latest: dict[str, list[str]] = {}
-    for table, found in table_releases(data_dir.resolve()).items():
-        latest.setdefault(found[-1], []).append(table)
-    if len(latest) < 2:
+    """A warning when a month newer than the latest built release is built in part: the views do not show it."""
+    store = Store(data_dir)
+    newer = store.incomplete_newer()
+    if not newer:
         return None
-    shown = "; ".join(f"{release}: {', '.join(tables)}" for release, tables in sorted(latest.items()))
-    return (f"the catalog's table views show different releases ({shown}): each table's latest; views that join "
-            "them mix months. Build the missing tables for the newest month, or query with --release YYYY-MM")
+    shown = "; ".join(f"{release}: {', '.join(tables)}" for release, tables in sorted(newer.items()))
+    return (f"newer releases are built only in part ({shown}); the views show {store.latest_release()}, the "
+            "latest complete release. Build the missing tables, or query one of them with --release YYYY-MM")
 
 
 @dataclass(frozen=True)
@@ -274,16 +268,17 @@ class LocalRelease:
 
 def local_releases(data_dir: Path) -> list[LocalRelease]:
     """The releases built under <data_dir>/parquet, oldest first: per table, rows, size and when it was built."""
+    store = Store(data_dir)
     per_release: dict[str, list[LocalTable]] = {}
-    for table, found in table_releases(data_dir).items():
+    for table, found in store.built().items():
         for release in found:
-            folder = partition_dir(data_dir, table, release)
+            folder = store.partition(table, release)
             files = [p for p in folder.iterdir() if p.is_file()]
-            manifest = read_manifest(folder)
+            manifest = store.manifest(table, release) or {}
             rows = sum(p["rows"] for p in manifest["parts"].values()) if manifest else None
             built = datetime.fromtimestamp((folder / MANIFEST_NAME).stat().st_mtime) if manifest else None
             per_release.setdefault(release, []).append(LocalTable(
-                table, rows, sum(1 for p in files if p.match(_DATA_FILES)), sum(p.stat().st_size for p in files),
+                table, rows, sum(1 for p in files if p.match(DATA_FILES)), sum(p.stat().st_size for p in files),
                 built, manifest.get("run_id") if manifest else None, bool(manifest and manifest.get("partial"))))
     return [LocalRelease(r, tuple(per_release[r])) for r in sorted(per_release)]
 

@@ -225,14 +225,12 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
       cnpj-duck status --run 3 --format json
     """
     from .audit import load_run
-    from .build import open_catalog
+    from .catalogdb import open_catalog
+    from .store import Store
 
     config = _config(ctx)
-    con = open_catalog(config.data_dir, read_only=True)
-    try:
+    with open_catalog(Store(config.data_dir), read_only=True) as con:
         run = load_run(con, run_id)
-    finally:
-        con.close()
     if run is None:
         raise CnpjDuckError(f"no run {run_id} in the catalog" if run_id else "no run in the catalog yet")
     if fmt == "json":
@@ -263,14 +261,12 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
       cnpj-duck rejects --run 3 --format json --limit 1000
     """
     from .audit import load_rejects
-    from .build import open_catalog
+    from .catalogdb import open_catalog
+    from .store import Store
 
     config = _config(ctx)
-    con = open_catalog(config.data_dir, read_only=True)
-    try:
+    with open_catalog(Store(config.data_dir), read_only=True) as con:
         found = load_rejects(con, run_id, table, limit)
-    finally:
-        con.close()
     if fmt == "json":
         _json(found)
         return
@@ -348,8 +344,8 @@ def _not_found(result: Any) -> str:
 
 
 @cli.command()
-@click.option("--from", "from_release", required=True, help="The older release, YYYY-MM.")
-@click.option("--to", "to_release", required=True, help="The newer release, YYYY-MM.")
+@click.option("--from", "from_release", help="The older release, YYYY-MM (default: the built release before --to).")
+@click.option("--to", "to_release", help="The newer release, YYYY-MM (default: the latest built release).")
 @click.option("--table", "tables", help="Comma-separated tables to compare (default: every table built in both).")
 @click.option("--records", is_flag=True,
               help="Print the differing records (table, status, key, changed columns) instead of the summary; "
@@ -363,7 +359,7 @@ def _not_found(result: Any) -> str:
 @click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
               help="Rows shown by table and markdown (0: all).")
 @click.pass_context
-def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | None, records: bool,
+def diff(ctx: click.Context, from_release: str | None, to_release: str | None, tables: str | None, records: bool,
          statuses: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
     """Compare two built releases: new, removed and changed records per table, and which columns changed.
 
@@ -373,7 +369,7 @@ def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | N
 
     \b
     Examples:
-      cnpj-duck diff --from 2026-09 --to 2026-10
+      cnpj-duck diff
       cnpj-duck diff --from 2026-09 --to 2026-10 --table estabelecimentos --records --status new --format csv
       cnpj-duck diff --from 2026-09 --to 2026-10 --records --format parquet -o changes.parquet
     """
@@ -398,7 +394,8 @@ def diff(ctx: click.Context, from_release: str, to_release: str, tables: str | N
             else:
                 people = fmt in ("table", "markdown")
                 if people and output is None:
-                    click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {from_release} -> {to_release}\n")
+                    heading = f"diff {result.from_release} -> {result.to_release}"
+                    click.echo(f"{'## ' if fmt == 'markdown' else ''}{heading}\n")
                 written = write_result(result.summary_relation(for_people=people), fmt, sys.stdout, output, max_rows)
         except BrokenPipeError:  # `diff ... | head`: the reader has gone; stop quietly like other Unix tools
             _drop_stdout()
@@ -668,11 +665,10 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
     """
     import dataclasses
 
-    from .build import open_catalog
-    from .catalog import describe_catalog
+    from .catalog import connect_reader, describe_catalog
 
     config = _config(ctx)
-    con = open_catalog(config.data_dir, read_only=True)
+    con = connect_reader(config.data_dir, config.sql_dir)
     try:
         objects = describe_catalog(con, config.sql_dir)
     finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,7 +25,8 @@ from .catalog import quote_literal, sql_message
 from .config import Config
 from .errors import CnpjDuckError, SqlError, UsageError
 from .layout import is_valid_release
-from .lookup import built_releases, damaged_partition, partition_files
+from .lookup import damaged_partition
+from .store import Store, open_engine
 from .transform import quote_ident
 
 # How records are matched across releases. Socios has no key of its own: a partner is identified within its
@@ -159,20 +159,31 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
 
 
-def diff(config: Config, from_release: str, to_release: str, tables: Sequence[str] | None = None) -> DiffResult:
-    """Compare two built releases, per table (default: every table built in both); close the result when done."""
+def diff(config: Config, from_release: str | None = None, to_release: str | None = None,
+         tables: Sequence[str] | None = None) -> DiffResult:
+    """Compare two built releases, per table (default: every table built in both); close the result when done.
+
+    By default `to` is the latest built release and `from` the built release before it.
+    """
+    store = Store(config.data_dir)
+    if to_release is None or to_release == "latest":
+        to_release = store.resolve_release(None)
+    if from_release is None:
+        older = [r for r in store.releases() if r < to_release]
+        if not older:
+            raise UsageError(f"no built release before {to_release} to compare it with; pass --from YYYY-MM")
+        from_release = older[-1]
     _check_release("--from", from_release)
     _check_release("--to", to_release)
     if from_release == to_release:
         raise UsageError(f"--from and --to are both {from_release}; pass two different releases")
-    data_dir = config.data_dir
     unknown = [t for t in tables or () if t not in DIFF_KEYS]
     if unknown:
         raise UsageError(f"--table {', '.join(unknown)}: no diff key known; known tables: {', '.join(DIFF_KEYS)}")
     wanted = list(tables) if tables else list(DIFF_KEYS)
     both, skipped = [], []
     for table in wanted:
-        built = built_releases(data_dir, table)
+        built = store.built().get(table, [])
         missing = [r for r in (from_release, to_release) if r not in built]
         if not missing:
             both.append(table)
@@ -182,17 +193,14 @@ def diff(config: Config, from_release: str, to_release: str, tables: Sequence[st
         elif len(missing) == 1:
             skipped.append(table)
     if not both:
-        raise UsageError(f"no table is built for both {from_release} and {to_release} under {data_dir / 'parquet'}; "
+        raise UsageError(f"no table is built for both {from_release} and {to_release} under {store.parquet_dir}; "
                          "build both releases first")
-    tmp = data_dir / ".tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"threads": config.threads, "memory_limit": config.memory_limit,
-                                 "temp_directory": str(tmp), "preserve_insertion_order": False})
+    con = open_engine(config.threads, config.memory_limit, store.tmp_dir, preserve_insertion_order=False)
     results: list[TableDiff] = []
     try:
         for table in both:
             try:
-                results.append(_diff_table(con, table, data_dir, from_release, to_release))
+                results.append(_diff_table(con, table, store, from_release, to_release))
             except duckdb.Error as e:  # a damaged or unreadable part file, a full disk for the spill
                 raise _failed(table, from_release, to_release, e) from None
     except BaseException:
@@ -213,13 +221,12 @@ def _failed(table: str, from_release: str, to_release: str, e: duckdb.Error) -> 
                          f"--release {from_release} --force --tables {table}` (or --release {to_release})")
 
 
-def _diff_table(con: duckdb.DuckDBPyConnection, table: str, data_dir: Path, from_release: str,
+def _diff_table(con: duckdb.DuckDBPyConnection, table: str, store: Store, from_release: str,
                 to_release: str) -> TableDiff:
     """Classify one table's keys into a temporary table and count them."""
     sides = {}
     for side, release in (("a", from_release), ("b", to_release)):
-        files = [str(f) for f in partition_files(data_dir, table, release)]
-        con.read_parquet(files).create_view(f"{side}_{table}", replace=True)
+        store.read_table(con, table, release).create_view(f"{side}_{table}", replace=True)
         sides[side] = _columns(con, f"{side}_{table}")
     key = DIFF_KEYS[table]
     absent = [k for k in key if k not in sides["a"] or k not in sides["b"]]

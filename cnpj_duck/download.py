@@ -449,7 +449,8 @@ def download_release(config: Config, release: str | None = None, tables: list[st
                      progress: Progress | None = None, command: str = "download") -> DownloadSummary:
     """Download a release's zips (all families, or those of `tables`) into <data_dir>/raw/<YYYY-MM>/."""
     from .audit import Audit
-    from .build import ShortLivedCatalog
+    from .catalogdb import Journal
+    from .store import Store
 
     started = time.monotonic()
     progress = progress or NullProgress()
@@ -472,32 +473,34 @@ def download_release(config: Config, release: str | None = None, tables: list[st
     folder = config.data_dir / "raw" / remote.release
     folder.mkdir(parents=True, exist_ok=True)
     downloader = _Downloader(config, http_, progress, folder)
-    # Downloads take hours and write a few audit rows per file: the catalog is opened for each write only, so
-    # that the outputs can be queried (and a build run) meanwhile.
-    catalog = ShortLivedCatalog(config.data_dir)
-    try:
-        audit = Audit(catalog)  # type: ignore[arg-type]
-        audit.abandon_leftovers()
-        results: list[FileResult] = []
-        with audit.run(command, remote.release, config.redacted(), __version__) as run, ExitStack() as stack:
-            scopes: dict[str, TableScope] = {}
-            for family in families:
-                t = stack.enter_context(run.table(family, remote.release))
-                gone = [m for m in missing if (r := recognise(m)) and r.family.name == family]
-                if gone:
-                    t.note = f"not on the server: {', '.join(gone)}"
-                    if len(gone) == FAMILIES[family].file_count:
-                        t.outcome = "skipped"
-                scopes[family] = t
-            total = sum(max((f.size or 0) - downloader.held(f), 0) for f in wanted)
-            progress.start("download", total=total, unit="bytes", kind="transfer", release=remote.release,
-                           run_id=run.id, files=len(wanted))
-            results = _run_all(downloader, scopes, wanted)
-            progress.finish("download", status="failed" if run.failed_children else "succeeded")
-        return DownloadSummary(run.id, remote.release, run.status, folder, tuple(results), tuple(missing),
-                               tuple(warnings), time.monotonic() - started)
-    finally:
-        catalog.close()
+    # Downloads take hours: the audit rows go through a journal of short transactions, so that the outputs can
+    # be queried (and a build run) meanwhile. One download at a time in a data dir.
+    store = Store(config.data_dir)
+    with store.writer_lock(command, name=".download.lock"):
+        catalog = Journal(store, notify=lambda text: progress.message(text, level="warning"))
+        try:
+            audit = Audit(catalog)
+            audit.abandon_leftovers()
+            results: list[FileResult] = []
+            with audit.run(command, remote.release, config.redacted(), __version__) as run, ExitStack() as stack:
+                scopes: dict[str, TableScope] = {}
+                for family in families:
+                    t = stack.enter_context(run.table(family, remote.release))
+                    gone = [m for m in missing if (r := recognise(m)) and r.family.name == family]
+                    if gone:
+                        t.note = f"not on the server: {', '.join(gone)}"
+                        if len(gone) == FAMILIES[family].file_count:
+                            t.outcome = "skipped"
+                    scopes[family] = t
+                total = sum(max((f.size or 0) - downloader.held(f), 0) for f in wanted)
+                progress.start("download", total=total, unit="bytes", kind="transfer", release=remote.release,
+                               run_id=run.id, files=len(wanted))
+                results = _run_all(downloader, scopes, wanted)
+                progress.finish("download", status="failed" if run.failed_children else "succeeded")
+            return DownloadSummary(run.id, remote.release, run.status, folder, tuple(results), tuple(missing),
+                                   tuple(warnings), time.monotonic() - started)
+        finally:
+            catalog.close()
 
 
 def _run_all(downloader: _Downloader, scopes: dict[str, TableScope], wanted: list[RemoteFile]) -> list[FileResult]:

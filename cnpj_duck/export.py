@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .audit import Audit, RunScope, TableScope
-from .build import open_catalog, read_manifest
+from .catalogdb import Journal, snapshot
 from .config import Config
 from .dsn import scrub, validate_dsn
 from .errors import CnpjDuckError, UsageError
@@ -34,6 +34,7 @@ from .export_stream import ingest
 from .layout import is_valid_release
 from .postgres import Session, narrow_hugeints, postgres_type, qualified, quote_literal
 from .progress import NullProgress, Progress
+from .store import Store, open_engine
 from .transform import describe_sql, quote_ident
 
 log = logging.getLogger(__name__)
@@ -93,35 +94,26 @@ class Source:
     partial: bool = False
 
 
-def locate_sources(config: Config, release: str | None, tables: list[str] | None) -> tuple[str, list[Source]]:
+def locate_sources(store: Store, config: Config, release: str | None,
+                   tables: list[str] | None) -> tuple[str, list[Source]]:
     """The release to export (asked for, else config's, else the latest built) and its tables and views: the one
     place that knows where a built release's Parquet is."""
     wanted = release if release and release != "latest" else None
     if wanted is None and config.release != "latest":
         wanted = config.release
-    found = wanted or latest_release(config.data_dir)
+    found = store.resolve_release(wanted)
     return found, find_sources(config, found, tables)
-
-
-def latest_release(data_dir: Path) -> str:
-    """The newest release with a published partition of any table."""
-    found = sorted({p.name.split("=", 1)[1] for p in (data_dir / "parquet").glob("*/release=*")
-                    if read_manifest(p) is not None})
-    if not found:
-        raise UsageError(f"{data_dir / 'parquet'}: no built table; run `cnpj-duck build` first (or pass --data-dir)")
-    return found[-1]
 
 
 def find_sources(config: Config, release: str, tables: list[str] | None) -> list[Source]:
     """The release's built tables, then the enriched views when the catalog module can define them."""
+    store = Store(config.data_dir)
     sources: list[Source] = []
-    for folder in sorted((config.data_dir / "parquet").glob(f"*/release={release}")):
-        manifest = read_manifest(folder)
-        if manifest is None:
-            continue
-        parts = {name: int(entry["rows"]) for name, entry in sorted(manifest["parts"].items())}
-        sources.append(Source(folder.parent.name, "parquet", tuple(folder / p for p in parts), parts,
-                              bool(manifest.get("partial"))))
+    for table in store.tables_of(release):
+        manifest = store.manifest(table, release) or {}
+        files = store.part_files(table, release)
+        parts = {f.name: int(manifest["parts"][f.name]["rows"]) for f in files}
+        sources.append(Source(table, "parquet", tuple(files), parts, bool(manifest.get("partial"))))
     if not sources:
         raise UsageError(f"release {release}: no built table under {config.data_dir / 'parquet'}; "
                          "run `cnpj-duck build` for it or pass another --release")
@@ -169,13 +161,13 @@ class Exporter:
         self.staging: list[str] = []  # staging tables created by this run, dropped if it fails
         self.run_id = 0
 
-    def run(self, catalog: duckdb.DuckDBPyConnection, run: RunScope, sources: list[Source]) -> ExportSummary:
+    def run(self, run: RunScope, sources: list[Source]) -> ExportSummary:
         started = time.monotonic()
         self.run_id = run.id
         begun = False
         try:
             self.pg.open()
-            self.engine = self.open_engine(catalog)
+            self.engine = self.open_engine()
             leftovers = prepare_schema(self.pg, self.schema)
             if leftovers:
                 self.progress.message(f"dropped {len(leftovers)} staging table(s) left by an interrupted export: "
@@ -206,17 +198,14 @@ class Exporter:
         finally:
             self.close()
 
-    def open_engine(self, catalog: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-        """A connection to the catalog's database for the checks and the views (qualidade reads the audit),
-        bounded like a build: its temporary views are its own, the audit writes go through `catalog`."""
-        engine = catalog.cursor()
-        temp = self.config.data_dir / ".tmp"
-        temp.mkdir(parents=True, exist_ok=True)
-        engine.execute(f"SET threads = {int(self.config.threads)}")
-        engine.execute("SET memory_limit = $1", [self.config.memory_limit])
-        engine.execute("SET temp_directory = $1", [str(temp)])
-        engine.execute("SET preserve_insertion_order = false")  # row order means nothing to a Postgres table
-        return engine
+    def open_engine(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory engine for the checks and the views, bounded like a build, with a copy of the audit
+        tables (qualidade reads them); the catalog file itself stays free for others."""
+        store = Store(self.config.data_dir)
+        # Row order means nothing to a Postgres table.
+        engine = open_engine(self.config.threads, self.config.memory_limit, store.tmp_dir,
+                             preserve_insertion_order=False)
+        return snapshot(store, engine)
 
     def define_views(self, sources: list[Source]) -> list[Source]:
         """Define the release's views in the engine; a view that cannot be made is left out with a warning."""
@@ -395,7 +384,6 @@ class Exporter:
                             doing=f"commenting {source.name}.{column}")
 
 
-
 def export_postgres(config: Config, dsn: str | None = None, schema: str | None = None,
                     tables: list[str] | None = None, release: str | None = None, progress: Progress | None = None,
                     command: str = "export postgres", batch_rows: int = DEFAULT_BATCH_ROWS) -> ExportSummary:
@@ -414,15 +402,17 @@ def export_postgres(config: Config, dsn: str | None = None, schema: str | None =
         raise UsageError(f"--schema {schema!r}: expected a lower-case Postgres identifier such as cnpj")
     if batch_rows < 1:
         raise UsageError(f"batch_rows = {batch_rows}: expected a whole number >= 1")
-    rel, sources = locate_sources(config, release, tables)
+    store = Store(config.data_dir)
+    rel, sources = locate_sources(store, config, release, tables)
     command = scrub(command.replace(dsn, "***"), dsn)  # the audit never holds the DSN
     exporter = Exporter(config, dsn, schema, rel, progress or NullProgress(), batch_rows)
-    catalog = open_catalog(config.data_dir)
-    try:
-        audit = Audit(catalog)
-        audit.abandon_leftovers()
-        settings = {**config.redacted(), "export.dsn": "***", "export.schema": schema}  # what this export used
-        with audit.run(command, rel, settings, __version__) as run:
-            return exporter.run(catalog, run, sources)
-    finally:
-        catalog.close()
+    with store.writer_lock(command):
+        journal = Journal(store, notify=lambda text: exporter.progress.message(text, level="warning"))
+        try:
+            audit = Audit(journal)
+            audit.abandon_leftovers()
+            settings = {**config.redacted(), "export.dsn": "***", "export.schema": schema}  # what this export used
+            with audit.run(command, rel, settings, __version__) as run:
+                return exporter.run(run, sources)
+        finally:
+            journal.close()

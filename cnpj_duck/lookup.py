@@ -12,17 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from .build import partition_dir, read_manifest
 from .catalog import sql_message
 from .cnpj import InvalidCnpjError, format_cnpj, parse
 from .config import Config
 from .errors import CnpjDuckError, UsageError
-from .layout import is_valid_release
+from .store import Store, open_engine
 from .transform import quote_ident
 
 # Codes with a lookup table in the release: column -> lookup table (RFB_FORMAT.md §4).
@@ -102,20 +100,6 @@ class LookupResult:
         }
 
 
-def built_releases(data_dir: Path, table: str) -> list[str]:
-    """Releases with a published partition of `table` (oldest first)."""
-    root = data_dir / "parquet" / table
-    found = [p.name.split("=", 1)[1] for p in root.glob("release=*") if p.is_dir()]
-    return sorted(r for r in found if is_valid_release(r) and read_manifest(partition_dir(data_dir, table, r)))
-
-
-def partition_files(data_dir: Path, table: str, release: str) -> list[Path]:
-    """The Parquet part files of a published partition; [] when the table was not built for the release."""
-    partition = partition_dir(data_dir, table, release)
-    manifest = read_manifest(partition)
-    return [partition / name for name in sorted(manifest["parts"])] if manifest else []
-
-
 _PART_PATH_RE = re.compile(r"[/\\]parquet[/\\]([a-z][a-z0-9_]*)[/\\]release=(\d{4}-\d{2})[/\\]")
 
 
@@ -123,23 +107,6 @@ def damaged_partition(message: str) -> tuple[str, str] | None:
     """The (table, release) of the part file a DuckDB error names (`.../parquet/<table>/release=<YYYY-MM>/...`)."""
     found = _PART_PATH_RE.search(message)
     return (found.group(1), found.group(2)) if found else None
-
-
-def resolve_release(data_dir: Path, release: str | None, table: str = "estabelecimentos") -> str:
-    """The release asked for, checked to be built; by default the latest built one."""
-    releases = built_releases(data_dir, table)
-    if release is None or release == "latest":
-        if not releases:
-            raise UsageError(f"{data_dir / 'parquet' / table}: no built release of {table}; run `cnpj-duck build` "
-                             "first (or pass --data-dir)")
-        return releases[-1]
-    if not is_valid_release(release):
-        raise UsageError(f"--release {release!r}: expected a month as YYYY-MM")
-    if release not in releases:
-        built = ", ".join(releases) or "none"
-        raise UsageError(f"--release {release}: {table} is not built for it (built: {built}); run `cnpj-duck build "
-                         f"--release {release}`")
-    return release
 
 
 def parse_all(cnpjs: Iterable[str]) -> list[str]:
@@ -159,16 +126,15 @@ class Lookup:
     """One DuckDB connection with views over one release's partitions; `get` answers one CNPJ."""
 
     def __init__(self, config: Config, release: str | None = None) -> None:
-        self.data_dir = config.data_dir
-        self.release = resolve_release(self.data_dir, release)
-        self.con = duckdb.connect(config={"threads": config.threads})
+        self.store = Store(config.data_dir)
+        self.release = self.store.resolve_release(release, table="estabelecimentos")
+        self.con = open_engine(config.threads, config.memory_limit, self.store.tmp_dir)
         self.missing: list[str] = []
         for table in ("estabelecimentos", "empresas", "simples", "socios", *LOOKUP_TABLES):
-            files = partition_files(self.data_dir, table, self.release)
-            if files:
+            if self.store.part_files(table, self.release):
                 # file_row_number keeps rows in release order when a key repeats.
                 try:
-                    rel = self.con.read_parquet([str(f) for f in files], filename=True, file_row_number=True)
+                    rel = self.store.read_table(self.con, table, self.release, filename=True, file_row_number=True)
                 except duckdb.Error as e:  # the footer of one of these files: this table's
                     error = self._damaged(table, e, probe=False)
                     self.con.close()
@@ -211,9 +177,8 @@ class Lookup:
 
     def _readable(self, table: str) -> bool:
         """Whether every row of a (small) lookup table's files decodes."""
-        files = [str(f) for f in partition_files(self.data_dir, table, self.release)]
         try:
-            self.con.read_parquet(files).fetchall()
+            self.store.read_table(self.con, table, self.release).fetchall()
         except duckdb.Error:
             return False
         return True

@@ -29,9 +29,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .build import CATALOG_NAME, open_catalog
-from .catalog import create_views, quote_literal, sql_message, table_releases
+from .catalog import connect_reader, sql_message
 from .errors import CnpjDuckError, SqlError, UsageError
+from .store import Store
 from .transform import quote_ident, write_parquet
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
@@ -55,31 +55,16 @@ class QueryResult:
 
 
 def connect(data_dir: Path, sql_dir: Path, release: str | None = None) -> duckdb.DuckDBPyConnection:
-    """The catalog, read-only; with `release`, a database whose views show that release instead of the latest.
+    """The catalog as readers see it (catalog.connect_reader): views over `release`, or the latest built one.
 
-    For a release, the catalog is attached read-only (as `cnpj`) for its audit tables, and every output table
-    that has the release gets its view in an in-memory database: a table without it is simply absent there,
-    rather than showing another release.
+    For a release, every output table built for it gets its view: a table without it is simply absent, rather
+    than showing another release.
     """
-    if release is None:
-        return open_catalog(data_dir, read_only=True)
-    con = duckdb.connect()
-    try:
-        catalog = data_dir / CATALOG_NAME
-        if catalog.is_file():
-            try:
-                con.execute(f"ATTACH {quote_literal(str(catalog.resolve()))} AS cnpj (READ_ONLY)")
-            except duckdb.IOException as e:
-                raise SqlError(f"{catalog}: cannot open the catalog ({sql_message(e)}); if a build is running, "
-                               "wait for it to finish") from None
-            for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'cnpj' "
-                                        "AND schema_name = 'main'").fetchall():
-                con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM cnpj.main.{quote_ident(table)}")
-        create_views(con, data_dir, sql_dir, release=release)
-    except BaseException:
-        con.close()
-        raise
-    return con
+    return connect_reader(data_dir, sql_dir, release)
+
+
+# Statements that would change the reader's database: `query` reads; results leave with --output or COPY ... TO.
+_WRITES = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "MERGE_INTO", "CREATE_FUNC"}
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = None,
@@ -88,12 +73,15 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
     if not sql.strip():
         raise UsageError("the query is empty; pass SQL as an argument, with --file, or on stdin")
     try:
+        for statement in con.extract_statements(sql):
+            if statement.type.name in _WRITES:
+                raise SqlError(f"{statement.type.name} statements are not run: query reads the catalog; write "
+                               "results with --output FILE or COPY (SELECT ...) TO 'file'")
         return con.sql(sql)
     except duckdb.Error as e:
         message = sql_message(e)
         if release is not None and data_dir is not None and "does not exist" in message:
-            have = sorted(t for t, found in table_releases(data_dir).items() if release in found)
-            message += f" (release {release} has: {', '.join(have)})"
+            message += f" (release {release} has: {', '.join(Store(data_dir).tables_of(release))})"
         raise SqlError(message) from None
 
 

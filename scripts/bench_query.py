@@ -69,11 +69,13 @@ def bench_lookup(data_dir: Path, count: int, seed: int, release: str) -> None:
     import pyarrow.parquet as pq
 
     from cnpj_duck.config import load_config
-    from cnpj_duck.lookup import Lookup, lookup, partition_files, resolve_release
+    from cnpj_duck.lookup import Lookup, lookup
+    from cnpj_duck.store import Store
 
     config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
-    release = resolve_release(data_dir, release)
-    files = [str(f) for f in partition_files(data_dir, "estabelecimentos", release)]
+    store = Store(data_dir)
+    release = store.resolve_release(release, table="estabelecimentos")
+    files = [str(f) for f in store.part_files("estabelecimentos", release)]
     con = duckdb.connect()
     total = con.sql("SELECT count(*) FROM read_parquet(?)", params=[files]).fetchall()[0][0]
     # Random existing CNPJs: a reservoir sample over the whole table, so every part file and row group is hit.
@@ -138,15 +140,15 @@ def derive_release(data_dir: Path, source: str, target: str) -> None:
 
     import duckdb
 
-    from cnpj_duck.build import MANIFEST_NAME, partition_dir
-    from cnpj_duck.lookup import partition_files
+    from cnpj_duck.store import MANIFEST_NAME, Store
 
+    store = Store(data_dir)
     con = duckdb.connect()
     for table in (*BIG, *LOOKUPS):
-        out = partition_dir(data_dir, table, target)
+        out = store.partition(table, target)
         if (out / MANIFEST_NAME).is_file():
             continue
-        files = [str(f) for f in partition_files(data_dir, table, source)]
+        files = [str(f) for f in store.part_files(table, source)]
         con.read_parquet(files).create_view("src", replace=True)
         columns = con.sql("SELECT * FROM src LIMIT 0").columns
         if table in _EDITS:

@@ -44,7 +44,9 @@ def rows(data_dir: Path, table: str, where: str = "true", params: list | None = 
 
 
 def catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(data_dir / "cnpj.duckdb"), read_only=True)
+    con = duckdb.connect(str(data_dir / "cnpj.duckdb"), read_only=True)
+    con.execute("SET file_search_path = ?", [str(data_dir.resolve())])  # its views name paths in the data dir
+    return con
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ from cnpj_duck.errors import CnpjDuckError, SqlError, UsageError
 from cnpj_duck.query import connect
 from cnpj_duck.sample import SampleManifest
 
+from .conftest import catalog
+
 E = {name: n for n, name in enumerate(("cnpj_basico", "cnpj_ordem", "cnpj_dv", "identificador_matriz_filial",
                                        "nome_fantasia", "situacao_cadastral", "data_situacao_cadastral",
                                        "motivo_situacao_cadastral", "nome_cidade_exterior", "pais",
@@ -282,7 +284,7 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
     """The catalog's qualidade view checks the latest release (2026-11 here); query --release the other one."""
     data_dir, edits, summary = two_releases
     refresh_catalog(data_dir, REPO_ROOT / "sql")
-    with duckdb.connect(str(data_dir / "cnpj.duckdb"), read_only=True) as con:
+    with catalog(data_dir) as con:
         rel = con.sql("SELECT * FROM qualidade")
         got = {(r[1], r[2], r[3]): dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()}
     assert {g["release"] for g in got.values()} == {"2026-11"}

@@ -487,7 +487,9 @@ def test_the_token_is_not_sent_to_another_origin_after_a_redirect(tmp_path, shar
 
 
 def test_the_catalog_stays_open_to_others_while_a_download_runs(tmp_path, zips):
-    from cnpj_duck.build import build, open_catalog
+    from cnpj_duck.build import build
+    from cnpj_duck.catalogdb import open_catalog
+    from cnpj_duck.store import Store
 
     from .conftest import REAL_SAMPLES
 
@@ -506,10 +508,16 @@ def test_the_catalog_stays_open_to_others_while_a_download_runs(tmp_path, zips):
         while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size >= len(zips[BIG]) // 2):
             time.sleep(0.05)
         assert part.is_file(), proc.communicate()
-        # A reader (query, status) opens the catalog while the download runs ...
-        con = open_catalog(data, read_only=True)
-        run = con.execute("SELECT run_id, status, pid FROM audit_runs WHERE command LIKE '%download%'").fetchall()
-        con.close()
+        # A reader (query, status) opens the catalog while the download runs (its audit journal writes the run
+        # row within about a second) ...
+        deadline = time.monotonic() + 10
+        while True:
+            with open_catalog(Store(data), read_only=True) as con:
+                run = con.execute("SELECT run_id, status, pid FROM audit_runs WHERE command LIKE '%download%'"
+                                  ).fetchall()
+            if run or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert run == [(1, "running", proc.pid)]
         # ... and so does a build, which leaves the live download's run alone (its process is alive).
         config = load_config(None, overrides={"data_dir": str(data)}, env={})

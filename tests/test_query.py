@@ -19,13 +19,14 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from cnpj_duck.build import build, read_manifest
+from cnpj_duck.build import build
 from cnpj_duck.catalog import create_views, local_releases, refresh_catalog
 from cnpj_duck.cli import cli, main
 from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.errors import SqlError, UsageError
 from cnpj_duck.query import BATCH_ROWS, connect, run_query, write_result
 from cnpj_duck.sample import generate_release
+from cnpj_duck.store import read_manifest
 from cnpj_duck.transform import describe_sql
 
 from .conftest import catalog
@@ -83,7 +84,8 @@ def test_a_build_leaves_views_any_duckdb_client_can_query(sample_build):
         assert con.sql("SELECT rfb_text('  x  '), rfb_date('20230230')").fetchall() == [("x", None)]
         assert con.sql("SELECT count(*) FROM audit_runs").fetchall()[0][0] >= 1
         sql = con.sql("SELECT sql FROM duckdb_views() WHERE view_name = 'estabelecimentos'").fetchall()[0][0]
-        assert str(data_dir.resolve() / "parquet" / "estabelecimentos" / "release=2026-10") in sql  # absolute
+        # relative to the data dir, so a moved data dir keeps working (issue 11)
+        assert "'parquet/estabelecimentos/release=2026-10/part-0.parquet'" in sql and str(data_dir.resolve()) not in sql
     finally:
         con.close()
 
@@ -138,7 +140,11 @@ def test_repeated_lookup_codes_do_not_repeat_rows(sample_build, tmp_path):
     con.close()
     for table, code in (("cnaes", cnae), ("qualificacoes", qualificacao)):  # the same code again, other text
         extra = pa.table({"codigo": [code, code], "descricao": ["ZZ OUTRA DESCRICAO", "ZZ OUTRA DESCRICAO"]})
-        pq.write_table(extra, data / "parquet" / table / "release=2026-10" / "part-9.parquet")
+        partition = data / "parquet" / table / "release=2026-10"
+        pq.write_table(extra, partition / "part-9.parquet")
+        manifest = json.loads((partition / "_manifest.json").read_text())  # published, as a build would
+        manifest["parts"]["part-9.parquet"] = {"zip_name": "planted", "sha256": "", "rows": 2, "run_id": 0}
+        (partition / "_manifest.json").write_text(json.dumps(manifest))
     assert refresh_catalog(data, SQL).problems == ()
     con = catalog(data)
     try:
@@ -490,7 +496,12 @@ def test_a_view_that_fails_is_a_warning_and_the_build_stands(sample_build, tmp_p
         con.close()
     assert set(ENRICHED) <= names and "quebrada" not in names
     # a damaged Parquet file costs its table's views (with a warning), not the others nor the build
-    (data / "parquet" / "paises" / "release=2026-10" / "part-7.parquet").write_bytes(b"not parquet at all")
+    # (the file must be one the manifest lists: a stray file in a partition is not part of the data)
+    paises = data / "parquet" / "paises" / "release=2026-10"
+    listed = json.loads((paises / "_manifest.json").read_text())
+    listed["parts"]["part-7.parquet"] = listed["parts"]["part-0.parquet"]
+    (paises / "_manifest.json").write_text(json.dumps(listed))
+    (paises / "part-7.parquet").write_bytes(b"not parquet at all")
     summary = build(config, source=manifest.folder, tables=["motivos"])
     assert summary.status == "succeeded"
     damaged = [w for w in summary.warnings if "quebrada" not in w]
@@ -649,7 +660,8 @@ def test_parquet_output_gets_distinct_column_names(tmp_path, sample_build, capsy
     assert pq.read_table(target).to_pylist() == [{"a": 1, "a_1": 1}]
 
 
-def test_refresh_warns_when_the_table_views_show_different_releases(sample_build, tmp_path):
+def test_refresh_warns_when_a_newer_release_is_built_in_part(sample_build, tmp_path):
+    # Issue 11: one "latest built release" for every table (the newest complete month), not each table's own.
     _, data_dir, _ = sample_build
     assert refresh_catalog(data_dir, SQL).mixed is None  # one release: nothing to say
     data = tmp_path / "data"
@@ -661,13 +673,17 @@ def test_refresh_warns_when_the_table_views_show_different_releases(sample_build
     (month / "five.parquet").replace(month / "part-0.parquet")  # 5 rows, to tell the months apart
     refreshed = refresh_catalog(data, SQL)
     assert refreshed.problems == () and refreshed.mixed is not None
-    assert (f"different releases (2026-10: {', '.join(t for t in TABLES if t != 'motivos')}; 2026-12: motivos)"
-            in refreshed.mixed)
+    assert "built only in part (2026-12: motivos); the views show 2026-10" in refreshed.mixed
     assert "--release YYYY-MM" in refreshed.mixed
     con = catalog(data)
-    try:  # what the warning is about: motivos shows 2026-12 while estabelecimentos shows 2026-10
+    try:  # every table view shows 2026-10, motivos too; its history has both months
+        assert con.sql("SELECT count(*) FROM motivos").fetchall() == con.sql(
+            "SELECT count(*) FROM motivos_history WHERE release = '2026-10'").fetchall()
+        assert con.sql("SELECT count(*) FROM motivos_history WHERE release = '2026-12'").fetchall() == [(5,)]
+    finally:
+        con.close()
+    con = connect(data, SQL, "2026-12")
+    try:
         assert con.sql("SELECT count(*) FROM motivos").fetchall() == [(5,)]
-        assert con.sql("SELECT count(*) FROM estabelecimentos").fetchall() == con.sql(
-            "SELECT count(*) FROM estabelecimentos_history WHERE release = '2026-10'").fetchall()
     finally:
         con.close()

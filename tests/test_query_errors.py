@@ -97,7 +97,7 @@ def test_diff_on_a_damaged_part_file_is_one_line_with_exit_1(damaged, capsys):
     assert "motivos" in out
 
 
-def test_a_month_built_in_part_warns_that_the_views_mix_releases(sample_build, tmp_path):
+def test_a_month_built_in_part_warns_that_the_views_do_not_show_it(sample_build, tmp_path):
     manifest, data_dir, _ = sample_build
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
@@ -106,8 +106,8 @@ def test_a_month_built_in_part_warns_that_the_views_mix_releases(sample_build, t
     shutil.copy2(manifest.folder / "Motivos.zip", part / "Motivos.zip")
     summary = build(load_config(None, overrides={"data_dir": str(data)}, env={}), source=part)
     assert summary.status == "succeeded"
-    (warning,) = [w for w in summary.warnings if "different releases" in w]
-    assert "2026-10: cnaes, empresas, estabelecimentos" in warning and "2026-12: motivos" in warning
+    (warning,) = [w for w in summary.warnings if "built only in part" in w]
+    assert "(2026-12: motivos); the views show 2026-10, the latest complete release" in warning
     assert "--release YYYY-MM" in warning
 
 

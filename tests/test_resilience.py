@@ -13,10 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cnpj_duck.build import MANIFEST_NAME, build, recover_outputs
+from cnpj_duck.build import build
 from cnpj_duck.config import load_config
 from cnpj_duck.layout import FAMILIES
 from cnpj_duck.sample import generate_release
+from cnpj_duck.store import MANIFEST_NAME, Store
 
 from .conftest import catalog
 
@@ -187,6 +188,6 @@ def test_a_swap_caught_half_way_is_undone(tmp_path, release, clean):
     (data / ".trash" / "empresas").mkdir(parents=True)
     final.rename(data / ".trash" / "empresas" / "release=2026-10")
     (data / ".staging" / "run-9" / "empresas").mkdir(parents=True)
-    recover_outputs(data)
+    Store(data).recover()
     assert final.is_dir() and not (data / ".trash").exists() and not (data / ".staging").exists()
     assert_same_outputs(clean, data)

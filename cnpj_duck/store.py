@@ -1,0 +1,296 @@
+"""The data directory on disk, in one place: partitions and manifests, what is built, the writers' lock and staging.
+
+    <data_dir>/
+      cnpj.duckdb                          the catalog: audit tables, macros, views (see catalogdb.py)
+      parquet/<table>/release=YYYY-MM/     a published partition: part-<n>.parquet files and _manifest.json
+      raw/YYYY-MM/                         downloaded release zips
+      .lock                                held by the running build or export (its pid inside)
+      .download.lock                       held by the running download
+      .staging/<pid>-<run>/                a writer's partitions before they are published
+      .trash/                              a partition caught mid-swap by a crash, put back at the next start
+      .tmp/                                DuckDB's spill files
+
+One rule says what is built: a release is built for a table when its published partition has a manifest whose
+part files are all there. The latest built release is the newest month in which every release table (the ten
+families of the layout) is built; while no month is complete, the newest month with any table.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CnpjDuckError, UsageError
+from .layout import FAMILIES, is_valid_release
+
+if TYPE_CHECKING:
+    import duckdb
+
+CATALOG_NAME = "cnpj.duckdb"
+MANIFEST_NAME = "_manifest.json"  # inside each partition, so it moves with the partition (readers skip "_" files)
+DATA_FILES = "[!_]*.parquet"  # files starting with "_" are not data (the manifest, and by convention any other)
+RELEASE_TABLES = tuple(FAMILIES)  # the tables made from the release's files: a complete release has them all
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_RELEASE_DIR_RE = re.compile(r"^release=(\d{4}-\d{2})$")
+
+
+class StoreLockedError(CnpjDuckError):
+    """Another writer (a build or an export) runs in the same data directory."""
+
+
+@dataclass(frozen=True)
+class Store:
+    """One data directory: where everything lives and what is built in it."""
+
+    root: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / CATALOG_NAME
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.root / "parquet"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / ".tmp"
+
+    def partition(self, table: str, release: str) -> Path:
+        """Where a table's partition of a release is published."""
+        return self.parquet_dir / table / f"release={release}"
+
+    # -- what is built ------------------------------------------------------------------------------------------
+
+    def manifest(self, table: str, release: str) -> dict[str, Any] | None:
+        """What a published partition was built from; None when it is not built (no manifest, or a part missing)."""
+        return read_manifest(self.partition(table, release))
+
+    def part_files(self, table: str, release: str) -> list[Path]:
+        """The part files of a built partition, in part order; [] when the table is not built for the release."""
+        partition = self.partition(table, release)
+        manifest = read_manifest(partition)
+        if manifest is None:
+            return []
+        return [partition / name for name in sorted(manifest["parts"], key=_part_order)]
+
+    def built(self) -> dict[str, list[str]]:
+        """Every output table with at least one built release, and those releases, oldest first."""
+        found: dict[str, list[str]] = {}
+        if not self.parquet_dir.is_dir():
+            return found
+        for table_dir in sorted(self.parquet_dir.iterdir()):
+            if not table_dir.is_dir() or not _NAME_RE.match(table_dir.name):
+                continue
+            releases = sorted(m.group(1) for d in table_dir.iterdir()
+                              if (m := _RELEASE_DIR_RE.match(d.name)) and read_manifest(d) is not None)
+            if releases:
+                found[table_dir.name] = releases
+        return found
+
+    def releases(self) -> list[str]:
+        """Every month with at least one built table, oldest first."""
+        return sorted({r for found in self.built().values() for r in found})
+
+    def tables_of(self, release: str) -> list[str]:
+        """The tables built for a release."""
+        return [table for table, found in self.built().items() if release in found]
+
+    def latest_release(self) -> str | None:
+        """The newest complete release (every release table built); else the newest with any table; else None."""
+        built = self.built()
+        months = sorted({r for found in built.values() for r in found})
+        complete = [m for m in months if all(m in built.get(t, ()) for t in RELEASE_TABLES)]
+        if complete:
+            return complete[-1]
+        return months[-1] if months else None
+
+    def incomplete_newer(self) -> dict[str, list[str]]:
+        """Months newer than the latest built release (built in part), with the tables they have."""
+        latest = self.latest_release()
+        return {m: self.tables_of(m) for m in self.releases() if latest is not None and m > latest}
+
+    def resolve_release(self, release: str | None, table: str | None = None) -> str:
+        """The release asked for (None or 'latest': the latest built), checked to be built (for `table`, if given)."""
+        if release is None or release == "latest":
+            latest = self.latest_release()
+            if latest is None:
+                what = f"no built release of {table}" if table else "nothing is built here yet"
+                raise UsageError(f"{self.parquet_dir}: {what}; run `cnpj-duck build` first (or pass --data-dir)")
+            if table is not None and latest not in self.built().get(table, ()):
+                raise UsageError(f"{table} is not built for {latest}, the latest built release; run "
+                                 f"`cnpj-duck build --release {latest} --tables {table}`")
+            return latest
+        if not is_valid_release(release):
+            raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
+        have = self.tables_of(release)
+        if not have or (table is not None and table not in have):
+            what = table or "any table"
+            built = ", ".join(self.built().get(table, []) if table else self.releases()) or "none"
+            raise UsageError(f"--release {release}: {what} is not built for it (built: {built}); run "
+                             f"`cnpj-duck build --release {release}`")
+        return release
+
+    # -- relations ----------------------------------------------------------------------------------------------
+
+    def scan_sql(self, table: str, release: str, relative: bool = False) -> str:
+        """A `read_parquet(...)` over a built partition's part files (relative to the data dir when asked)."""
+        files = [self._path_text(p, relative) for p in self.part_files(table, release)]
+        if not files:
+            raise UsageError(f"{table} is not built for release {release}; run `cnpj-duck build --release {release}`")
+        listed = ", ".join(quote_literal(f) for f in files)
+        return f"read_parquet([{listed}], hive_partitioning = false)"
+
+    def history_sql(self, table: str, relative: bool = False) -> str:
+        """A `read_parquet(...)` over every built release of a table, with the month in a `release` column."""
+        files = [self._path_text(p, relative) for r in self.built().get(table, []) for p in self.part_files(table, r)]
+        if not files:
+            raise UsageError(f"{table} is not built for any release; run `cnpj-duck build`")
+        listed = ", ".join(quote_literal(f) for f in files)
+        # union_by_name: a column added in a later release reads as NULL in the earlier ones.
+        return (f"read_parquet([{listed}], hive_partitioning = true, hive_types = {{'release': VARCHAR}}, "
+                "union_by_name = true)")
+
+    def read_table(self, con: duckdb.DuckDBPyConnection, table: str, release: str,
+                   **options: Any) -> duckdb.DuckDBPyRelation:
+        """A built partition as a relation of `con` (options go to read_parquet, e.g. filename=True)."""
+        files = self.part_files(table, release)
+        if not files:
+            raise UsageError(f"{table} is not built for release {release}; run `cnpj-duck build --release {release}`")
+        return con.read_parquet([str(f) for f in files], hive_partitioning=False, **options)
+
+    def _path_text(self, path: Path, relative: bool) -> str:
+        return str(path.relative_to(self.root)) if relative else str(path.resolve())
+
+    # -- writers ------------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer_lock(self, command: str, name: str = ".lock") -> Iterator[None]:
+        """Hold the data dir's run lock for a build or export (a download holds its own): refuse a second one."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / name
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                raise StoreLockedError(f"{self.root}: {holder} is running in this data directory; wait for it "
+                                       f"to finish (or stop it) before `{command}`") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{command} (pid {os.getpid()})".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing the descriptor lets go of the lock; so does the process's death
+
+    def staging(self, run_id: int) -> Path:
+        """This run's staging folder (made now; only its owner, or a later start once the owner is gone, removes it)."""
+        path = self.root / ".staging" / f"{os.getpid()}-{run_id}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def drop_staging(self, staged: Path) -> None:
+        """Remove a run's staging folder (its owner's call), and .staging itself when no other run's is left."""
+        shutil.rmtree(staged, ignore_errors=True)
+        try:
+            (self.root / ".staging").rmdir()
+        except OSError:
+            pass
+
+    def recover(self) -> None:
+        """Undo what a killed writer left: its staging folders, and a partition caught between the swap's renames.
+
+        Called with the writer lock held, so no other build or export is running.
+        """
+        for staged in sorted((self.root / ".staging").glob("*")):
+            pid = staged.name.split("-", 1)[0]
+            if not pid.isdigit() or not process_alive(int(pid)):
+                self.drop_staging(staged)
+        trash = self.root / ".trash"
+        if trash.is_dir():
+            for old in sorted(trash.glob("*/release=*")):
+                final = self.partition(old.parent.name, old.name.split("=", 1)[1])
+                if not final.exists():
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    old.rename(final)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def publish(self, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> Path:
+        """Write the manifest and move a complete partition into place by two renames: never a half-written one.
+
+        Between the renames (microseconds) the table has no partition for the release; a crash there is undone
+        by `recover`, which puts the old one back.
+        """
+        (staged / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        final = self.partition(table, release)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        old = self.root / ".trash" / table / final.name
+        if final.exists():
+            old.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        staged.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+        return final
+
+
+def read_manifest(partition: Path) -> dict[str, Any] | None:
+    """What a published partition was built from: per part file, its zip and sha256; None if unknown."""
+    try:
+        manifest = json.loads((partition / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    parts = manifest.get("parts") if isinstance(manifest, dict) else None
+    if not isinstance(parts, dict):
+        return None
+    return manifest if all((partition / name).is_file() for name in parts) else None
+
+
+def _part_order(name: str) -> tuple[int, str]:
+    """part-2 before part-10."""
+    digits = re.findall(r"\d+", name)
+    return (int(digits[-1]) if digits else -1, name)
+
+
+def quote_literal(text: str) -> str:
+    """An SQL string literal: for DDL (view bodies, comments), where DuckDB takes no bound parameters."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether another process with this id runs (ours is never another command's: one command a process)."""
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def open_engine(threads: int, memory_limit: str, temp_dir: Path,
+                preserve_insertion_order: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB bounded like the config says: threads, memory_limit, spilling to temp_dir."""
+    import duckdb
+
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(config={"threads": threads, "memory_limit": memory_limit,
+                                  "temp_directory": str(temp_dir),
+                                  "preserve_insertion_order": preserve_insertion_order})

@@ -1,0 +1,244 @@
+"""The store (issue 11): a moved data dir, two writers in one data dir, readers during a build, one latest release."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cnpj_duck.build import build
+from cnpj_duck.catalogdb import STORAGE_VERSION, storage_version
+from cnpj_duck.cli import main
+from cnpj_duck.config import load_config
+from cnpj_duck.layout import FAMILIES
+from cnpj_duck.sample import generate_release
+from cnpj_duck.store import Store
+
+from .conftest import catalog
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _config(data: Path, **overrides: object):
+    return load_config(None, overrides={"data_dir": str(data), **overrides}, env={})
+
+
+def _some_cnpj(data: Path) -> str:
+    con = duckdb.connect()
+    try:
+        files = [str(f) for f in Store(data).part_files("estabelecimentos", "2026-10")]
+        return con.sql("SELECT cnpj FROM read_parquet(?) ORDER BY cnpj LIMIT 1", params=[files]).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_a_moved_data_dir_answers_query_and_lookup_unchanged(sample_build, tmp_path, capsys, monkeypatch):
+    _, data_dir, _ = sample_build
+    sql = "SELECT count(*) AS n, min(cnpj_basico) AS first FROM empresas"
+    cnpj = _some_cnpj(data_dir)
+    before = [cli(capsys, "--data-dir", str(data_dir), "query", sql, "--format", "csv"),
+              cli(capsys, "--data-dir", str(data_dir), "lookup", cnpj, "--format", "json")]
+    assert [b[0] for b in before] == [0, 0], before
+    moved = tmp_path / "elsewhere" / "deeper" / "data"
+    shutil.copytree(data_dir, tmp_path / "copy")
+    moved.parent.mkdir(parents=True)
+    (tmp_path / "copy").rename(moved)  # the copy is gone from where its catalog was written
+    after = [cli(capsys, "--data-dir", str(moved), "query", sql, "--format", "csv"),
+             cli(capsys, "--data-dir", str(moved), "lookup", cnpj, "--format", "json")]
+    assert after == before
+    # A plain DuckDB client opened in the moved data dir finds the Parquet too (paths relative to it).
+    monkeypatch.chdir(moved)
+    con = duckdb.connect("cnpj.duckdb", read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM empresas").fetchall()[0][0] == int(before[0][1].splitlines()[1]
+                                                                                 .split(",")[0])
+    finally:
+        con.close()
+
+
+def test_the_catalog_file_opens_in_duckdb_1x_storage(sample_build):
+    _, data_dir, _ = sample_build
+    assert storage_version(data_dir / "cnpj.duckdb") == 68 and STORAGE_VERSION == "v1.5.0"
+
+
+def test_an_older_catalog_is_rewritten_in_the_1x_storage_keeping_its_audit(sample_build, tmp_path):
+    manifest, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    old = data / "cnpj.duckdb"
+    con = duckdb.connect()  # what an earlier cnpj-duck left: DuckDB 2's own storage
+    con.execute(f"ATTACH '{old}' AS a (READ_ONLY); ATTACH '{tmp_path / 'v2.duckdb'}' AS b; "
+                "COPY FROM DATABASE a TO b; DETACH a; DETACH b")
+    con.close()
+    (tmp_path / "v2.duckdb").replace(old)
+    assert storage_version(old) > 68
+    runs = duckdb.connect(str(old), read_only=True).execute("SELECT count(*) FROM audit_runs").fetchall()[0][0]
+    assert build(_config(data), source=manifest.folder, tables=["motivos"]).status == "succeeded"
+    assert storage_version(old) == 68
+    con = catalog(data)
+    try:
+        assert con.execute("SELECT count(*) FROM audit_runs").fetchall()[0][0] == runs + 1
+    finally:
+        con.close()
+
+
+def test_deleting_an_old_partition_by_hand_breaks_no_query(sample_build, tmp_path, capsys):
+    _, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    older = data / "parquet" / "motivos" / "release=2026-09"
+    shutil.copytree(data / "parquet" / "motivos" / "release=2026-10", older)
+    code, out, err = cli(capsys, "--data-dir", str(data), "query",
+                         "SELECT count(DISTINCT release) FROM motivos_history", "--format", "csv")
+    assert (code, out) == (0, '"count(DISTINCT ""release"")"\n2\n'), err
+    shutil.rmtree(older)  # by hand: no build has refreshed the catalog since
+    for sql in ("SELECT count(DISTINCT release) FROM motivos_history", "SELECT count(*) FROM motivos"):
+        code, out, err = cli(capsys, "--data-dir", str(data), "query", sql, "--format", "csv")
+        assert code == 0, err
+    assert out.splitlines()[1] == str(Store(data).manifest("motivos", "2026-10")["parts"]["part-0.parquet"]["rows"])
+
+
+# -- two writers, and readers during a build --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bigger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A release large enough that a one-thread build takes a few seconds, and a clean build of it."""
+    root = tmp_path_factory.mktemp("bigger")
+    folder = generate_release(root / "raw", release="2026-10", scale=0.002, seed=5, workers=2).folder
+    clean = root / "clean"
+    assert build(_config(clean), source=folder).status == "succeeded"
+    return folder, clean
+
+
+def _start(args: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}, **env}
+    return subprocess.Popen([sys.executable, "-m", "cnpj_duck.cli", *args], cwd=cwd, env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc: subprocess.Popen[str], prefix: str) -> None:
+    assert proc.stderr is not None
+    while True:
+        line = proc.stderr.readline()
+        assert line, f"the command ended before printing {prefix!r}"
+        if line.startswith(prefix):
+            return
+
+
+def test_a_second_build_is_refused_and_readers_answer_during_a_build(bigger, tmp_path, capsys):
+    folder, clean = bigger
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    expected_rows = {t: Store(clean).manifest(t, "2026-10") for t in FAMILIES}
+    proc = _start(["--data-dir", str(data), "build", "--source", str(folder), "--force", "--no-progress"], tmp_path,
+                  CNPJ_DUCK_THREADS="1", CNPJ_DUCK_PARALLEL_FILES="1", CNPJ_DUCK_BATCH_MB="1")
+    try:
+        _wait_for(proc, "succeeded ")  # a first file is done: the build is well under way
+        code, out, err = cli(capsys, "--data-dir", str(data), "build", "--source", str(folder), "--force")
+        assert code == 1 and out == ""
+        assert err.strip().count("\n") == 0, err
+        assert f"pid {proc.pid}" in err and "is running in this data directory" in err
+        # readers: the previous outputs, and the running run in the audit
+        code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM socios", "--format",
+                             "csv")
+        assert code == 0, err
+        assert int(out.splitlines()[1]) == sum(p["rows"] for p in expected_rows["socios"]["parts"].values())
+        code, out, err = cli(capsys, "--data-dir", str(data), "status", "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["status"] == "running"
+        code, out, err = cli(capsys, "--data-dir", str(data), "lookup", _some_cnpj(clean))
+        assert code == 0, err
+        assert proc.poll() is None, "the build ended before the readers ran: make the release bigger"
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    from .test_resilience import assert_same_outputs
+
+    assert_same_outputs(clean, data)
+    con = catalog(data)
+    try:
+        statuses = con.execute("SELECT status FROM audit_runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+    assert statuses[-1] == ("succeeded",) and ("running",) not in statuses
+    assert not (data / ".staging").exists() or not any((data / ".staging").iterdir())
+
+
+def test_a_lock_left_by_a_dead_process_does_not_stop_the_next_build(sample_build, tmp_path):
+    manifest, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    proc = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
+                           "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'build (pid 1)'); os._exit(9)",
+                           str(data / ".lock")], check=False)
+    assert proc.returncode == 9 and (data / ".lock").read_text() == "build (pid 1)"
+    (data / ".staging" / "999999999-4").mkdir(parents=True)  # a dead owner's staging
+    assert build(_config(data), source=manifest.folder, tables=["motivos"]).status == "succeeded"
+    assert not (data / ".staging").exists()
+
+
+# -- one latest built release -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def three_months(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2026-09 and 2026-10 built whole; 2026-11 built without socios (a month that arrived incomplete)."""
+    root = tmp_path_factory.mktemp("months")
+    data = root / "data"
+    for month in ("2026-09", "2026-10", "2026-11"):
+        folder = generate_release(root / "raw", release=month, scale=0.0002, seed=int(month[-2:]), workers=2).folder
+        if month == "2026-11":
+            for z in folder.glob("Socios*.zip"):
+                z.unlink()
+        assert build(_config(data), source=folder).status == "succeeded"
+    return data
+
+
+def test_every_command_agrees_on_the_latest_built_release(three_months, capsys, pg):
+    data = three_months
+    store = Store(data)
+    assert store.releases() == ["2026-09", "2026-10", "2026-11"]
+    assert store.latest_release() == "2026-10"  # 2026-11 has no socios
+    assert store.incomplete_newer() == {"2026-11": [t for t in sorted(FAMILIES) if t != "socios"]}
+    d = ["--data-dir", str(data)]
+    code, out, err = cli(capsys, *d, "query", "SELECT DISTINCT release FROM estabelecimentos_history WHERE cnpj IN "
+                         "(SELECT cnpj FROM estabelecimentos) AND release = '2026-10'", "--format", "csv")
+    assert (code, out) == (0, '"release"\n"2026-10"\n'), err
+    code, out, err = cli(capsys, *d, "query", "SELECT count(*) FROM estabelecimentos", "--format", "csv")
+    assert int(out.splitlines()[1]) == sum(p["rows"] for p in store.manifest("estabelecimentos",
+                                                                             "2026-10")["parts"].values())
+    con = duckdb.connect()
+    cnpj = con.sql("SELECT cnpj FROM read_parquet(?) LIMIT 1",
+                   params=[[str(f) for f in store.part_files("estabelecimentos", "2026-10")]]).fetchall()[0][0]
+    code, out, err = cli(capsys, *d, "lookup", cnpj, "--format", "json")
+    assert code == 0, err
+    (doc,) = json.loads(out)
+    assert doc["release"] == "2026-10"
+    code, out, err = cli(capsys, *d, "diff", "--format", "csv")
+    assert code == 0, err
+    assert {(r.split(",")[0], r.split(",")[1]) for r in out.splitlines()[1:]} == {('"2026-09"', '"2026-10"')}
+    code, out, err = cli(capsys, *d, "export", "postgres", "--dsn", pg.dsn(), "--schema", "months", "--tables",
+                         "motivos", "--no-progress")
+    assert code == 0, err
+    con = catalog(data)
+    try:
+        exported = con.execute("SELECT release FROM audit_runs WHERE command LIKE '%export postgres%'").fetchall()
+    finally:
+        con.close()
+    assert exported == [("2026-10",)]
