@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
+from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError, NetworkError
 
 _state: dict[str, Any] = {"debug": False, "argv": []}
 
@@ -26,22 +25,43 @@ def _config(ctx: click.Context, **overrides: Any) -> Any:
     return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides})
 
 
+# -- Options shared by several commands ------------------------------------------------------------------------
+
+
 def _progress_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final summary.")(f)
     f = click.option("--no-progress", is_flag=True, help="Plain one-line events instead of progress bars.")(f)
     return f
 
 
-def _reporter(no_progress: bool, quiet: bool) -> Any:
-    """Rich bars on a terminal, plain lines otherwise (or when asked)."""
-    from rich.console import Console
+def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--mirror", is_flag=True, default=None,
+                     help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.")(f)
+    f = click.option("--token", help="The share token, sent as the basic-auth user (config download.token).")(f)
+    f = click.option("--base-url", help="Where the YYYY-MM/ folders are (config download.base_url).")(f)
+    return f
 
-    from .console import PlainProgress, RichProgress
 
-    console = Console(stderr=True)
-    if no_progress or quiet or not console.is_terminal:
-        return PlainProgress(sys.stderr, quiet=quiet)
-    return RichProgress(console)
+def _output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--format, --output and --max-rows of the commands that write rows (query, diff)."""
+    f = click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
+                     help="Rows shown by table and markdown (0: all).")(f)
+    f = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write to this file instead of stdout (needed for parquet).")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
+                     default="table", show_default=True, help="table/markdown for people (first --max-rows rows); "
+                     "csv, json, jsonl, parquet stream every row.")(f)
+    return f
+
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+                       help="A rich view for people, or JSON for programs (stable keys, see the README).")
+
+
+def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
+                   **overrides: Any) -> Any:
+    return _config(ctx, **{"download.base_url": base_url, "download.token": token,
+                           "download.mode": "mirror" if mirror else None}, **overrides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,6 +91,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
+
 @cli.command()
 @click.option("--release", help="Month to build, YYYY-MM (default: the latest under <data_dir>/raw).")
 @click.option("--source", type=click.Path(path_type=Path), help="Build the zips in this folder instead of raw/.")
@@ -97,38 +118,36 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
       cnpj-duck build --limit-rows 10000 --max-files-per-table 1   # a quick try of a whole release
       cnpj-duck build --download --release latest   # fetch the newest month from the share, then build it
     """
-    from rich.console import Console
-
     from .build import build as run_build
     from .build import sample_release
-    from .console import RichProgress, summary_table
+    from .console import progress_display, show
+    from .views import summary_table
 
     config = _config(ctx, tables=tables, release=release)
     if download and (sample or source is not None):
         raise click.UsageError("--download fetches into <data_dir>/raw; it does not go with --sample or --source")
+    if sample and source is not None:
+        raise click.UsageError("--sample and --source both name the input; pass one of them")
     if sample:
-        if source is not None:
-            raise click.UsageError("--sample and --source both name the input; pass one of them")
-        source = sample_release(config.data_dir)
-        release = None
-    reporter = _reporter(no_progress, quiet)
-    with reporter if isinstance(reporter, RichProgress) else contextlib.nullcontext():
+        source, release = sample_release(config.data_dir), None
+    with progress_display(no_progress, quiet) as reporter:
         if download:
             release = _download_into_raw(config, release, reporter)
         summary = run_build(config, release=release, source=source, force=force, progress=reporter,
                             command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=120)  # a pipe or a file: no terminal width to fit, keep the table readable
-    out.print(summary_table(summary))
-    if summary.failed:
-        failed = [t.name for t in summary.tables if t.status != "succeeded" and t.status != "skipped"]
-        if getattr(reporter, "errors_shown", 0):  # each error already had its line: do not print it twice
-            what = f"{len(failed)} table{'s' * (len(failed) > 1)} ({', '.join(failed)})" if failed else "the run"
-            raise CnpjDuckError(f"build of {summary.release} {summary.status}: {what}; the errors are above, "
-                                f"and `cnpj-duck status --run {summary.run_id}` has the details")
-        first = summary.errors[0] if summary.errors else f"see `cnpj-duck status --run {summary.run_id}`"
-        raise CnpjDuckError(f"build of {summary.release} {summary.status}: {first}")
+    show(summary_table(summary))
+    _fail_if_failed(summary, reporter)
+
+
+def _download_into_raw(config: Any, release: str | None, reporter: Any) -> str:
+    """`build --download`: fetch the release first; returns its month, or raises when a file failed."""
+    from .download import download_release
+    from .views import download_line
+
+    summary = download_release(config, release, progress=reporter, command=_command_line())
+    reporter.message(download_line(summary))
+    _fail_if_failed(summary, reporter)
+    return summary.release
 
 
 @cli.command()
@@ -190,10 +209,6 @@ def _command_line() -> str:
     return shlex.join(["cnpj-duck", *words])
 
 
-_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-                       help="A rich view for people, or JSON for programs (stable keys, see the README).")
-
-
 _DECIMAL_MARK = "\u0000decimal:"
 
 
@@ -239,11 +254,10 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
         run["config"] = json.loads(run["config"]) if run.get("config") else None
         _json(run)
         return
-    from rich.console import Console
+    from .console import show
+    from .views import run_tree
 
-    from .console import run_tree
-
-    Console().print(run_tree(run))
+    show(run_tree(run), width=None)
 
 
 @cli.command()
@@ -270,11 +284,10 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
     if fmt == "json":
         _json(found)
         return
-    from rich.console import Console
+    from .console import show
+    from .views import rejects_table
 
-    from .console import rejects_table
-
-    Console().print(rejects_table(found))
+    show(rejects_table(found), width=None)
 
 
 @cli.command("config")
@@ -319,28 +332,12 @@ def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt:
     if fmt == "json":
         _json([r.to_dict() for r in results])
     else:
-        from rich.console import Console
+        from .console import show
+        from .views import lookup_panel
 
-        from .console import lookup_panel
-
-        console = Console()
-        for result in results:
-            if result.found:
-                console.print(lookup_panel(result))
-    missing = [r for r in results if not r.found]
-    if missing:
-        raise CnpjDuckError("; ".join(_not_found(r) for r in missing))
-
-
-def _not_found(result: Any) -> str:
-    from .cnpj import format_cnpj
-
-    company = result.cnpj[:8]
-    if result.establishments_of_company:
-        head = f", head office {', '.join(map(format_cnpj, result.matriz_cnpj))}" if result.matriz_cnpj else ""
-        return (f"CNPJ {result.formatted} not found in release {result.release}; its company {company} has "
-                f"{result.establishments_of_company} establishment(s){head}")
-    return f"CNPJ {result.formatted} not found in release {result.release} (nor any CNPJ of company {company})"
+        for result in (r for r in results if r.found):
+            show(lookup_panel(result), width=None)
+    _fail_if_failed(results)
 
 
 @cli.command()
@@ -352,12 +349,7 @@ def _not_found(result: Any) -> str:
                    "the summary then goes to stderr.")
 @click.option("--status", "statuses", help="With --records: only these, comma-separated: new, removed, changed, "
                                            "duplicate.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
-              default="table", show_default=True, help="As for `query`; csv, json, jsonl and parquet stream every row.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout (needed for parquet).")
-@click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Rows shown by table and markdown (0: all).")
+@_output_options
 @click.pass_context
 def diff(ctx: click.Context, from_release: str | None, to_release: str | None, tables: str | None, records: bool,
          statuses: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
@@ -376,7 +368,6 @@ def diff(ctx: click.Context, from_release: str | None, to_release: str | None, t
     from .config import split_list
     from .diff import STATUSES
     from .diff import diff as run_diff
-    from .query import write_result
 
     wanted = split_list(statuses) if statuses else None
     if wanted and not records:
@@ -384,109 +375,20 @@ def diff(ctx: click.Context, from_release: str | None, to_release: str | None, t
     if wanted and set(wanted) - set(STATUSES):
         raise click.BadParameter(f"{', '.join(sorted(set(wanted) - set(STATUSES)))}: not one of "
                                  f"{', '.join(STATUSES)}", param_hint="--status")
-    if fmt == "parquet" and output is None:
-        raise click.UsageError("--format parquet writes a file: pass --output FILE")
-    result = run_diff(_config(ctx), from_release, to_release, split_list(tables) if tables else None)
-    with result:
-        try:
-            if records:
-                written = write_result(result.records(wanted), fmt, sys.stdout, output, max_rows)
-            else:
-                people = fmt in ("table", "markdown")
-                if people and output is None:
-                    heading = f"diff {result.from_release} -> {result.to_release}"
-                    click.echo(f"{'## ' if fmt == 'markdown' else ''}{heading}\n")
-                written = write_result(result.summary_relation(for_people=people), fmt, sys.stdout, output, max_rows)
-        except BrokenPipeError:  # `diff ... | head`: the reader has gone; stop quietly like other Unix tools
-            _drop_stdout()
+    _check_output(fmt, output)
+    with run_diff(_config(ctx), from_release, to_release, split_list(tables) if tables else None) as result:
+        people = fmt in ("table", "markdown") and not records
+        if people and output is None:
+            click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {result.from_release} -> {result.to_release}\n")
+        written = _write(result.records(wanted) if records else result.summary_relation(for_people=people), fmt,
+                         output, max_rows)
+        if written is None:
             return
-        if records:  # the summary goes with the records, on stderr
-            for line in result.lines():
-                click.echo(line, err=True)
-        else:
-            if result.skipped:
-                click.echo(result.lines()[-1], err=True)
-            for t in result.summary():
-                for note in t.notes:
-                    click.echo(f"{t.table}: {note}", err=True)
-    if written.output is not None:
-        click.echo(f"wrote {written.rows:,} rows to {written.output}", err=True)
-
-
-def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--mirror", is_flag=True, default=None,
-                     help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.")(f)
-    f = click.option("--token", help="The share token, sent as the basic-auth user (config download.token).")(f)
-    f = click.option("--base-url", help="Where the YYYY-MM/ folders are (config download.base_url).")(f)
-    return f
-
-
-def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
-                   **overrides: Any) -> Any:
-    return _config(ctx, **{"download.base_url": base_url, "download.token": token,
-                           "download.mode": "mirror" if mirror else None}, **overrides)
-
-
-def _download_failure(summary: Any, reporter: Any) -> CnpjDuckError:
-    """One line for a download that did not succeed: exit 3 when every failure was the network's or server's."""
-    from .errors import NetworkError
-
-    failed = [f for f in summary.files if f.status == "failed"]
-    kind = NetworkError if failed and all(f.network for f in failed) else CnpjDuckError
-    what = f"{len(failed)} file{'s' * (len(failed) > 1)} ({', '.join(f.name for f in failed)})"
-    if getattr(reporter, "errors_shown", 0):  # each error already had its line
-        return kind(f"download of {summary.release} {summary.status}: {what}; the errors are above, and "
-                    f"`cnpj-duck status --run {summary.run_id}` has the details")
-    first = summary.errors[0] if summary.errors else f"see `cnpj-duck status --run {summary.run_id}`"
-    return kind(f"download of {summary.release} {summary.status}: {first}")
-
-
-def _download_line(summary: Any) -> str:
-    fetched = sum(f.status == "succeeded" for f in summary.files)
-    here = sum(f.status == "skipped" for f in summary.files)
-    rate = summary.fetched / 1e6 / max(summary.seconds, 1e-6)
-    return (f"download of {summary.release}: {summary.status} (run {summary.run_id}, {fetched} fetched, {here} already "
-            f"here, {summary.fetched / 1e6:,.1f} MB in {summary.seconds:.1f}s, {rate:,.1f} MB/s)")
-
-
-def _download_view(summary: Any) -> Any:
-    """The files fetched or failed, one row each; the ones already here in one line."""
-    from rich.console import Group
-    from rich.table import Table
-
-    lines: list[Any] = [_download_line(summary)]
-    shown = [f for f in summary.files if f.status != "skipped"]
-    if shown:
-        table = Table(caption="MB fetched: bytes received now (a resumed file counts only the rest)",
-                      caption_justify="left")
-        for name, justify in (("file", "left"), ("status", "left"), ("MB", "right"), ("MB fetched", "right"),
-                              ("s", "right"), ("MB/s", "right"), ("attempts", "right"), ("note", "left")):
-            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-        for f in shown:
-            style = {"failed": "red", "interrupted": "red"}.get(f.status, "")
-            table.add_row(f.name, f"[{style}]{f.status}[/{style}]" if style else f.status,
-                          f"{(f.size or 0) / 1e6:,.1f}", f"{f.fetched / 1e6:,.1f}", f"{f.seconds:.1f}",
-                          f"{f.fetched / 1e6 / max(f.seconds, 1e-6):,.1f}", str(f.attempts), f.error or f.note or "")
-        lines.append(table)
-    here = len(summary.files) - len(shown)
-    if here:
-        lines.append(f"[yellow]{here} file{'s' * (here > 1)} already complete here[/yellow] (same size and etag or "
-                     "last-modified as on the server): not fetched again")
-    if summary.missing:
-        lines.append(f"[yellow]missing on the server:[/yellow] {', '.join(summary.missing)}")
-    lines.append(f"in {summary.folder}")
-    return Group(*lines)
-
-
-def _download_into_raw(config: Any, release: str | None, reporter: Any) -> str:
-    """`build --download`: fetch the release first; returns its month, or raises when a file failed."""
-    from .download import download_release
-
-    summary = download_release(config, release, progress=reporter, command=_command_line())
-    reporter.message(_download_line(summary))
-    if summary.failed:
-        raise _download_failure(summary, reporter)
-    return summary.release
+        notes = result.lines() if records else (result.lines()[-1:] if result.skipped else []) + [
+            f"{t.table}: {note}" for t in result.summary() for note in t.notes]
+        for line in notes:  # the summary goes with the records, on stderr; so do the summary's notes
+            click.echo(line, err=True)
+    _wrote(written)
 
 
 @cli.command()
@@ -511,27 +413,16 @@ def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror
         return
     from .download import list_releases, plain_url
 
-    found = list_releases(_source_config(ctx, base_url, token, mirror),
-                          notify=lambda text: click.echo(f"warning: {text}", err=True))
+    config = _source_config(ctx, base_url, token, mirror)
+    found = list_releases(config, notify=lambda text: click.echo(f"warning: {text}", err=True))
     if fmt == "json":
         _json([{"release": r.release, "files": len(r.files), "bytes": r.size, "missing": r.missing(),
                 "url": plain_url(r.url)} for r in found])
         return
-    from rich.console import Console
-    from rich.table import Table
+    from .console import show
+    from .views import releases_view
 
-    table = Table()
-    for name, justify in (("release", "left"), ("files", "right"), ("MB", "right"), ("missing", "left")):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for r in found:
-        gone = r.missing()
-        table.add_row(r.release, str(len(r.files)), f"{r.size / 1e6:,.1f}",
-                      f"[yellow]{len(gone)}: {', '.join(gone)}[/yellow]" if gone else "")
-    out = Console()
-    out = out if out.is_terminal else Console(width=120)
-    out.print(f"{len(found)} releases on {plain_url(_source_config(ctx, base_url, token, mirror).download_base_url)}",
-              highlight=False)
-    out.print(table)
+    show(releases_view(found, plain_url(config.download_base_url)), highlight=False)
 
 
 def _local_releases(config: Any, fmt: str) -> None:
@@ -544,12 +435,10 @@ def _local_releases(config: Any, fmt: str) -> None:
                             "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
                for r in found])
         return
-    from rich.console import Console
+    from .console import show
+    from .views import local_releases_table
 
-    from .console import local_releases_table
-
-    out = Console()
-    (out if out.is_terminal else Console(width=120)).print(local_releases_table(found, config.data_dir / "parquet"))
+    show(local_releases_table(found, config.data_dir / "parquet"))
 
 
 @cli.command()
@@ -571,36 +460,23 @@ def download(ctx: click.Context, release: str | None, tables: str | None, base_u
       cnpj-duck download --release 2026-10 --tables empresas,estabelecimentos
       cnpj-duck download --mirror --base-url https://mirror.example.org/cnpj/
     """
-    from rich.console import Console
-
-    from .console import RichProgress
+    from .console import progress_display, show
     from .download import download_release
+    from .views import download_view
 
     config = _source_config(ctx, base_url, token, mirror, tables=tables, release=release)
-    reporter = _reporter(no_progress, quiet)
-    if isinstance(reporter, RichProgress):
-        with reporter:
-            summary = download_release(config, progress=reporter, command=_command_line())
-    else:
+    with progress_display(no_progress, quiet) as reporter:
         summary = download_release(config, progress=reporter, command=_command_line())
-    out = Console()
-    (out if out.is_terminal else Console(width=120)).print(_download_view(summary), highlight=False)
-    if summary.failed:
-        raise _download_failure(summary, reporter)
+    show(download_view(summary), highlight=False)
+    _fail_if_failed(summary, reporter)
 
 
 @cli.command()
 @click.argument("sql", required=False)
 @click.option("--file", "sql_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read the SQL from this file.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
-              default="table", show_default=True,
-              help="table/markdown for people (first --max-rows rows); csv, json, jsonl, parquet stream every row.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout (needed for parquet).")
 @click.option("--release", help="Query this release, YYYY-MM, instead of each table's latest.")
-@click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Rows shown by table and markdown (0: all).")
+@_output_options
 @click.pass_context
 def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, output: Path | None,
           release: str | None, max_rows: int) -> None:
@@ -618,7 +494,7 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
       cnpj-duck query --release 2026-09 "SELECT count(*) FROM empresas"
     """
     from .layout import is_valid_release
-    from .query import connect, run_query, write_result
+    from .query import connect, run_query
 
     if sql is not None and sql_file is not None:
         raise click.UsageError("pass the SQL as an argument or with --file, not both")
@@ -630,20 +506,35 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
         raise click.UsageError("no SQL: pass it as an argument, with --file, or on stdin")
     if release is not None and not is_valid_release(release):
         raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
-    if fmt == "parquet" and output is None:
-        raise click.UsageError("--format parquet writes a file: pass --output FILE")
+    _check_output(fmt, output)
     config = _config(ctx)
     con = connect(config.data_dir, config.sql_dir, release)
     try:
-        result = run_query(con, sql, release, config.data_dir)
-        try:
-            written = write_result(result, fmt, sys.stdout, output, max_rows)
-        except BrokenPipeError:  # `query ... | head`: the reader has gone; stop quietly like other Unix tools
-            _drop_stdout()
-            return
+        written = _write(run_query(con, sql, release, config.data_dir), fmt, output, max_rows)
     finally:
         con.close()
-    if written.output is not None:
+    _wrote(written)
+
+
+def _check_output(fmt: str, output: Path | None) -> None:
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a file: pass --output FILE")
+
+
+def _write(rows: Any, fmt: str, output: Path | None, max_rows: int) -> Any:
+    """Write a query's or diff's rows; None when stdout's reader has gone (`... | head`): stop quietly, like
+    other Unix tools."""
+    from .query import write_result
+
+    try:
+        return write_result(rows, fmt, sys.stdout, output, max_rows)
+    except BrokenPipeError:
+        _drop_stdout()
+        return None
+
+
+def _wrote(written: Any) -> None:
+    if written is not None and written.output is not None:
         click.echo(f"wrote {written.rows:,} rows to {written.output}", err=True)
 
 
@@ -681,27 +572,11 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
         found = [dataclasses.asdict(o) for o in objects]
         _json(found[0] if table is not None else found)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from .console import show
+    from .views import catalog_view, columns_view
 
-    if table is None:
-        grid = Table(title=f"{len(objects)} tables and views in {config.data_dir / 'cnpj.duckdb'}",
-                     title_justify="left", caption="kind: table = an output table's latest release, history = "
-                     "every release with a release column, view = sql/views/, audit = the build's audit trail",
-                     caption_justify="left")
-        for name, justify in (("name", "left"), ("kind", "left"), ("columns", "right"), ("description", "left")):
-            grid.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-        for o in objects:
-            grid.add_row(o.name, o.kind, str(len(o.columns)), o.description or "")
-    else:
-        o = objects[0]
-        grid = Table(title=f"{o.name} ({o.kind}): {o.description or 'no description'}", title_justify="left")
-        for name in ("column", "type", "description"):
-            grid.add_column(name, overflow="fold")
-        for c in o.columns:
-            grid.add_row(c.name, c.type, c.description or "")
-    out = Console()
-    (out if out.is_terminal else Console(width=160)).print(grid)
+    show(catalog_view(objects, config.data_dir / "cnpj.duckdb") if table is None else columns_view(objects[0]),
+         width=160)
 
 
 @cli.group()
@@ -741,57 +616,64 @@ def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tab
       cnpj-duck export postgres --release 2026-10 --schema cnpj_2026_10
       cnpj-duck export postgres --tables estabelecimentos,estabelecimentos_completos --no-progress
     """
-    from rich.console import Console
-
     from .config import split_list
-    from .console import RichProgress
+    from .console import progress_display, show
+    from .dsn import describe_server
     from .export import DEFAULT_BATCH_ROWS
     from .export import export_postgres as run_export
+    from .views import export_view
 
     config = _config(ctx, **{"export.dsn": dsn, "export.schema": schema})
-    if not config.export_dsn:
-        raise click.UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set "
-                               "CNPJ_DUCK_PG_DSN")
-    reporter = _reporter(no_progress, quiet)
-    kwargs = {"dsn": config.export_dsn, "schema": config.export_schema, "release": release,
-              "tables": split_list(tables) if tables else None, "progress": reporter,
-              "command": _command_line(), "batch_rows": batch_rows or DEFAULT_BATCH_ROWS}
-    if isinstance(reporter, RichProgress):
-        with reporter:
-            summary = run_export(config, **kwargs)
+    with progress_display(no_progress, quiet) as reporter:
+        summary = run_export(config, config.export_dsn, config.export_schema, split_list(tables) if tables else None,
+                             release, reporter, _command_line(), batch_rows or DEFAULT_BATCH_ROWS)
+    show(export_view(summary, describe_server(config.export_dsn)))
+
+
+# -- Results that did not succeed: each becomes its one error line and exit code here, raised for main() --------
+
+
+def _fail_if_failed(result: Any, reporter: Any = None) -> None:
+    """Raise the error a build, download or lookup that did not wholly succeed ends its command with."""
+    error = _failure(result, getattr(reporter, "errors_shown", 0))
+    if error is not None:
+        raise error
+
+
+def _failure(result: Any, errors_shown: int) -> CnpjDuckError | None:
+    """The error line and exit code of a result: exit 3 for a download whose every failure was the network's or
+    the server's, else 1. When each error already had its line (`errors_shown`), the last line only sums up."""
+    from .build import BuildSummary
+
+    if isinstance(result, list):  # lookup results: every CNPJ not in the release, after the others were shown
+        missing = [r for r in result if not r.found]
+        return CnpjDuckError("; ".join(_not_found(r) for r in missing)) if missing else None
+    if not result.failed:
+        return None
+    if isinstance(result, BuildSummary):
+        what, noun, kind = "build", "table", CnpjDuckError
+        failed = [t.name for t in result.tables if t.status not in ("succeeded", "skipped")]
     else:
-        summary = run_export(config, **kwargs)
-    out = Console()
-    (out if out.is_terminal else Console(width=120)).print(_export_view(summary, config.export_dsn))
+        bad = [f for f in result.files if f.status == "failed"]
+        what, noun, failed = "download", "file", [f.name for f in bad]
+        kind = NetworkError if bad and all(f.network for f in bad) else CnpjDuckError
+    head = f"{what} of {result.release} {result.status}"
+    if errors_shown:
+        listed = f"{len(failed)} {noun}{'s' * (len(failed) > 1)} ({', '.join(failed)})" if failed else "the run"
+        return kind(f"{head}: {listed}; the errors are above, and `cnpj-duck status --run {result.run_id}` has "
+                    "the details")
+    return kind(f"{head}: {result.errors[0] if result.errors else f'see `cnpj-duck status --run {result.run_id}`'}")
 
 
-def _export_view(summary: Any, dsn: str) -> Any:
-    """The export's summary: per table, rows, speed, primary key or the duplicates that prevented it."""
-    from rich.table import Table
+def _not_found(result: Any) -> str:
+    from .cnpj import format_cnpj
 
-    from .dsn import describe_server
-
-    grid = Table(title=f"release {summary.release} -> schema {summary.schema} at {describe_server(dsn)} "
-                       f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",
-                 title_justify="left", caption_justify="left",
-                 caption="s: loading the rows; index s: primary key, indexes, ANALYZE, comments; indexes: besides "
-                         "the primary key's; every row is kept, repeated keys included")
-    for name, justify in (("table", "left"), ("rows", "right"), ("s", "right"), ("rows/s", "right"),
-                          ("index s", "right"), ("primary key", "left"), ("indexes", "right")):
-        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for t in summary.tables:
-        if t.primary_key:
-            key = ", ".join(t.primary_key)
-        elif t.duplicate_rows or t.null_keys:
-            parts = [f"{t.duplicate_keys:,} repeated keys ({t.duplicate_rows:,} extra rows)" if t.duplicate_rows
-                     else "", f"{t.null_keys:,} NULL keys" if t.null_keys else ""]
-            key = "[yellow]no: " + ", ".join(filter(None, parts)) + "[/yellow]"
-        else:
-            key = "[dim]none[/dim]"
-        name = t.name + (" [dim](view)[/dim]" if t.source == "view" else "")
-        grid.add_row(name, f"{t.rows:,}", f"{t.seconds:.1f}", f"{t.rows_per_second:,.0f}", f"{t.index_seconds:.1f}",
-                     key, str(len(t.indexes)))
-    return grid
+    company = result.cnpj[:8]
+    if result.establishments_of_company:
+        head = f", head office {', '.join(map(format_cnpj, result.matriz_cnpj))}" if result.matriz_cnpj else ""
+        return (f"CNPJ {result.formatted} not found in release {result.release}; its company {company} has "
+                f"{result.establishments_of_company} establishment(s){head}")
+    return f"CNPJ {result.formatted} not found in release {result.release} (nor any CNPJ of company {company})"
 
 
 def _log_error(message: str, exc_info: bool = False) -> None:

@@ -1,23 +1,17 @@
-"""What the user sees: the rich progress display, the plain one-line mode, and the build summary."""
+"""What the user sees while a command runs: the rich progress display, the plain one-line mode, and where the
+final view is printed. The views themselves are in views.py."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
-from rich import box
-from rich.console import Console, Group
-from rich.panel import Panel
+from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
-from rich.table import Column, Table
+from rich.table import Column
 from rich.text import Text
-from rich.tree import Tree
-
-from .build import BuildSummary
-from .cnpj import format_cnpj
 
 
 def _clock(seconds: float | None) -> str:
@@ -149,6 +143,12 @@ class PlainProgress:
         self.transfers: dict[str, list[float]] = {}  # download tasks: [total bytes, bytes so far, last line printed]
         self.errors_shown = 0
 
+    def __enter__(self) -> PlainProgress:
+        return self  # nothing to start or stop: `with` works for either display
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
@@ -211,159 +211,18 @@ def _transfer_line(total: float, done: float, seconds: float) -> str:
     return f"{share}, {rate / 1e6:,.1f} MB/s{eta}"
 
 
-def summary_table(summary: BuildSummary) -> Table:
-    """The per-table summary printed at the end of a build."""
-    partial = " [yellow]partial: a development run[/yellow]" if summary.partial else ""
-    table = Table(caption="written: rows written now; nulled: values that did not cast (dates, decimals); "
-                  "in output: rows in the table's Parquet; MB: Parquet written now",
-                  caption_justify="left", title=f"release {summary.release}: {summary.status} (run {summary.run_id}, "
-                        f"{summary.seconds:.1f}s){partial}", title_justify="left")
-    for name, justify in (("table", "left"), ("status", "left"), ("files", "right"), ("written", "right"),
-                          ("rejected", "right"), ("nulled", "right"), ("in output", "right"),
-                          ("s", "right"), ("MB", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for t in summary.tables:
-        style = {"failed": "red", "skipped": "yellow"}.get(t.status, "")
-        table.add_row(
-            t.name, f"[{style}]{t.status}[/{style}]" if style else t.status, str(t.files),
-            f"{t.rows_written:,}", f"{t.rows_rejected:,}", f"{sum(t.values_nulled.values()):,}",
-            f"{t.rows_in_output:,}", f"{t.seconds:.1f}", f"{t.parquet_bytes / 1e6:,.1f}",
-        )
-    return table
+def progress_display(no_progress: bool, quiet: bool) -> RichProgress | PlainProgress:
+    """Rich bars on a terminal, plain lines otherwise (or when asked); either is used as `with display:`."""
+    console = Console(stderr=True)
+    if no_progress or quiet or not console.is_terminal:
+        return PlainProgress(sys.stderr, quiet=quiet)
+    return RichProgress(console)
 
 
-_STYLE = {"failed": "red", "interrupted": "red", "abandoned": "red", "skipped": "yellow", "running": "cyan",
-          "succeeded": "green"}
-
-
-def _status(status: str) -> str:
-    style = _STYLE.get(status, "")
-    return f"[{style}]{status}[/{style}]" if style else status
-
-
-def _level(row: dict[str, Any], name: str) -> str:
-    seconds = (row["finished_at"] - row["started_at"]).total_seconds() if row.get("finished_at") else None
-    took = f", {seconds:.1f}s" if seconds is not None else ""
-    if not row["rows_read"] and row.get("bytes_in"):  # a download moves bytes, not rows
-        text = f"{name} {_status(row['status'])}: {row['bytes_in'] / 1e6:,.1f} MB fetched{took}"
-    else:
-        text = (f"{name} {_status(row['status'])}: {row['rows_read']:,} read, {row['rows_written']:,} written, "
-                f"{row['rows_rejected']:,} rejected{took}")
-    if row.get("note"):
-        text += f" [dim]({row['note']})[/dim]"
-    if row.get("error"):
-        text += f"\n[red]{row['error']}[/red]"
-    return text
-
-
-def run_tree(run: dict[str, Any]) -> Tree:
-    """The audit hierarchy of one run as a tree; succeeded batches are summarised, others listed."""
-    tree = Tree(_level(run, f"run {run['run_id']} ({run['command']}, release {run['release']})"))
-    for table in run["tables"]:
-        branch = tree.add(_level(table, f"[bold]{table['table_name']}[/bold]"))
-        for file in table["files"]:
-            leaf = branch.add(_level(file, file["zip_name"]))
-            batches = file["batches"]
-            ok = [b for b in batches if b["status"] == "succeeded"]
-            if ok:
-                plural = "batch" if len(ok) == 1 else "batches"
-                leaf.add(f"{len(ok)} {plural} succeeded, lines {ok[0]['first_line']:,}-{ok[-1]['last_line']:,}")
-            for b in batches:
-                if b["status"] != "succeeded":
-                    leaf.add(_level(b, f"batch {b['seq']} (from line {b['first_line']:,})"))
-    return tree
-
-
-def rejects_table(rows: list[dict[str, Any]]) -> Table:
-    """Rejected records with their file, line and reason."""
-    run = rows[0]["run_id"] if rows else None
-    table = Table(title=f"rejects of run {run}" if run else "no rejects", title_justify="left")
-    for name in ("table", "zip", "line", "reason", "raw"):
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"],
-                      r["raw"][:200])
-    return table
-
-
-def lookup_panel(result: Any) -> Panel:
-    """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
-    def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
-        v = row[name]
-        shown = ", ".join(map(str, v)) if isinstance(v, list) else {True: "yes", False: "no"}.get(v, str(v))
-        if name + "_descricao" in row:  # an orphan code (missing from its lookup) says so
-            described = row[name + "_descricao"] or "(no description: code missing from its lookup)"
-            return f"{shown} - {described}" if codes else described
-        return shown
-
-    def fields(title: str, row: dict[str, Any], skip: tuple[str, ...] = ("cnpj_basico",)) -> Table:
-        grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_header=False,
-                     padding=(0, 1))
-        grid.add_column(style="cyan", no_wrap=True)
-        grid.add_column()
-        for name in row:
-            if row[name] is not None and not name.endswith("_descricao") and name not in skip:
-                grid.add_row(name, value(row, name))
-        return grid
-
-    def rows_of(title: str, rows: tuple[dict[str, Any], ...], skip: tuple[str, ...] = ("cnpj_basico",)) -> list[Any]:
-        if not rows:
-            return [f"[bold]{title}[/]: [dim]no row in this release[/]"]
-        return [fields(title if len(rows) == 1 else f"{title} (row {n} of {len(rows)}: the key repeats)", row, skip)
-                for n, row in enumerate(rows, 1)]
-
-    parts: list[Any] = rows_of("Estabelecimento", result.estabelecimentos, skip=("cnae_fiscal_secundaria",))
-    head = ", ".join(format_cnpj(c) for c in result.matriz_cnpj) or "none"
-    parts.append(f"[dim]{result.establishments_of_company} establishment(s) of this company; head office: {head}[/]")
-    parts += rows_of("Empresa", result.empresas) + rows_of("Simples / MEI", result.simples)
-    if result.socios:
-        socios = Table(title="Socios", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-        shown = {"nome_socio_razao_social": "nome", "identificador_socio": "tipo", "cnpj_cpf_socio": "documento",
-                 "qualificacao_socio": "qualificacao", "data_entrada_sociedade": "entrada", "faixa_etaria": "idade",
-                 "pais": "pais", "nome_representante": "representante",
-                 "qualificacao_representante_legal": "qualif. representante"}
-        names = [n for n in shown if any(r[n] is not None for r in result.socios)]
-        if all(r["nome_representante"] is None for r in result.socios):  # '00 Nao informada' says nothing then
-            names.remove("qualificacao_representante_legal")
-        for name in names:  # documents and dates are read whole; names and descriptions wrap
-            whole = name in ("cnpj_cpf_socio", "data_entrada_sociedade")
-            socios.add_column(shown[name], no_wrap=whole, min_width=14 if name == "cnpj_cpf_socio" else None)
-        for row in result.socios:
-            socios.add_row(*(value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else ""
-                             for n in names))
-        parts.append(socios)
-    else:
-        parts.append("[bold]Socios[/]: [dim]none[/]")
-    if result.cnaes_secundarias:
-        cnaes = Table(title="CNAEs secundarias", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-        cnaes.add_column("codigo")
-        cnaes.add_column("descricao")
-        for row in result.cnaes_secundarias:
-            cnaes.add_row(row["codigo"], row["descricao"] or "(no description: code missing from cnaes)")
-        parts.append(cnaes)
-    else:
-        parts.append("[bold]CNAEs secundarias[/]: [dim]none[/]")
-    parts.extend(f"[yellow]warning: {w}[/]" for w in result.warnings())
-    estab = result.estabelecimentos[0]
-    status = estab.get("situacao_cadastral_descricao") or estab.get("situacao_cadastral") or ""
-    kind = estab.get("identificador_matriz_filial_descricao") or ""
-    title = f"[bold]{result.formatted}[/] {kind} {status} (release {result.release})"
-    return Panel(Group(*parts), title=title, title_align="left")
-
-
-def local_releases_table(found: list[Any], folder: Path) -> Table:
-    """The releases built under <data_dir>/parquet: per table, rows, files, MB, when built, run."""
-    title = f"{len(found)} release{'s' * (len(found) != 1)} built under {folder}"
-    table = Table(title=title, title_justify="left")
-    for name, justify in (("release", "left"), ("table", "left"), ("rows", "right"), ("files", "right"),
-                          ("MB", "right"), ("built", "left"), ("run", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in found:
-        for i, t in enumerate(r.tables):
-            built = t.built_at.strftime("%Y-%m-%d %H:%M") if t.built_at else "?"
-            table.add_row(r.release if i == 0 else "", t.name, f"{t.rows:,}" if t.rows is not None else "?",
-                          str(t.files), f"{t.bytes / 1e6:,.1f}", built + (" (partial)" if t.partial else ""),
-                          str(t.run_id or ""))
-        table.add_row("", "[bold]all[/bold]", f"[bold]{r.rows:,}[/bold]", "", f"[bold]{r.bytes / 1e6:,.1f}[/bold]",
-                      "", "", end_section=True)
-    return table
+def show(view: Any, *, width: int | None = 120, highlight: bool = True) -> None:
+    """Print a view on stdout; a pipe or a file gets `width` columns (it has no terminal width to fit), so that
+    a table stays readable. width=None prints as wide as rich guesses."""
+    out = Console()
+    if width is not None and not out.is_terminal:
+        out = Console(width=width)
+    out.print(view, highlight=highlight)
