@@ -1,4 +1,4 @@
-"""What the user sees while a command runs: the rich progress display, the plain one-line mode, and where the
+"""What the user sees while a command runs: the rich progress display or the plain one-line mode, and where the
 final view is printed. The views themselves are in views.py."""
 
 from __future__ import annotations
