@@ -36,10 +36,10 @@ def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _sourceconfig_of(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
+def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
                    **overrides: Any) -> Any:
     return config_of(ctx, **{"download.base_url": base_url, "download.token": token,
-                           "download.mode": "mirror" if mirror else None}, **overrides)
+                             "download.mode": "mirror" if mirror else None}, **overrides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -185,7 +185,7 @@ def _command_line() -> str:
 @cli.command("config")
 @FORMAT
 @click.pass_context
-def showconfig_of(ctx: click.Context, fmt: str) -> None:
+def show_config(ctx: click.Context, fmt: str) -> None:
     """Print the effective configuration and where each value came from (secrets redacted).
 
     \b
@@ -223,11 +223,11 @@ def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror
         return
     from .download import list_releases, plain_url
 
-    config = _sourceconfig_of(ctx, base_url, token, mirror)
+    config = _source_config(ctx, base_url, token, mirror)
     found = list_releases(config, notify=lambda text: click.echo(f"warning: {text}", err=True))
     if fmt == "json":
         print_json([{"release": r.release, "files": len(r.files), "bytes": r.size, "missing": r.missing(),
-                "url": plain_url(r.url)} for r in found])
+                     "url": plain_url(r.url)} for r in found])
         return
     from .console import show
     from .views import releases_view
@@ -241,9 +241,9 @@ def _local_releases(config: Any, fmt: str) -> None:
     found = local_releases(config.data_dir)
     if fmt == "json":
         print_json([{"release": r.release, "rows": r.rows, "bytes": r.bytes,
-                "tables": [{"table": t.name, "rows": t.rows, "files": t.files, "bytes": t.bytes,
-                            "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
-               for r in found])
+                     "tables": [{"table": t.name, "rows": t.rows, "files": t.files, "bytes": t.bytes,
+                                 "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
+                    for r in found])
         return
     from .console import show
     from .views import local_releases_table
@@ -274,7 +274,7 @@ def download(ctx: click.Context, release: str | None, tables: str | None, base_u
     from .download import download_release
     from .views import download_view
 
-    config = _sourceconfig_of(ctx, base_url, token, mirror, tables=tables, release=release)
+    config = _source_config(ctx, base_url, token, mirror, tables=tables, release=release)
     with progress_display(no_progress, quiet) as reporter:
         summary = download_release(config, progress=reporter, command=_command_line())
     show(download_view(summary), highlight=False)
