@@ -327,8 +327,9 @@ def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tab
 
     config = config_of(ctx, **{"export.dsn": dsn, "export.schema": schema})
     with progress_display(no_progress, quiet) as reporter:
-        summary = run_export(config, config.export_dsn, config.export_schema, split_list(tables) if tables else None,
-                             release, reporter, _command_line(), batch_rows or DEFAULT_BATCH_ROWS)
+        summary = run_export(config, dsn=config.export_dsn, schema=config.export_schema, release=release,
+                             tables=split_list(tables) if tables else None, progress=reporter,
+                             command=_command_line(), batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
     show(export_view(summary, describe_server(config.export_dsn)))
 
 
