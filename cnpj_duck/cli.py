@@ -668,7 +668,7 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
     from .catalog import connect_reader, describe_catalog
 
     config = _config(ctx)
-    con = connect_reader(config.data_dir, config.sql_dir)
+    con = connect_reader(config.data_dir, config.sql_dir, documented=True)
     try:
         objects = describe_catalog(con, config.sql_dir)
     finally:

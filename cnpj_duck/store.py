@@ -153,9 +153,10 @@ class Store:
         listed = ", ".join(quote_literal(f) for f in files)
         return f"read_parquet([{listed}], hive_partitioning = false)"
 
-    def history_sql(self, table: str, relative: bool = False) -> str:
-        """A `read_parquet(...)` over every built release of a table, with the month in a `release` column."""
-        files = [self._path_text(p, relative) for r in self.built().get(table, []) for p in self.part_files(table, r)]
+    def history_sql(self, table: str, relative: bool = False, releases: list[str] | None = None) -> str:
+        """A `read_parquet(...)` over every built release of a table (or those given), with the month in `release`."""
+        months = self.built().get(table, []) if releases is None else releases
+        files = [self._path_text(p, relative) for r in months for p in self.part_files(table, r)]
         if not files:
             raise UsageError(f"{table} is not built for any release; run `cnpj-duck build`")
         listed = ", ".join(quote_literal(f) for f in files)
