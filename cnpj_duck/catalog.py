@@ -110,17 +110,17 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     return created
 
 
-def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None,
-                   documented: bool = False) -> duckdb.DuckDBPyConnection:
+def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None, documented: bool = False,
+                   engine: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """What every reader queries: an in-memory database with a copy of the catalog's audit tables and the views
     over the Parquet of `release` (default: the latest built release), commented. It holds no file: builds,
     exports and downloads write meanwhile, and a moved data dir answers the same. `documented` adds the data
-    dictionary as comments.
+    dictionary as comments; `engine` is the in-memory database to use (store.open_engine: bounded like the config).
     """
     store = Store(data_dir)
     if not store.catalog_path.is_file() and not store.releases():
         raise UsageError(f"{store.catalog_path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
-    con = snapshot(store)
+    con = snapshot(store, engine)
     try:
         create_views(con, data_dir, sql_dir, release=release, documented=documented)
         if documented:

@@ -633,7 +633,10 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet writes a file: pass --output FILE")
     config = _config(ctx)
-    con = connect(config.data_dir, config.sql_dir, release)
+    from .store import Store, open_engine
+
+    engine = open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
+    con = connect(config.data_dir, config.sql_dir, release, engine)
     try:
         result = run_query(con, sql, release, config.data_dir)
         try:

@@ -54,13 +54,14 @@ class QueryResult:
     output: Path | None = None
 
 
-def connect(data_dir: Path, sql_dir: Path, release: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(data_dir: Path, sql_dir: Path, release: str | None = None,
+            engine: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """The catalog as readers see it (catalog.connect_reader): views over `release`, or the latest built one.
 
     For a release, every output table built for it gets its view: a table without it is simply absent, rather
     than showing another release.
     """
-    return connect_reader(data_dir, sql_dir, release)
+    return connect_reader(data_dir, sql_dir, release, engine=engine)
 
 
 # Statements that would change the reader's database: `query` reads; results leave with --output or COPY ... TO.
