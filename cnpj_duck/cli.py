@@ -100,7 +100,7 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     from rich.console import Console
 
     from .build import build as run_build
-    from .build import sample_release
+    from .source import sample_release
     from .console import RichProgress, summary_table
 
     config = _config(ctx, tables=tables, release=release)
