@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +30,7 @@ from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES
 from .progress import NullProgress, Progress
 from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
-from .store import CATALOG_NAME, MANIFEST_NAME, Store
+from .store import CATALOG_NAME, MANIFEST_NAME, Store, link_or_copy
 from .transform import (
     MACROS_FILE,
     FamilyWriter,
@@ -97,13 +95,6 @@ def transform_fingerprint(transform: Transform, config: Config) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 @dataclass(frozen=True)
 class _FilePlan:
     """What every file of one table shares: where it goes and what is current."""
@@ -113,6 +104,7 @@ class _FilePlan:
     final: Path
     staged: Path
     current: dict[str, Any] | None
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -250,7 +242,7 @@ class Builder:
         assert self.staging is not None
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
-        plan = _FilePlan(transform, release, final, staged, current)
+        plan = _FilePlan(transform, release, final, staged, current, fingerprint)
         outcomes = self._run_files(engine, t, plan, files)
         if t.failed_children or t.interrupted_children:
             return {}
@@ -260,13 +252,15 @@ class Builder:
             for name, count in o.nulled.items():
                 nulled[name] = nulled.get(name, 0) + count
         skipped = sum(o.skipped for o in outcomes)
-        if current is not None and skipped == len(files) and set(parts) == set(current["parts"]):
+        if current is not None and skipped == len(files) and parts == current["parts"]:
             t.outcome = "skipped"
             t.note = f"all {len(files)} files unchanged since the output was built; --force rebuilds"
             t.set(output_path=str(final))
+            self.store.drop_kept(transform.name, release)
             return nulled
         self._publish(t, staged, transform.name, release,
                       {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts})
+        self.store.drop_kept(transform.name, release)
         return nulled
 
     def _run_files(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
@@ -306,11 +300,20 @@ class Builder:
                 f.set(sha256=sha, output_path=str(plan.final / part))
                 previous = (plan.current or {}).get("parts", {}).get(part)
                 if previous and previous["zip_name"] == src.path.name and previous["sha256"] == sha:
-                    _link_or_copy(plan.final / part, plan.staged / part)
+                    link_or_copy(plan.final / part, plan.staged / part)
                     f.outcome = "skipped"
                     f.note = f"unchanged since run {previous['run_id']} (same sha256 and transform)"
                     self.progress.advance("build", self.sizes[src.path])
                     return _FileOutcome(part, previous, {}, True)
+                kept = None if self.force else self.store.kept_part(plan.transform.name, plan.release, part)
+                if kept and (kept[1]["zip_name"], kept[1]["sha256"], kept[1]["fingerprint"]) == \
+                        (src.path.name, sha, plan.fingerprint):
+                    link_or_copy(kept[0], plan.staged / part)
+                    f.outcome = "skipped"
+                    f.note = f"built by run {kept[1]['run_id']}, which stopped before publishing the table"
+                    self.progress.advance("build", self.sizes[src.path])
+                    entry = {k: kept[1][k] for k in ("zip_name", "sha256", "rows", "run_id")}
+                    return _FileOutcome(part, entry, kept[1].get("nulled", {}), True)
                 cursor = engine.cursor()
                 self.cursors.add(cursor)
                 try:
@@ -319,6 +322,9 @@ class Builder:
                     self.cursors.discard(cursor)
                     cursor.close()
                 entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
+                if not self.partial:  # kept until the table is published: a rerun after Ctrl-C starts from here
+                    self.store.keep_part(plan.transform.name, plan.release, plan.staged / part,
+                                         {**entry, "fingerprint": plan.fingerprint, "nulled": nulled})
                 return _FileOutcome(part, entry, nulled, False)
         except Exception as e:  # recorded as the file's failure by its scope; the other files go on
             self.progress.message(str(e) or type(e).__name__, level="error")

@@ -100,8 +100,8 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     from rich.console import Console
 
     from .build import build as run_build
-    from .source import sample_release
     from .console import RichProgress, summary_table
+    from .source import sample_release
 
     config = _config(ctx, tables=tables, release=release)
     if download and (sample or source is not None):

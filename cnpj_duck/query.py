@@ -81,8 +81,16 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
         return con.sql(sql)
     except duckdb.Error as e:
         message = sql_message(e)
-        if release is not None and data_dir is not None and "does not exist" in message:
-            message += f" (release {release} has: {', '.join(Store(data_dir).tables_of(release))})"
+        if data_dir is not None and "Table with name" in message and "does not exist" in message:
+            store = Store(data_dir)
+            shown = release or store.latest_release()
+            if shown is None:
+                message += " (nothing is built yet: run `cnpj-duck build`)"
+            elif release is not None:
+                message += f" (release {release} has: {', '.join(store.tables_of(release))})"
+            else:
+                message += (f" (the latest built release, {shown}, has: {', '.join(store.tables_of(shown))}; "
+                            f"`cnpj-duck build --release {shown}` makes the others)")
         raise SqlError(message) from None
 
 

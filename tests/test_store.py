@@ -242,3 +242,17 @@ def test_every_command_agrees_on_the_latest_built_release(three_months, capsys, 
     finally:
         con.close()
     assert exported == [("2026-10",)]
+
+
+def test_after_a_first_build_in_part_queries_show_what_is_published(sample_build, tmp_path, capsys):
+    # Issue 12 (5): the tables a stopped first build published answer; a missing one is one line saying what to do.
+    manifest, _, _ = sample_build
+    data = tmp_path / "data"
+    assert build(_config(data), source=manifest.folder, tables=["empresas", "motivos"]).status == "succeeded"
+    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM empresas", "--format", "csv")
+    assert code == 0 and int(out.splitlines()[1]) > 0, err
+    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM estabelecimentos")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "Table with name estabelecimentos does not exist" in err
+    assert "the latest built release, 2026-10, has: empresas, motivos" in err
+    assert "`cnpj-duck build --release 2026-10` makes the others" in err
