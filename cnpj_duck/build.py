@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,10 @@ from .errors import (
     UsageError,
 )
 from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
-from .layout import FAMILIES, Family, list_zip_paths, recognise, release_from_text
+from .layout import FAMILIES
 from .progress import NullProgress, Progress
-from .store import CATALOG_NAME, MANIFEST_NAME, Store
+from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
+from .store import CATALOG_NAME, MANIFEST_NAME, Store, link_or_copy
 from .transform import (
     MACROS_FILE,
     FamilyWriter,
@@ -83,87 +82,6 @@ class BuildSummary:
         return [f"{t.name}: {t.error}" for t in self.tables if t.status == "failed" and t.error]
 
 
-@dataclass
-class SourceFile:
-    """A zip of the release folder, matched to its family."""
-
-    path: Path
-    family: Family
-    index: int
-    problem: str | None = None  # set when the file must fail without being read (e.g. a duplicate)
-
-
-@dataclass
-class ReleaseFolder:
-    release: str
-    folder: Path
-    files: list[SourceFile] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def resolve_release(config: Config, release: str | None, source: Path | None) -> tuple[str, Path]:
-    """Find the release month and the folder of zips to build."""
-    wanted = release or config.release
-    if source is not None:
-        if not source.is_dir():
-            raise UsageError(f"{source}: no such folder; pass --source a folder of release zips")
-        if wanted == "latest":
-            inferred = release_from_text(str(source.resolve()))
-            if inferred is None:
-                raise UsageError(
-                    f"{source}: cannot tell the release month from the folder name; pass --release YYYY-MM"
-                )
-            wanted = inferred
-        return wanted, source
-    raw = config.data_dir / "raw"
-    if wanted == "latest":
-        months = sorted(p.name for p in raw.glob("*") if p.is_dir() and release_from_text(p.name) == p.name)
-        months = [m for m in months if any((raw / m).glob("*.zip"))]
-        if not months:
-            raise UsageError(
-                f"{raw}: no release folder with zips (raw/YYYY-MM/); run `cnpj-duck sample` or pass --source DIR"
-            )
-        wanted = months[-1]
-    folder = raw / wanted
-    if not folder.is_dir():
-        raise UsageError(f"{folder}: no such release folder; download it first or pass --source DIR")
-    return wanted, folder
-
-
-def scan_release(release: str, folder: Path) -> ReleaseFolder:
-    """Match every zip to its family; report unexpected files, duplicates and missing files."""
-    scan = ReleaseFolder(release, folder)
-    zips, others = list_zip_paths(folder)
-    for other in others:
-        scan.warnings.append(f"{other.name}: unexpected {'folder' if other.is_dir() else 'file'} in the release "
-                             "folder (not a zip); ignored")
-    seen: dict[tuple[str, int], Path] = {}
-    for path in zips:
-        rec = recognise(path.name)
-        if rec is None:
-            try:
-                member = find_member(path)
-            except SourceError as e:
-                scan.warnings.append(f"{e}; not part of the build")
-                continue
-            family, index = member.family, member.index
-        else:
-            family, index = rec.family, rec.index
-        file = SourceFile(path, family, index)
-        key = (family.name, index)
-        if key in seen:
-            file.problem = f"same file of {family.name} as {seen[key].name}; keep one of them in the folder"
-        else:
-            seen[key] = path
-        scan.files.append(file)
-    missing = [f.zip_name(i) for f in FAMILIES.values() for i in range(f.file_count) if (f.name, i) not in seen]
-    if missing:
-        scan.warnings.append(f"{len(missing)} of the 37 release files are missing: {', '.join(missing)}; "
-                             "building what is there")
-    scan.files.sort(key=lambda f: (f.family.name, f.index))
-    return scan
-
-
 def sha256_of(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -177,13 +95,6 @@ def transform_fingerprint(transform: Transform, config: Config) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 @dataclass(frozen=True)
 class _FilePlan:
     """What every file of one table shares: where it goes and what is current."""
@@ -193,6 +104,7 @@ class _FilePlan:
     final: Path
     staged: Path
     current: dict[str, Any] | None
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -263,7 +175,7 @@ class Builder:
             files = [f for f in scan.files if f.family.name in wanted]
             if self.max_files is not None:
                 files = [f for f in files if f.index < self.max_files]
-            self.sizes = {f.path: _member_size(f.path) for f in files}  # one look in each zip, reused
+            self.sizes = {f.path: member_size(f.path) for f in files}  # one look in each zip, reused
             total = sum(self.sizes.values())
             self.progress.start("build", total=total, unit="bytes", release=release, run_id=run.id)
             for transform in wanted.values():
@@ -330,7 +242,7 @@ class Builder:
         assert self.staging is not None
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
-        plan = _FilePlan(transform, release, final, staged, current)
+        plan = _FilePlan(transform, release, final, staged, current, fingerprint)
         outcomes = self._run_files(engine, t, plan, files)
         if t.failed_children or t.interrupted_children:
             return {}
@@ -340,13 +252,15 @@ class Builder:
             for name, count in o.nulled.items():
                 nulled[name] = nulled.get(name, 0) + count
         skipped = sum(o.skipped for o in outcomes)
-        if current is not None and skipped == len(files) and set(parts) == set(current["parts"]):
+        if current is not None and skipped == len(files) and parts == current["parts"]:
             t.outcome = "skipped"
             t.note = f"all {len(files)} files unchanged since the output was built; --force rebuilds"
             t.set(output_path=str(final))
+            self.store.drop_kept(transform.name, release)
             return nulled
         self._publish(t, staged, transform.name, release,
                       {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts})
+        self.store.drop_kept(transform.name, release)
         return nulled
 
     def _run_files(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
@@ -386,11 +300,20 @@ class Builder:
                 f.set(sha256=sha, output_path=str(plan.final / part))
                 previous = (plan.current or {}).get("parts", {}).get(part)
                 if previous and previous["zip_name"] == src.path.name and previous["sha256"] == sha:
-                    _link_or_copy(plan.final / part, plan.staged / part)
+                    link_or_copy(plan.final / part, plan.staged / part)
                     f.outcome = "skipped"
                     f.note = f"unchanged since run {previous['run_id']} (same sha256 and transform)"
                     self.progress.advance("build", self.sizes[src.path])
                     return _FileOutcome(part, previous, {}, True)
+                kept = None if self.force else self.store.kept_part(plan.transform.name, plan.release, part)
+                if kept and (kept[1]["zip_name"], kept[1]["sha256"], kept[1]["fingerprint"]) == \
+                        (src.path.name, sha, plan.fingerprint):
+                    link_or_copy(kept[0], plan.staged / part)
+                    f.outcome = "skipped"
+                    f.note = f"built by run {kept[1]['run_id']}, which stopped before publishing the table"
+                    self.progress.advance("build", self.sizes[src.path])
+                    entry = {k: kept[1][k] for k in ("zip_name", "sha256", "rows", "run_id")}
+                    return _FileOutcome(part, entry, kept[1].get("nulled", {}), True)
                 cursor = engine.cursor()
                 self.cursors.add(cursor)
                 try:
@@ -399,6 +322,9 @@ class Builder:
                     self.cursors.discard(cursor)
                     cursor.close()
                 entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
+                if not self.partial:  # kept until the table is published: a rerun after Ctrl-C starts from here
+                    self.store.keep_part(plan.transform.name, plan.release, plan.staged / part,
+                                         {**entry, "fingerprint": plan.fingerprint, "nulled": nulled})
                 return _FileOutcome(part, entry, nulled, False)
         except Exception as e:  # recorded as the file's failure by its scope; the other files go on
             self.progress.message(str(e) or type(e).__name__, level="error")
@@ -506,41 +432,11 @@ class Builder:
         return {}
 
 
-def _member_size(path: Path) -> int:
-    """Uncompressed size of a zip's data member (0 when it cannot be read: the file fails later, loudly)."""
-    try:
-        return find_member(path).size
-    except SourceError:
-        return 0
-
-
 def _is_interrupt(e: BaseException) -> bool:
     """DuckDB's own Ctrl-C handling: a query (or the Arrow stream it reads) ends with an INTERRUPT error."""
     if isinstance(e, getattr(duckdb, "InterruptException", ())):
         return True
     return isinstance(e, duckdb.Error | OSError) and ("INTERRUPT" in str(e) or str(e) == "Query interrupted")
-
-
-SAMPLE_RELEASE = "2026-10"
-SAMPLE_SCALE = 0.0002  # ~11.5k empresas, ~13k estabelecimentos, every quirk: builds in a couple of seconds
-SAMPLE_SEED = 0
-
-
-def sample_release(data_dir: Path) -> Path:
-    """The embedded sample release, generated on first use into <data_dir>/sample/ (deterministic)."""
-    from .sample import generate_release
-
-    root = data_dir / "sample"
-    folder = root / SAMPLE_RELEASE
-    if len(list(folder.glob("*.zip"))) == 37:
-        return folder
-    scratch = root / ".generating"
-    shutil.rmtree(scratch, ignore_errors=True)
-    manifest = generate_release(scratch, release=SAMPLE_RELEASE, scale=SAMPLE_SCALE, seed=SAMPLE_SEED, workers=1)
-    shutil.rmtree(folder, ignore_errors=True)
-    manifest.folder.rename(folder)  # appears complete or not at all
-    shutil.rmtree(scratch, ignore_errors=True)
-    return folder
 
 
 def build(config: Config, *, release: str | None = None, source: Path | None = None,

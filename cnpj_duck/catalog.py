@@ -41,7 +41,7 @@ AUDIT_DOCS = {
 
 def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, release: str | None = None,
                  temporary: bool = False, problems: list[str] | None = None, atomic: bool = False,
-                 relative: bool = False) -> list[str]:
+                 relative: bool = False, documented: bool = True) -> list[str]:
     """Define the views of every output table for `release` (default: the latest built release), their
     `_history` views and the views of sql/views/, with comments; returns the names created.
 
@@ -50,7 +50,8 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     is given. `atomic` makes each view and its comments one transaction (ten times faster on a database file,
     where each statement would otherwise commit on its own); `con` must not be in a transaction then.
     `relative` writes the Parquet paths relative to the data dir (the catalog file's views, which must survive
-    the data dir being moved); otherwise they are absolute (a reader's own views).
+    the data dir being moved); otherwise they are absolute (a reader's own views). Without `documented` the
+    views get no comments (a third of a reader's start-up; `describe` asks for them).
     """
     store = Store(data_dir)
     releases = store.built()
@@ -60,7 +61,7 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
                          f"(built: {', '.join(built) or 'none'}); build it first")
     create_macros(con, sql_dir, temporary, atomic)
     view = "TEMPORARY VIEW" if temporary else "VIEW"
-    docs = _table_docs(sql_dir)
+    docs = _table_docs(sql_dir) if documented else {}
     created: list[str] = []
     wanted = release or store.latest_release() or ""
     for table, found in releases.items():
@@ -72,8 +73,9 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
                 continue
             try:
                 body = (f"SELECT * FROM {store.scan_sql(table, wanted, relative)}" if name == table else
-                        f"SELECT release, * EXCLUDE (release) FROM {store.history_sql(table, relative)}")
-                _create(con, view, name, body, _sentence(doc, about), docs_of, atomic)
+                        f"SELECT release, * EXCLUDE (release) FROM {store.history_sql(table, relative, found)}")
+                _create(con, view, name, body, _sentence(doc, about) if documented else "",
+                        docs_of if documented else {}, atomic)
                 if relative and name != table:  # the catalog file's: every footer read once, a damaged one found
                     con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()
             except duckdb.Error as e:  # a damaged file
@@ -97,7 +99,7 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
         if missing:
             log.debug("%s: not created, it reads %s, not available", item.path, ", ".join(missing))
             continue
-        doc, columns = describe_sql(item.sql)
+        doc, columns = describe_sql(item.sql) if documented else ("", {})
         try:
             _create(con, view, item.name, item.sql, doc, columns, atomic)
         except duckdb.Error as e:
@@ -108,18 +110,21 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     return created
 
 
-def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None, documented: bool = False,
+                   engine: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """What every reader queries: an in-memory database with a copy of the catalog's audit tables and the views
     over the Parquet of `release` (default: the latest built release), commented. It holds no file: builds,
-    exports and downloads write meanwhile, and a moved data dir answers the same.
+    exports and downloads write meanwhile, and a moved data dir answers the same. `documented` adds the data
+    dictionary as comments; `engine` is the in-memory database to use (store.open_engine: bounded like the config).
     """
     store = Store(data_dir)
     if not store.catalog_path.is_file() and not store.releases():
         raise UsageError(f"{store.catalog_path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
-    con = snapshot(store)
+    con = snapshot(store, engine)
     try:
-        create_views(con, data_dir, sql_dir, release=release)
-        _comment_audit_tables(con)
+        create_views(con, data_dir, sql_dir, release=release, documented=documented)
+        if documented:
+            _comment_audit_tables(con)
     except BaseException:
         con.close()
         raise

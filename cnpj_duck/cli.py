@@ -100,8 +100,8 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
       cnpj-duck build --download --release latest   # fetch the newest month from the share, then build it
     """
     from .build import build as run_build
-    from .build import sample_release
     from .console import progress_display, show
+    from .source import sample_release
     from .views import summary_table
 
     config = config_of(ctx, tables=tables, release=release)

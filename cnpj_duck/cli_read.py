@@ -278,6 +278,7 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
     """
     from .layout import is_valid_release
     from .query import connect, run_query
+    from .store import Store, open_engine
 
     if sql is not None and sql_file is not None:
         raise click.UsageError("pass the SQL as an argument or with --file, not both")
@@ -291,7 +292,8 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
         raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
     _check_output(fmt, output)
     config = config_of(ctx)
-    con = connect(config.data_dir, config.sql_dir, release)
+    engine = open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
+    con = connect(config.data_dir, config.sql_dir, release, engine)
     try:
         written = _write(run_query(con, sql, release, config.data_dir), fmt, output, max_rows)
     finally:
@@ -342,7 +344,7 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
     from .catalog import connect_reader, describe_catalog
 
     config = config_of(ctx)
-    con = connect_reader(config.data_dir, config.sql_dir)
+    con = connect_reader(config.data_dir, config.sql_dir, documented=True)
     try:
         objects = describe_catalog(con, config.sql_dir)
     finally:

@@ -54,13 +54,14 @@ class QueryResult:
     output: Path | None = None
 
 
-def connect(data_dir: Path, sql_dir: Path, release: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(data_dir: Path, sql_dir: Path, release: str | None = None,
+            engine: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """The catalog as readers see it (catalog.connect_reader): views over `release`, or the latest built one.
 
     For a release, every output table built for it gets its view: a table without it is simply absent, rather
     than showing another release.
     """
-    return connect_reader(data_dir, sql_dir, release)
+    return connect_reader(data_dir, sql_dir, release, engine=engine)
 
 
 # Statements that would change the reader's database: `query` reads; results leave with --output or COPY ... TO.
@@ -80,8 +81,16 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
         return con.sql(sql)
     except duckdb.Error as e:
         message = sql_message(e)
-        if release is not None and data_dir is not None and "does not exist" in message:
-            message += f" (release {release} has: {', '.join(Store(data_dir).tables_of(release))})"
+        if data_dir is not None and "Table with name" in message and "does not exist" in message:
+            store = Store(data_dir)
+            shown = release or store.latest_release()
+            if shown is None:
+                message += " (nothing is built yet: run `cnpj-duck build`)"
+            elif release is not None:
+                message += f" (release {release} has: {', '.join(store.tables_of(release))})"
+            else:
+                message += (f" (the latest built release, {shown}, has: {', '.join(store.tables_of(shown))}; "
+                            f"`cnpj-duck build --release {shown}` makes the others)")
         raise SqlError(message) from None
 
 

@@ -8,6 +8,7 @@
       .download.lock                       held by the running download
       .staging/<pid>-<run>/                a writer's partitions before they are published
       .trash/                              a partition caught mid-swap by a crash, put back at the next start
+      .parts/<table>/release=YYYY-MM/      part files finished by a run that stopped before publishing the table
       .tmp/                                DuckDB's spill files
 
 One rule says what is built: a release is built for a table when its published partition has a manifest whose
@@ -153,9 +154,10 @@ class Store:
         listed = ", ".join(quote_literal(f) for f in files)
         return f"read_parquet([{listed}], hive_partitioning = false)"
 
-    def history_sql(self, table: str, relative: bool = False) -> str:
-        """A `read_parquet(...)` over every built release of a table, with the month in a `release` column."""
-        files = [self._path_text(p, relative) for r in self.built().get(table, []) for p in self.part_files(table, r)]
+    def history_sql(self, table: str, relative: bool = False, releases: list[str] | None = None) -> str:
+        """A `read_parquet(...)` over every built release of a table (or those given), with the month in `release`."""
+        months = self.built().get(table, []) if releases is None else releases
+        files = [self._path_text(p, relative) for r in months for p in self.part_files(table, r)]
         if not files:
             raise UsageError(f"{table} is not built for any release; run `cnpj-duck build`")
         listed = ", ".join(quote_literal(f) for f in files)
@@ -204,6 +206,35 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    # -- parts finished by a run that did not publish (Ctrl-C, another file failed): kept per file ------------
+
+    def _kept(self, table: str, release: str) -> Path:
+        return self.root / ".parts" / table / f"release={release}"
+
+    def keep_part(self, table: str, release: str, part: Path, entry: dict[str, Any]) -> None:
+        """Keep a finished part file (hard-linked) with what it was built from, for the next run to reuse."""
+        folder = self._kept(table, release)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / part.name
+        target.unlink(missing_ok=True)
+        link_or_copy(part, target)
+        side = folder / f"{part.stem}.json"
+        side.with_suffix(".tmp").write_text(json.dumps(entry, sort_keys=True), encoding="utf-8")
+        side.with_suffix(".tmp").replace(side)  # the entry last: a part without one is never reused
+
+    def kept_part(self, table: str, release: str, part: str) -> tuple[Path, dict[str, Any]] | None:
+        """A part file kept by an earlier run, with its entry; None when there is none."""
+        folder = self._kept(table, release)
+        try:
+            entry = json.loads((folder / f"{Path(part).stem}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return (folder / part, entry) if (folder / part).is_file() and isinstance(entry, dict) else None
+
+    def drop_kept(self, table: str, release: str) -> None:
+        """Forget the kept parts of a table's release (its partition is published)."""
+        shutil.rmtree(self._kept(table, release), ignore_errors=True)
+
     def drop_staging(self, staged: Path) -> None:
         """Remove a run's staging folder (its owner's call), and .staging itself when no other run's is left."""
         shutil.rmtree(staged, ignore_errors=True)
@@ -247,6 +278,14 @@ class Store:
         staged.rename(final)
         shutil.rmtree(old, ignore_errors=True)
         return final
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the file system allows it (no bytes copied), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def read_manifest(partition: Path) -> dict[str, Any] | None:

@@ -191,3 +191,28 @@ def test_a_swap_caught_half_way_is_undone(tmp_path, release, clean):
     Store(data).recover()
     assert final.is_dir() and not (data / ".trash").exists() and not (data / ".staging").exists()
     assert_same_outputs(clean, data)
+
+
+def test_a_rerun_after_ctrl_c_reuses_the_files_that_finished(tmp_path, release, clean):
+    # Issue 12 (5): finished parts are kept per file, so a rerun does not build them again.
+    data = tmp_path / "data"
+    proc = _start_build(data, release, tmp_path)
+    _wait_for_lines(proc, 14)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    con = catalog(data)
+    finished = {r[0] for r in con.execute(
+        "SELECT f.zip_name FROM audit_files f JOIN audit_tables t USING (table_run_id) WHERE f.run_id = 1 AND "
+        "f.status = 'succeeded' AND t.status <> 'succeeded'").fetchall()}
+    con.close()
+    summary = build(_config(data), source=release)
+    assert summary.status == "succeeded", summary.errors
+    con = catalog(data)
+    reused = {r[0] for r in con.execute("SELECT zip_name FROM audit_files WHERE run_id = 2 AND status = 'skipped' "
+                                        "AND note LIKE 'built by run 1, which stopped before publishing%'").fetchall()}
+    con.close()
+    assert finished and reused == finished
+    assert_same_outputs(clean, data)
+    assert_nothing_partial(data)
+    assert not (data / ".parts").exists() or not any((data / ".parts").rglob("*.parquet"))

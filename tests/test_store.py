@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -242,3 +243,48 @@ def test_every_command_agrees_on_the_latest_built_release(three_months, capsys, 
     finally:
         con.close()
     assert exported == [("2026-10",)]
+
+
+def test_after_a_first_build_in_part_queries_show_what_is_published(sample_build, tmp_path, capsys):
+    # Issue 12 (5): the tables a stopped first build published answer; a missing one is one line saying what to do.
+    manifest, _, _ = sample_build
+    data = tmp_path / "data"
+    assert build(_config(data), source=manifest.folder, tables=["empresas", "motivos"]).status == "succeeded"
+    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM empresas", "--format", "csv")
+    assert code == 0 and int(out.splitlines()[1]) > 0, err
+    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM estabelecimentos")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "Table with name estabelecimentos does not exist" in err
+    assert "the latest built release, 2026-10, has: empresas, motivos" in err
+    assert "`cnpj-duck build --release 2026-10` makes the others" in err
+
+
+def test_readers_answer_during_an_export(bigger, tmp_path, capsys, pg):
+    folder, clean = bigger
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    proc = _start(["--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "during",
+                   "--no-progress"], tmp_path, CNPJ_DUCK_THREADS="1")
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the export's run appears in the audit within about a second
+            code, out, err = cli(capsys, "--data-dir", str(data), "status", "--format", "json")
+            assert code == 0, err
+            if "export postgres" in json.loads(out)["command"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert json.loads(out)["status"] == "running"
+        code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM empresas", "--format",
+                             "csv")
+        assert code == 0, err
+        assert int(out.splitlines()[1]) == sum(p["rows"] for p in Store(data).manifest("empresas",
+                                                                                     "2026-10")["parts"].values())
+        code, _, err = cli(capsys, "--data-dir", str(data), "build", "--source", str(folder))
+        assert code == 1 and "export postgres" in err and f"pid {proc.pid}" in err  # one writer at a time
+        assert proc.poll() is None, "the export ended before the readers ran"
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
