@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import logging
 import os
 import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from isal import isal_zlib
 
 from . import __version__
 from .config import Config
@@ -40,20 +36,16 @@ from .remote import (
     parse_multistatus,
     plain_url,
 )
+from .resume import CHUNK, STATE_NAME, DownloadState, PartFile
+from .unzip import verify_zip
 
 if TYPE_CHECKING:
     from .audit import FileScope, TableScope
 
-__all__ = ["DownloadSummary", "FileResult", "RemoteFile", "RemoteRelease", "download_release", "find_release",
-           "list_releases", "parse_index", "parse_multistatus", "plain_url", "verify_zip"]
-
-# zipfile inflates through the module-level `zlib`; ISA-L's drop-in is about 3x faster and still checks CRCs
-# (ingest.py does the same; verifying a 1.3 GB zip is then a few seconds).
-zipfile.zlib = isal_zlib  # type: ignore[attr-defined]
+__all__ = ["STATE_NAME", "DownloadSummary", "FileResult", "RemoteFile", "RemoteRelease", "download_release",
+           "find_release", "list_releases", "parse_index", "parse_multistatus", "plain_url", "verify_zip"]
 
 log = logging.getLogger(__name__)
-STATE_NAME = ".cnpj-duck-download.json"  # a dot file: build ignores it
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -97,82 +89,6 @@ class DownloadSummary:
     @property
     def errors(self) -> list[str]:
         return [f"{f.name}: {f.error}" for f in self.files if f.status == "failed" and f.error]
-
-
-def verify_zip(path: Path) -> str | None:
-    """Read every member to its end, so that zipfile checks each CRC; returns what is wrong, or None."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-            if not infos:
-                return "the zip holds no file"
-            for info in infos:
-                with zf.open(info) as member:
-                    while member.read(CHUNK):
-                        pass
-    except Exception as e:  # BadZipFile (bad CRC, bad header), inflate errors, truncation: all mean damaged bytes
-        return f"damaged zip ({type(e).__name__}: {e})"
-    return None
-
-
-class _State:
-    """What the server said about each file held here (size, last-modified, etag, sha256), beside the zips."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / STATE_NAME
-        self.lock = threading.Lock()
-        try:
-            self.data: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.data = {}
-
-    def get(self, name: str) -> dict[str, Any]:
-        with self.lock:
-            return dict(self.data.get(name, {}))
-
-    def put(self, name: str, **values: Any) -> None:
-        with self.lock:
-            self.data[name] = {**self.data.get(name, {}), **values}
-            scratch = self.path.with_suffix(".tmp")
-            scratch.write_text(json.dumps(self.data, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(scratch, self.path)
-
-
-class _Part:
-    """The `.part` file being written, with the sha256 of what it holds kept up to date."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.hash = hashlib.sha256()
-        self.size = 0
-        if path.is_file():  # resuming: hash what an earlier attempt or run wrote
-            with path.open("rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    self.hash.update(chunk)
-                    self.size += len(chunk)
-        self.fh = path.open("ab")
-
-    def write(self, data: bytes) -> None:
-        self.fh.write(data)
-        self.fh.flush()  # what was received is on disk: a killed process resumes from it
-        self.hash.update(data)
-        self.size += len(data)
-
-    def reset(self) -> int:
-        """Empty the file; returns how many bytes were thrown away."""
-        dropped = self.size
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.hash = hashlib.sha256()
-        self.size = 0
-        return dropped
-
-    def sync(self) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-
-    def close(self) -> None:
-        self.fh.close()
 
 
 class _Gate:
@@ -226,7 +142,7 @@ class _Downloader:
         self.http = http_
         self.progress = progress
         self.folder = folder
-        self.state = _State(folder)
+        self.state = DownloadState(folder)
         self.gate = _Gate(config.download_concurrency, http_.stop)
 
     def file(self, t: TableScope, remote: RemoteFile) -> FileResult:
@@ -293,7 +209,7 @@ class _Downloader:
         listed = {"size": remote.size, "etag": remote.etag, "last_modified": remote.last_modified}
         if part_path.exists() and started and {k: started.get(k) for k in listed} != listed:
             part_path.unlink()  # the server's file changed since this part was begun
-        part = _Part(part_path)
+        part = PartFile(part_path)
         resumed = part.size
         self.state.put(remote.name, part={**listed, **(started if resumed else {})})
         remaining = None if remote.size is None else max(remote.size - resumed, 0)
@@ -321,7 +237,7 @@ class _Downloader:
         self.gate.speed_up()
         return "succeeded", sha, f.note
 
-    def _transfer(self, remote: RemoteFile, part: _Part, counts: dict[str, int]) -> None:
+    def _transfer(self, remote: RemoteFile, part: PartFile, counts: dict[str, int]) -> None:
         """Fetch until the part holds the whole file and it verifies; raise when retries run out."""
         expected = remote.size
         failures = damaged = 0
@@ -369,7 +285,7 @@ class _Downloader:
                                   "server: try again later", path=remote.name)
             self.progress.message(f"{remote.name}: {problem}; fetching it again", level="warning")
 
-    def _restart(self, remote: RemoteFile, part: _Part, why: str) -> None:
+    def _restart(self, remote: RemoteFile, part: PartFile, why: str) -> None:
         dropped = part.reset()
         self.state.put(remote.name, part={"size": remote.size, "etag": remote.etag,
                                           "last_modified": remote.last_modified})
@@ -378,7 +294,7 @@ class _Downloader:
             self.progress.advance(remote.name, -dropped)
             self.progress.advance("download", -dropped)
 
-    def _attempt(self, remote: RemoteFile, part: _Part, expected: int | None, counts: dict[str, int]) -> int | None:
+    def _attempt(self, remote: RemoteFile, part: PartFile, expected: int | None, counts: dict[str, int]) -> int | None:
         """One GET from where the part ends; returns the file's full size when the server tells it."""
         start = part.size
         with self.http.open("GET", remote.url, {"Range": f"bytes={start}-"} if start else {}) as resp:
@@ -423,7 +339,7 @@ class _Downloader:
                 raise Transient(f"the connection closed after {got:,} of {length:,} bytes")
             return total if total is not None else part.size
 
-    def _check_validators(self, remote: RemoteFile, part: _Part, resp: http.client.HTTPResponse) -> None:
+    def _check_validators(self, remote: RemoteFile, part: PartFile, resp: http.client.HTTPResponse) -> None:
         """A resumed part must continue the same version of the file: compare the GET's ETag and Last-Modified."""
         seen = {"get_etag": resp.getheader("ETag"), "get_last_modified": resp.getheader("Last-Modified")}
         started = self.state.get(remote.name).get("part") or {}
