@@ -31,15 +31,8 @@ from .errors import (
 from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES, Family, list_zip_paths, recognise, release_from_text
 from .progress import NullProgress, Progress
-from .transform import (
-    MACROS_FILE,
-    FamilyWriter,
-    Transform,
-    connect_engine,
-    load_transforms,
-    order_transforms,
-    write_derived,
-)
+from .sqlproject import MACROS_FILE, Transform, load_transforms, order_transforms
+from .transform import FamilyWriter, connect_engine, write_derived
 
 CATALOG_NAME = "cnpj.duckdb"
 

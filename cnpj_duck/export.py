@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import __version__
+from . import __version__, sqlproject
 from .audit import Audit, FileScope, RunScope, TableScope
 from .build import open_catalog, read_manifest
 from .config import Config, check_dsn
@@ -37,7 +37,9 @@ from .errors import CnpjDuckError, NetworkError, UsageError
 from .layout import is_valid_release
 from .logs import redact
 from .progress import NullProgress, Progress
-from .transform import describe_sql, quote_ident
+from .sqlproject import describe_sql, quote_ident, quote_literal
+from .tables import INDEXED, PRIMARY_KEYS
+from .tables import NAME_COLUMNS as _NAME_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +49,8 @@ DEFAULT_BATCH_ROWS = 16_384  # rows per Arrow batch to the driver: measured as f
 AUDIT_ROWS = 262_144  # rows per audit batch (at least)
 LOCK_WAIT = 10.0  # seconds to wait for another export's lock before giving up
 CONNECT_TIMEOUT = 15  # seconds; libpq waits forever by default on a host that drops packets
-_LOOKUPS = ("cnaes", "motivos", "municipios", "naturezas", "paises", "qualificacoes")
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "estabelecimentos": ("cnpj",), "empresas": ("cnpj_basico",), "simples": ("cnpj_basico",),
-    "estabelecimentos_completos": ("cnpj",), "cnaes_secundarias": ("cnpj", "posicao"),
-    **{name: ("codigo",) for name in _LOOKUPS},
-}
-# The usual lookups, indexed in every table that has the columns (unless the primary key already serves them).
-INDEXED: tuple[tuple[str, ...], ...] = (
-    ("cnpj",), ("cnpj_basico",), ("razao_social",), ("nome_fantasia",), ("nome_socio_razao_social",),
-    ("cnpj_cpf_socio",), ("uf", "municipio"), ("cnae_fiscal_principal",), ("cnae",), ("codigo",),
-)
-# Names are searched by equality and prefix (LIKE 'BANCO DO%'): text_pattern_ops serves both in any collation.
-_NAME_COLUMNS = frozenset({"razao_social", "nome_fantasia", "nome_socio_razao_social"})
+# PRIMARY_KEYS, INDEXED and _NAME_COLUMNS come from tables.py. Names are searched by equality and prefix
+# (LIKE 'BANCO DO%'): text_pattern_ops serves both in any collation.
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -142,12 +133,12 @@ def find_sources(config: Config, release: str, tables: list[str] | None) -> list
 
 
 def view_names(sql_dir: Path) -> list[str]:
-    """The enriched views of sql/views/, when cnpj_duck.catalog is there to define them."""
+    """The views of the SQL project (sql/views/ and qualidade), when cnpj_duck.catalog is there to define them."""
     try:
         from . import catalog  # noqa: F401
     except ImportError:
         return []
-    return sorted(p.stem for p in (sql_dir / "views").glob("*.sql") if not p.name.startswith("_"))
+    return sqlproject.view_names(sql_dir)
 
 
 def postgres_type(kind: pa.DataType, column: str) -> tuple[str, pa.DataType]:
@@ -196,12 +187,6 @@ def narrow_hugeints(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelatio
     return relation.project(", ".join(
         f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" if t in _HUGE else quote_ident(c)
         for c, t in zip(relation.columns, types, strict=True)))
-
-
-def quote_literal(text: str) -> str:
-    """A string literal for the statements that take no parameters (COMMENT ON); right whatever
-    standard_conforming_strings says."""
-    return "E'" + text.replace("\\", "\\\\").replace("'", "''").replace("\0", "") + "'"
 
 
 def _has_nul(arr: pa.Array) -> bool:
@@ -791,8 +776,10 @@ class Exporter:
 
     def comment(self, source: Source, staging: str) -> None:
         """Table comment with the release and run; column comments from the data dictionary in sql/."""
-        path = self.config.sql_dir / (f"{source.name}.sql" if source.kind == "parquet" else f"views/{source.name}.sql")
-        table_doc, columns = describe_sql(path.read_text(encoding="utf-8")) if path.is_file() else ("", {})
+        path = self.config.sql_dir / f"{source.name}.sql"
+        sql = (path.read_text(encoding="utf-8") if path.is_file() else None) if source.kind == "parquet" \
+            else sqlproject.view_sql(self.config.sql_dir, source.name)
+        table_doc, columns = describe_sql(sql) if sql is not None else ("", {})
         stamp = datetime.now().isoformat(timespec="seconds")
         text = f"cnpj-duck {__version__}: release {self.release}, run {self.run_id}, exported {stamp}."
         if table_doc:

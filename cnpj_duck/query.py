@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .build import CATALOG_NAME, open_catalog
-from .catalog import create_views, quote_literal, sql_message, table_releases
+from .catalog import create_views, sql_message, table_releases
 from .errors import CnpjDuckError, SqlError, UsageError
-from .transform import quote_ident, write_parquet
+from .sqlproject import quote_ident, quote_literal
+from .transform import write_parquet
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
 BATCH_ROWS = 10_000
