@@ -168,3 +168,12 @@ def test_a_new_check_is_a_new_file(project, tmp_path: Path) -> None:
                                                    encoding="utf-8")
     with pytest.raises(duckdb.Error, match="column_name"):
         project.execute(view_sql(sql, QUALITY_VIEW))
+
+
+def test_the_catalog_sees_the_lookups_a_view_reads_through_lookup_descriptions(project) -> None:
+    """lookup_descriptions('cnaes') reads cnaes: a view over a lookup that is not built is skipped, not broken."""
+    reads = {view.name: tables for view, tables in ordered_views(project, SQL, None)}
+    wanted = {*CODE_LOOKUPS["estabelecimentos"].values(), *CODE_LOOKUPS["empresas"].values()}
+    assert wanted <= reads["estabelecimentos_completos"]
+    assert {*CODE_LOOKUPS["socios"].values()} <= reads["socios_completos"]
+    assert "cnaes" in reads["cnaes_secundarias"]
