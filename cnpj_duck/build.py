@@ -30,16 +30,9 @@ from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES
 from .progress import NullProgress, Progress
 from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
+from .sqlproject import MACROS_FILE, Transform, load_transforms, order_transforms
 from .store import CATALOG_NAME, MANIFEST_NAME, Store, link_or_copy
-from .transform import (
-    MACROS_FILE,
-    FamilyWriter,
-    Transform,
-    connect_engine,
-    load_transforms,
-    order_transforms,
-    write_derived,
-)
+from .transform import FamilyWriter, connect_engine, write_derived
 
 
 @dataclass(frozen=True)

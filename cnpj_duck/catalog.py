@@ -19,15 +19,21 @@ import duckdb
 
 from .catalogdb import open_catalog, snapshot
 from .errors import SqlError, UsageError
-from .store import DATA_FILES, MANIFEST_NAME, Store, quote_literal
-from .transform import MACROS_FILE, Transform, describe_sql, order_transforms, quote_ident, referenced_tables
+from .sqlproject import (
+    MACROS_FILE,
+    describe_sql,
+    macros_sql,
+    ordered_views,
+    quote_ident,
+    quote_literal,
+    table_docs,
+    view_names,
+)
+from .store import DATA_FILES, MANIFEST_NAME, Store
 
 log = logging.getLogger(__name__)
 
-VIEWS_DIR = "views"  # sql/views/<name>.sql: one SELECT over the output tables, created as a view named <name>
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
-_MACRO_RE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(MACRO|FUNCTION)\b",
-                       re.IGNORECASE | re.MULTILINE)
 RELEASE_DOC = "the release month (YYYY-MM) the row comes from"
 AUDIT_DOCS = {
     "audit_runs": "audit: one row per run (a build, an export, a download): command, release, status, row counts "
@@ -61,7 +67,7 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
                          f"(built: {', '.join(built) or 'none'}); build it first")
     create_macros(con, sql_dir, temporary, atomic)
     view = "TEMPORARY VIEW" if temporary else "VIEW"
-    docs = _table_docs(sql_dir) if documented else {}
+    docs = table_docs(sql_dir) if documented else {}
     created: list[str] = []
     wanted = release or store.latest_release() or ""
     for table, found in releases.items():
@@ -86,7 +92,7 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
             created.append(name)
     outputs = set(releases) | {f"{t}_history" for t in releases} | set(docs) | {f"{t}_history" for t in docs}
     existing = _existing_names(con)
-    ordered = _ordered_views(con, sql_dir, problems)
+    ordered = ordered_views(con, sql_dir, problems)
     ours = outputs | {item.name for item, _ in ordered}
     for item, reads in ordered:
         if item.name in outputs:
@@ -135,11 +141,9 @@ def create_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path, temporary: bool
                   atomic: bool = False) -> None:
     """Run sql/_macros.sql in `con`, as temporary macros when asked (a read-only catalog takes only those)."""
     path = sql_dir / MACROS_FILE
-    if not path.is_file():
+    text = macros_sql(sql_dir, temporary)
+    if text is None:
         return
-    text = path.read_text(encoding="utf-8")
-    scope = "TEMPORARY " if temporary else ""
-    text = _MACRO_RE.sub(lambda m: f"CREATE OR REPLACE {scope}{m.group(1).upper()}", text)
     if atomic:
         text = f"BEGIN TRANSACTION;\n{text}\n;COMMIT;"
     try:
@@ -169,9 +173,9 @@ def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
         # Relative paths resolve against the working directory: from here, the data dir.
         con.execute(f"SET file_search_path = {quote_literal(str(store.root.resolve()))}")
         views = create_views(con, data_dir, sql_dir, problems=problems, atomic=True, relative=True)
-        managed = set(store.built()) | set(_table_docs(sql_dir))
+        managed = set(store.built()) | set(table_docs(sql_dir))
         managed |= {f"{t}_history" for t in managed}
-        managed |= {p.stem for p in (sql_dir / VIEWS_DIR).glob("*.sql")}
+        managed |= set(view_names(sql_dir))
         persistent = {r[0] for r in con.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
         ).fetchall()}
@@ -214,7 +218,7 @@ _KINDS = ("table", "history", "view", "audit")
 
 def describe_catalog(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> list[CatalogObject]:
     """Every table and view of the catalog, with its description and its columns' types and descriptions."""
-    own = {p.stem for p in (sql_dir / VIEWS_DIR).glob("*.sql")}
+    own = set(view_names(sql_dir))
     found = con.execute(
         "SELECT view_name, comment, true FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
         " UNION ALL SELECT table_name, comment, false FROM duckdb_tables() WHERE database_name = current_database()"
@@ -307,38 +311,6 @@ def _create(con: duckdb.DuckDBPyConnection, view: str, name: str, body: str, doc
         raise
     if atomic:
         con.execute("COMMIT")
-
-
-def _table_docs(sql_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
-    """The data dictionary of every sql/<table>.sql: (table description, {column: description})."""
-    return {p.stem: describe_sql(p.read_text(encoding="utf-8")) for p in sorted(sql_dir.glob("*.sql"))
-            if not p.name.startswith("_")}
-
-
-def _ordered_views(con: duckdb.DuckDBPyConnection, sql_dir: Path,
-                   problems: list[str] | None) -> list[tuple[Transform, set[str]]]:
-    """The files of sql/views/, each after the views it reads, with every table it reads."""
-    folder = sql_dir / VIEWS_DIR
-    paths = sorted(p for p in folder.glob("*.sql") if not p.name.startswith("_")) if folder.is_dir() else []
-    names = {p.stem for p in paths}
-    views: dict[str, Transform] = {}
-    reads: dict[str, set[str]] = {}
-    for path in paths:
-        if not _NAME_RE.match(path.stem):
-            _problem(problems, f"{path}: a view name must be lower-case letters, digits and _; rename the file")
-            continue
-        sql = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
-        try:
-            reads[path.stem] = referenced_tables(con, sql, path)
-        except SqlError as e:
-            _problem(problems, str(e))
-            continue
-        views[path.stem] = Transform(path.stem, path, sql, None, frozenset(reads[path.stem] & names))
-    try:
-        return [(view, reads[view.name]) for view in order_transforms(views)]
-    except SqlError as e:
-        _problem(problems, f"{folder}: {e}")
-        return []
 
 
 def _existing_names(con: duckdb.DuckDBPyConnection) -> set[str]:

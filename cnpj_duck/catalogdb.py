@@ -26,7 +26,8 @@ from typing import Any
 import duckdb
 
 from .errors import CnpjDuckError, UsageError
-from .store import Store, quote_literal
+from .sqlproject import quote_literal
+from .store import Store
 
 log = logging.getLogger(__name__)
 

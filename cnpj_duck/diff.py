@@ -21,24 +21,18 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .catalog import quote_literal, sql_message
+from .catalog import sql_message
 from .config import Config
 from .errors import CnpjDuckError, SqlError, UsageError
 from .layout import is_valid_release
 from .lookup import damaged_partition
+from .sqlproject import quote_ident, quote_literal
 from .store import Store, open_engine
-from .transform import quote_ident
+from .tables import KEYS
 
-# How records are matched across releases. Socios has no key of its own: a partner is identified within its
-# company by its document (CNPJ, masked CPF ***NNNNNN**, or NULL for a foreigner) and its name; the masked CPF
-# alone repeats (RFB_FORMAT.md §5). A partner whose name is corrected shows as one removed and one new record.
-DIFF_KEYS: dict[str, tuple[str, ...]] = {
-    "estabelecimentos": ("cnpj",),
-    "empresas": ("cnpj_basico",),
-    "simples": ("cnpj_basico",),
-    "socios": ("cnpj_basico", "cnpj_cpf_socio", "nome_socio_razao_social"),
-    **{name: ("codigo",) for name in ("cnaes", "motivos", "municipios", "naturezas", "paises", "qualificacoes")},
-}
+# How records are matched across releases: by the key of each output table (tables.KEYS, which says why socios
+# has the key it has). A partner whose name is corrected shows as one removed and one new record.
+DIFF_KEYS: dict[str, tuple[str, ...]] = KEYS
 STATUSES = ("new", "removed", "changed", "duplicate")
 
 

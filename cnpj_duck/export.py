@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
+from . import __version__, sqlproject
 from .audit import Audit, RunScope, TableScope
 from .catalogdb import Journal, snapshot
 from .config import Config
@@ -32,20 +32,15 @@ from .errors import CnpjDuckError, UsageError
 from .export_staging import STAGING, create_indexes, drop_staging, prepare_schema, swap
 from .export_stream import ingest
 from .layout import is_valid_release
-from .postgres import Session, narrow_hugeints, postgres_type, qualified, quote_literal
+from .postgres import Session, narrow_hugeints, postgres_type, qualified
 from .progress import NullProgress, Progress
+from .sqlproject import describe_sql, quote_ident, quote_literal
 from .store import Store, open_engine
-from .transform import describe_sql, quote_ident
+from .tables import PRIMARY_KEYS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 16_384  # rows per Arrow batch to the driver: measured as fast as 32k, faster than 64k+
-_LOOKUPS = ("cnaes", "motivos", "municipios", "naturezas", "paises", "qualificacoes")
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "estabelecimentos": ("cnpj",), "empresas": ("cnpj_basico",), "simples": ("cnpj_basico",),
-    "estabelecimentos_completos": ("cnpj",), "cnaes_secundarias": ("cnpj", "posicao"),
-    **{name: ("codigo",) for name in _LOOKUPS},
-}
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -129,12 +124,8 @@ def find_sources(config: Config, release: str, tables: list[str] | None) -> list
 
 
 def view_names(sql_dir: Path) -> list[str]:
-    """The enriched views of sql/views/, when cnpj_duck.catalog is there to define them."""
-    try:
-        from . import catalog  # noqa: F401
-    except ImportError:
-        return []
-    return sorted(p.stem for p in (sql_dir / "views").glob("*.sql") if not p.name.startswith("_"))
+    """The views of the SQL project (sql/views/ and qualidade)."""
+    return sqlproject.view_names(sql_dir)
 
 
 @dataclass
@@ -367,8 +358,10 @@ class Exporter:
 
     def comment(self, source: Source, staging: str) -> None:
         """Table comment with the release and run; column comments from the data dictionary in sql/."""
-        path = self.config.sql_dir / (f"{source.name}.sql" if source.kind == "parquet" else f"views/{source.name}.sql")
-        table_doc, columns = describe_sql(path.read_text(encoding="utf-8")) if path.is_file() else ("", {})
+        path = self.config.sql_dir / f"{source.name}.sql"
+        sql = (path.read_text(encoding="utf-8") if path.is_file() else None) if source.kind == "parquet" \
+            else sqlproject.view_sql(self.config.sql_dir, source.name)
+        table_doc, columns = describe_sql(sql) if sql is not None else ("", {})
         stamp = datetime.now().isoformat(timespec="seconds")
         text = f"cnpj-duck {__version__}: release {self.release}, run {self.run_id}, exported {stamp}."
         if table_doc:

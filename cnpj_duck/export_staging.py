@@ -11,20 +11,16 @@ import adbc_driver_manager
 from .dsn import scrub
 from .errors import CnpjDuckError
 from .postgres import Session, index_name, qualified, server_message, sqlstate
-from .transform import quote_ident
+from .sqlproject import quote_ident
+from .tables import INDEXED, NAME_COLUMNS
 
 log = logging.getLogger(__name__)
 
 STAGING = "cnpj_duck_staging__"  # staging tables; any left in the schema are dropped by the next export
 OLD = "cnpj_duck_old__"  # live tables renamed away inside the swap transaction (never visible after it)
 LOCK_WAIT = 10.0  # seconds to wait for another export's lock before giving up
-# The usual lookups, indexed in every table that has the columns (unless the primary key already serves them).
-INDEXED: tuple[tuple[str, ...], ...] = (
-    ("cnpj",), ("cnpj_basico",), ("razao_social",), ("nome_fantasia",), ("nome_socio_razao_social",),
-    ("cnpj_cpf_socio",), ("uf", "municipio"), ("cnae_fiscal_principal",), ("cnae",), ("codigo",),
-)
-# Names are searched by equality and prefix (LIKE 'BANCO DO%'): text_pattern_ops serves both in any collation.
-NAME_COLUMNS = frozenset({"razao_social", "nome_fantasia", "nome_socio_razao_social"})
+# INDEXED (the usual lookups, indexed in every table that has the columns) and NAME_COLUMNS (searched by equality
+# and prefix, LIKE 'BANCO DO%': text_pattern_ops serves both in any collation) come from tables.py.
 
 
 def prepare_schema(pg: Session, schema: str) -> list[str]:

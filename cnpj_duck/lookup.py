@@ -20,32 +20,9 @@ from .catalog import sql_message
 from .cnpj import InvalidCnpjError, format_cnpj, parse
 from .config import Config
 from .errors import CnpjDuckError, UsageError
+from .sqlproject import quote_ident
 from .store import Store, open_engine
-from .transform import quote_ident
-
-# Codes with a lookup table in the release: column -> lookup table (RFB_FORMAT.md §4).
-CODE_LOOKUPS: dict[str, dict[str, str]] = {
-    "estabelecimentos": {"motivo_situacao_cadastral": "motivos", "pais": "paises", "cnae_fiscal_principal": "cnaes",
-                         "municipio": "municipios"},
-    "empresas": {"natureza_juridica": "naturezas", "qualificacao_responsavel": "qualificacoes"},
-    "socios": {"qualificacao_socio": "qualificacoes", "pais": "paises",
-               "qualificacao_representante_legal": "qualificacoes"},
-}
-LOOKUP_TABLES = ("cnaes", "motivos", "municipios", "naturezas", "paises", "qualificacoes")
-
-# Codes whose meanings are fixed by the layout document rather than shipped as a lookup (RFB_FORMAT.md §5).
-DOMAINS: dict[str, dict[str, str]] = {
-    "identificador_matriz_filial": {"1": "MATRIZ", "2": "FILIAL"},
-    "situacao_cadastral": {"01": "NULA", "02": "ATIVA", "03": "SUSPENSA", "04": "INAPTA", "08": "BAIXADA"},
-    "porte_empresa": {"00": "NAO INFORMADO", "01": "MICRO EMPRESA", "03": "EMPRESA DE PEQUENO PORTE",
-                      "05": "DEMAIS"},
-    "identificador_socio": {"1": "PESSOA JURIDICA", "2": "PESSOA FISICA", "3": "ESTRANGEIRO"},
-    "faixa_etaria": {"0": "NAO SE APLICA", "1": "0 A 12 ANOS", "2": "13 A 20 ANOS", "3": "21 A 30 ANOS",
-                     "4": "31 A 40 ANOS", "5": "41 A 50 ANOS", "6": "51 A 60 ANOS", "7": "61 A 70 ANOS",
-                     "8": "71 A 80 ANOS", "9": "MAIS DE 80 ANOS"},
-}
-_DOMAIN_COLUMNS = {"estabelecimentos": ("identificador_matriz_filial", "situacao_cadastral"),
-                   "empresas": ("porte_empresa",), "socios": ("identificador_socio", "faixa_etaria")}
+from .tables import CODE_LOOKUPS, DOMAIN_COLUMNS, DOMAINS, LOOKUP_TABLES
 
 
 @dataclass(frozen=True)
@@ -266,7 +243,7 @@ def _ordered(row: dict[str, Any], table: str) -> dict[str, Any]:
         out[name] = value
         if name + "_descricao" in row:
             out[name + "_descricao"] = row[name + "_descricao"]
-        elif name in _DOMAIN_COLUMNS.get(table, ()):
+        elif name in DOMAIN_COLUMNS.get(table, ()):
             out[name + "_descricao"] = DOMAINS[name].get(value) if value is not None else None
     return out
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .dsn import CONNECT_TIMEOUT, describe_server, scrub, with_connection_defaults
 from .errors import CnpjDuckError, NetworkError
-from .transform import quote_ident
+from .sqlproject import quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -180,12 +180,6 @@ def narrow_hugeints(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelatio
     return relation.project(", ".join(
         f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" if t in _HUGE else quote_ident(c)
         for c, t in zip(relation.columns, types, strict=True)))
-
-
-def quote_literal(text: str) -> str:
-    """A string literal for the statements that take no parameters (COMMENT ON); right whatever
-    standard_conforming_strings says."""
-    return "E'" + text.replace("\\", "\\\\").replace("'", "''").replace("\0", "") + "'"
 
 
 def qualified(schema: str, name: str) -> str:

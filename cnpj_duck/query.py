@@ -31,8 +31,9 @@ import pyarrow.csv as pacsv
 
 from .catalog import connect_reader, sql_message
 from .errors import CnpjDuckError, SqlError, UsageError
+from .sqlproject import quote_ident
 from .store import Store
-from .transform import quote_ident, write_parquet
+from .transform import write_parquet
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
 BATCH_ROWS = 10_000

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CnpjDuckError, UsageError
 from .layout import FAMILIES, is_valid_release
+from .sqlproject import quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -304,11 +305,6 @@ def _part_order(name: str) -> tuple[int, str]:
     """part-2 before part-10."""
     digits = re.findall(r"\d+", name)
     return (int(digits[-1]) if digits else -1, name)
-
-
-def quote_literal(text: str) -> str:
-    """An SQL string literal: for DDL (view bodies, comments), where DuckDB takes no bound parameters."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def process_alive(pid: int | None) -> bool:

@@ -1,13 +1,13 @@
-"""SQL-file transforms: `sql/<table>.sql` is one plain SELECT; the runner streams input through it into Parquet.
+"""Running the SQL-file transforms: `sql/<table>.sql` is one plain SELECT; the runner streams input through it
+into Parquet.
 
 A transform named after a release family (empresas, cnaes, ...) reads `raw_<family>`, the member's rows as
-text. Any other file is a derived table over the output tables, built after the tables it names.
+text. Any other file is a derived table over the output tables, built after the tables it names. Reading and
+ordering the files is sqlproject's work; this module is the engine side.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,132 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import ConfigError, SqlError
-from .layout import FAMILIES, Family
+from .errors import SqlError
+from .sqlproject import MACROS_FILE, Transform, macros_sql, quote_ident
 
-_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
-MACROS_FILE = "_macros.sql"
 # Raw values that mean "no value" before any cast; anything else that ends up NULL after a cast was nulled.
 _BLANK = pa.array(["", "0", "00000000"])
 _EMPTY = pa.array([""])
-
-
-def quote_ident(name: str) -> str:
-    """Quote an SQL identifier (the one place identifiers are put into SQL text)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class Transform:
-    """One sql/ file: the table it produces and what it reads."""
-
-    name: str
-    path: Path
-    sql: str
-    family: Family | None  # the release family it reads, for base tables
-    depends: frozenset[str]  # output tables it reads, for derived tables
-
-    @property
-    def raw_name(self) -> str:
-        assert self.family is not None
-        return f"raw_{self.family.name}"
-
-    def describe(self) -> tuple[str, dict[str, str]]:
-        """The table's description and each column's, from the SQL file's comments (the data dictionary)."""
-        return describe_sql(self.sql)
-
-
-# `... AS name,  -- what it means` (the comma is absent on the last column)
-_COLUMN_DOC_RE = re.compile(r"\bAS\s+\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*,?\s*--\s*(.+?)\s*$", re.IGNORECASE)
-
-
-def describe_sql(sql: str) -> tuple[str, dict[str, str]]:
-    """Read the data dictionary out of a transform: the leading comment, and `AS column, -- description` lines.
-
-    The leading comment may say `-- name: what it is`; the `name:` part is dropped.
-    """
-    lines = sql.splitlines()
-    head: list[str] = []
-    for line in lines:
-        if not line.strip().startswith("--"):
-            break
-        head.append(line.strip()[2:].strip())
-    table_doc = " ".join(head)
-    table_doc = re.sub(r"^[a-z_][a-z0-9_]*:\s*", "", table_doc)
-    columns: dict[str, str] = {}
-    for line in lines[len(head):]:
-        m = _COLUMN_DOC_RE.search(line)
-        if m:
-            columns[m.group(1)] = m.group(2)
-    return table_doc, columns
-
-
-def load_transforms(sql_dir: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Transform]:
-    """Read every sql/<table>.sql and work out what each one reads (`con` has the macros)."""
-    if not sql_dir.is_dir():
-        raise ConfigError(f"sql_dir = {str(sql_dir)!r}: no such folder of SQL transforms; set sql_dir in config.yaml")
-    paths = sorted(p for p in sql_dir.glob("*.sql") if not p.name.startswith("_"))
-    names = {p.stem for p in paths}
-    transforms: dict[str, Transform] = {}
-    for path in paths:
-        name = path.stem
-        if not _NAME_RE.match(name):
-            raise SqlError(f"{path}: a table name must be lower-case letters, digits and _; rename the file")
-        sql = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
-        if not sql:
-            raise SqlError(f"{path}: the file is empty; write one SELECT")
-        tables = referenced_tables(con, sql, path)
-        family = FAMILIES.get(name)
-        if family is not None:
-            if f"raw_{name}" not in tables:
-                raise SqlError(f"{path}: a {name} transform must read raw_{name} (the member's rows as text)")
-            transforms[name] = Transform(name, path, sql, family, frozenset())
-        else:
-            depends = frozenset(t for t in tables if t in names or t in FAMILIES)
-            transforms[name] = Transform(name, path, sql, None, depends)
-    return transforms
-
-
-def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> set[str]:
-    """The tables a query reads, from DuckDB's parse tree (no binding, so the tables need not exist yet)."""
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
-    if tree.get("error"):
-        raise SqlError(f"{path}: {tree.get('error_message', 'cannot parse the SQL')}")
-    if len(tree["statements"]) != 1:
-        raise SqlError(f"{path}: write exactly one SELECT statement")
-    tables: set[str] = set()
-    ctes: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE":
-                tables.add(node["table_name"])
-            for entry in node.get("cte_map", {}).get("map", []):
-                ctes.add(entry["key"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree["statements"])
-    return tables - ctes
-
-
-def order_transforms(transforms: dict[str, Transform]) -> list[Transform]:
-    """Base tables first, then derived tables in dependency order."""
-    ordered = [t for t in transforms.values() if t.family is not None]
-    done = {t.name for t in ordered}
-    pending = {t.name: t for t in transforms.values() if t.family is None}
-    while pending:
-        ready = sorted(n for n, t in pending.items() if t.depends <= done | (t.depends - transforms.keys()))
-        if not ready:
-            cycle = ", ".join(sorted(pending))
-            raise SqlError(f"sql/: these transforms read each other in a cycle: {cycle}; break the cycle")
-        for name in ready:
-            ordered.append(pending.pop(name))
-            done.add(name)
-    return ordered
 
 
 def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -157,12 +37,12 @@ def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: Pat
             "preserve_insertion_order": False,
         }
     )
-    macros = sql_dir / MACROS_FILE
-    if macros.is_file():
+    macros = macros_sql(sql_dir)
+    if macros is not None:
         try:
-            con.execute(macros.read_text(encoding="utf-8"))
+            con.execute(macros)
         except duckdb.Error as e:
-            raise SqlError(f"{macros}: {_first_line(e)}") from None
+            raise SqlError(f"{sql_dir / MACROS_FILE}: {_first_line(e)}") from None
     return con
 
 

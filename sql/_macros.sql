@@ -50,3 +50,19 @@ CREATE OR REPLACE MACRO cnpj_check_digits(first12) AS
 -- false for any other text (wrong length, lower case, punctuation); NULL for NULL.
 CREATE OR REPLACE MACRO cnpj_is_valid(cnpj) AS
     regexp_full_match(cnpj, '[0-9A-Z]{12}[0-9]{2}') AND right(cnpj, 2) = cnpj_check_digits(left(cnpj, 12));
+
+-- The views' helpers. A lookup table (cnaes, motivos, ...) with one row per code, for LEFT JOINs that must not
+-- multiply rows: where the lookup repeats a code, its descriptions are joined with ' | ', in order.
+-- `FROM lookup_descriptions('cnaes')`; the catalog sees the view read cnaes.
+CREATE OR REPLACE MACRO lookup_descriptions(lookup_table) AS TABLE
+    SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao
+    FROM query_table(lookup_table) GROUP BY codigo;
+
+-- The release (YYYY-MM) that the catalog's view of an output table shows, from the partition path in its SQL
+-- (release=YYYY-MM): the view this query sees (a temporary one, or the current database's), not one of another
+-- attached catalog. NULL when there is no such view.
+CREATE OR REPLACE MACRO view_release(name) AS (
+    SELECT regexp_extract(arg_max(sql, temporary::INTEGER), 'release=([0-9]{4}-[0-9]{2})', 1)
+    FROM duckdb_views()
+    WHERE (temporary OR database_name = current_database()) AND view_name = name
+);

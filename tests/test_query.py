@@ -26,8 +26,8 @@ from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.errors import SqlError, UsageError
 from cnpj_duck.query import BATCH_ROWS, connect, run_query, write_result
 from cnpj_duck.sample import generate_release
+from cnpj_duck.sqlproject import describe_sql
 from cnpj_duck.store import read_manifest
-from cnpj_duck.transform import describe_sql
 
 from .conftest import catalog
 

@@ -2,7 +2,6 @@
 -- activity's description. The lookup is LEFT-joined: a code missing from cnaes keeps its value with a NULL
 -- description; where cnaes repeats a code, its descriptions are joined with ' | '.
 WITH
-    cnae AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM cnaes GROUP BY codigo),
     item AS (  -- two unnests in one SELECT list go in step: each code with its position (faster than ORDINALITY)
         SELECT cnpj, cnpj_basico, unnest(cnae_fiscal_secundaria) AS codigo,
             generate_subscripts(cnae_fiscal_secundaria, 1) AS posicao
@@ -15,4 +14,4 @@ SELECT
     item.codigo      AS cnae,           -- the secondary activity's 7-digit CNAE code; see cnaes
     cnae.descricao   AS cnae_descricao  -- description of the activity (cnaes); NULL when the code is not there
 FROM item
-LEFT JOIN cnae ON cnae.codigo = item.codigo
+LEFT JOIN lookup_descriptions('cnaes') cnae ON cnae.codigo = item.codigo

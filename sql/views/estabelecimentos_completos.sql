@@ -13,13 +13,7 @@ WITH
         SELECT * FROM simples
         QUALIFY row_number() OVER (PARTITION BY cnpj_basico ORDER BY opcao_simples, data_opcao_simples,
             data_exclusao_simples, opcao_mei, data_opcao_mei, data_exclusao_mei) = 1
-    ),
-    motivo AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM motivos GROUP BY codigo),
-    pais AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM paises GROUP BY codigo),
-    cnae AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM cnaes GROUP BY codigo),
-    municipio AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM municipios GROUP BY codigo),
-    natureza AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM naturezas GROUP BY codigo),
-    qualificacao AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM qualificacoes GROUP BY codigo)
+    )
 SELECT
     e.cnpj                        AS cnpj,                                 -- full CNPJ, 14 characters without punctuation: basico + ordem + dv
     e.cnpj_basico                 AS cnpj_basico,                          -- CNPJ root (8 characters), joins to empresas, socios and simples
@@ -81,9 +75,9 @@ SELECT
 FROM estabelecimentos e
 LEFT JOIN empresa emp ON emp.cnpj_basico = e.cnpj_basico
 LEFT JOIN opcao ON opcao.cnpj_basico = e.cnpj_basico
-LEFT JOIN natureza ON natureza.codigo = emp.natureza_juridica
-LEFT JOIN qualificacao ON qualificacao.codigo = emp.qualificacao_responsavel
-LEFT JOIN motivo ON motivo.codigo = e.motivo_situacao_cadastral
-LEFT JOIN pais ON pais.codigo = e.pais
-LEFT JOIN cnae ON cnae.codigo = e.cnae_fiscal_principal
-LEFT JOIN municipio ON municipio.codigo = e.municipio
+LEFT JOIN lookup_descriptions('naturezas') natureza ON natureza.codigo = emp.natureza_juridica
+LEFT JOIN lookup_descriptions('qualificacoes') qualificacao ON qualificacao.codigo = emp.qualificacao_responsavel
+LEFT JOIN lookup_descriptions('motivos') motivo ON motivo.codigo = e.motivo_situacao_cadastral
+LEFT JOIN lookup_descriptions('paises') pais ON pais.codigo = e.pais
+LEFT JOIN lookup_descriptions('cnaes') cnae ON cnae.codigo = e.cnae_fiscal_principal
+LEFT JOIN lookup_descriptions('municipios') municipio ON municipio.codigo = e.municipio

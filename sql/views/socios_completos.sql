@@ -7,9 +7,7 @@ WITH
         SELECT cnpj_basico, razao_social FROM empresas
         QUALIFY row_number() OVER (PARTITION BY cnpj_basico ORDER BY razao_social, natureza_juridica,
             qualificacao_responsavel, capital_social, porte_empresa, ente_federativo_responsavel) = 1
-    ),
-    pais AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM paises GROUP BY codigo),
-    qualificacao AS (SELECT codigo, string_agg(DISTINCT descricao, ' | ' ORDER BY descricao) AS descricao FROM qualificacoes GROUP BY codigo)
+    )
 SELECT
     s.cnpj_basico                      AS cnpj_basico,                      -- CNPJ root of the company (8 characters); joins to empresas and estabelecimentos
     emp.razao_social                   AS razao_social,                     -- the company's legal name (empresas); NULL when the root is not in empresas
@@ -36,6 +34,6 @@ SELECT
                                        AS faixa_etaria_descricao            -- age band in words (NAO SE APLICA, 0 A 12 ANOS, ..., MAIS DE 80 ANOS); NULL for another code
 FROM socios s
 LEFT JOIN empresa emp ON emp.cnpj_basico = s.cnpj_basico
-LEFT JOIN qualificacao qs ON qs.codigo = s.qualificacao_socio
-LEFT JOIN qualificacao qr ON qr.codigo = s.qualificacao_representante_legal
-LEFT JOIN pais ON pais.codigo = s.pais
+LEFT JOIN lookup_descriptions('qualificacoes') qs ON qs.codigo = s.qualificacao_socio
+LEFT JOIN lookup_descriptions('qualificacoes') qr ON qr.codigo = s.qualificacao_representante_legal
+LEFT JOIN lookup_descriptions('paises') pais ON pais.codigo = s.pais
