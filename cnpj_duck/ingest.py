@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -57,7 +57,7 @@ class Batch:
 
     @property
     def rows(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
 
 def find_member(zip_path: Path, family: Family | None = None) -> Member:
@@ -115,7 +115,7 @@ def _last_boundary(buf: bytes, end: int) -> int:
         end = pos
 
 
-def read_slices(stream: io.BufferedIOBase | zipfile.ZipExtFile, batch_bytes: int) -> Iterator[bytes]:
+def read_slices(stream: IO[bytes], batch_bytes: int) -> Iterator[bytes]:
     """Cut a byte stream into slices that end on a record boundary."""
     pending = b""
     block = stream.read(batch_bytes)

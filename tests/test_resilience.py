@@ -20,6 +20,8 @@ from cnpj_duck.sample import generate_release
 
 from .conftest import catalog
 
+pytestmark = pytest.mark.slow  # kill -9, Ctrl-C and rebuilds of whole releases: seconds each
+
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
