@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -55,7 +55,7 @@ class Batch:
 
     @property
     def rows(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
 
 def find_member(zip_path: Path, family: Family | None = None) -> Member:
@@ -113,7 +113,7 @@ def _last_boundary(buf: bytes, end: int) -> int:
         end = pos
 
 
-def read_slices(stream: io.BufferedIOBase | zipfile.ZipExtFile, batch_bytes: int) -> Iterator[bytes]:
+def read_slices(stream: IO[bytes], batch_bytes: int) -> Iterator[bytes]:
     """Cut a byte stream into slices that end on a record boundary."""
     pending = b""
     block = stream.read(batch_bytes)
@@ -187,9 +187,10 @@ class MemberParser:
         first_line = self.next_line
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         rejects, salvaged = self._locate_rejects(data, first_line, collector.rows)
-        table, tail = self._open_tail(data, first_line, table, rejects)
+        table, tail, recovered = self._open_tail(data, first_line, table, rejects)
         if tail is not None:
             rejects.append(tail)
+            salvaged.extend(recovered)
         if salvaged:
             extra = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in salvaged], schema=self.schema)
             table = pa.concat_tables([table, extra])
@@ -215,12 +216,10 @@ class MemberParser:
                 pos = _find_record(data, needle, 0)
             cursor[needle] = pos + 1 if pos >= 0 else 0
             line = first_line + data.count(b"\n", 0, pos) if pos >= 0 else None
-            head, sep, rest = raw.partition("\n")
-            if head.count('"') % 2 == 1:
-                recovered = _parse_whole_records(rest, expected) if sep else None
-                if recovered is not None:
-                    salvaged.extend(recovered)
-                    raw = head
+            head, recovered = _split_open_record(raw, expected)
+            if head is not None:
+                salvaged.extend(recovered)
+                raw = head
                 reason = "unterminated_quote: a quoted field is not closed before the end of the line"
             else:
                 reason = f"field_count: {actual} fields, expected {expected}"
@@ -229,19 +228,28 @@ class MemberParser:
         return [r for _, r in rejects], salvaged
 
     def _open_tail(self, data: bytes, first_line: int, table: pa.Table,
-                   rejects: list[Reject]) -> tuple[pa.Table, Reject | None]:
+                   rejects: list[Reject]) -> tuple[pa.Table, Reject | None, list[list[str]]]:
         """A last record whose quote never closes: pyarrow closes it at the end of the data and keeps it."""
         end = data.rstrip(b"\r\n")
-        if not end or end.endswith(b'"') and not end.endswith(b';"') or table.num_rows == 0:
-            return table, None
-        start = _last_boundary(data, len(end))
-        start = max(start, 0)
+        if not end or table.num_rows == 0:
+            return table, None, []
+        # Every record pyarrow keeps holds an even number of quotes (two per field, plus the doubled ones inside)
+        # unless its last quote never closed; the rejects' text is all the rest of the slice. Looking at the last
+        # bytes instead cannot tell a quoted `;` (`"";";"`) from an empty field left open (`"a";"`), nor a value
+        # holding a line break from a record boundary.
+        kept = data.count(b'"') - sum(r.raw.count('"') for r in rejects)
+        if kept % 2 == 0:
+            return table, None, []
+        start = _open_record_start(end)
         line = first_line + data.count(b"\n", 0, start)
-        if rejects and rejects[-1].line is not None and rejects[-1].line >= line:
-            return table, None  # pyarrow rejected it already
         raw = end[start:].decode("latin-1")
+        head, recovered = _split_open_record(raw, len(self.family.columns))
+        if head is not None and recovered:
+            # The open quote swallowed the valid records after it, as in _locate_rejects.
+            reason = "unterminated_quote: a quoted field is not closed before the end of the line"
+            return table.slice(0, table.num_rows - 1), Reject(line, reason, head), recovered
         reason = "unterminated_quote: a quoted field is not closed before the end of the data"
-        return table.slice(0, table.num_rows - 1), Reject(line, reason, raw)
+        return table.slice(0, table.num_rows - 1), Reject(line, reason, raw), []
 
     def _check_layout(self, good: int, bad: list[tuple[int, int, str]]) -> None:
         """Rows that mostly have another column count from the start mean the layout changed."""
@@ -257,12 +265,48 @@ class MemberParser:
         )
 
 
+def _open_record_start(data: bytes) -> int:
+    """Where the record that leaves a quote open at the end of `data` starts: after the last line break with an
+    even number of quotes before it, which is where pyarrow's quote-tracking parser began its last row.
+
+    (_last_boundary's look at the bytes around a break would take a swallowed record's start for it.)
+    """
+    quotes = data.count(b'"')
+    pos = len(data)
+    while True:
+        nl = data.rfind(b"\n", 0, pos)
+        if nl < 0:
+            return 0
+        quotes -= data.count(b'"', nl, pos)
+        if quotes % 2 == 0:
+            return nl + 1
+        pos = nl
+
+
 def _find_record(data: bytes, needle: bytes, start: int) -> int:
-    """The position of `needle` as a whole record (at the start of a line), or -1."""
+    """The position of `needle` as a whole record (from the start of a line to its end), or -1."""
     pos = data.find(needle, start)
-    while pos > 0 and data[pos - 1] != 0x0A:
+    while pos >= 0 and not _is_whole_line(data, pos, pos + len(needle)):
         pos = data.find(needle, pos + 1)
     return pos
+
+
+def _is_whole_line(data: bytes, start: int, end: int) -> bool:
+    # A short reject like `""` also matches the start of longer records (`"";""`): it must end where a line ends.
+    starts_line = start == 0 or data[start - 1] == 0x0A
+    return starts_line and (end == len(data) or data[end] == 0x0A or data[end:end + 2] == b"\r\n")
+
+
+def _split_open_record(raw: str, expected: int) -> tuple[str | None, list[list[str]]]:
+    """A record whose first line leaves a quote open: that line (its line end dropped) and the whole records of
+    `expected` fields the open quote swallowed after it, if the rest is exactly that; (None, []) if not open."""
+    head, sep, rest = raw.partition("\n")
+    if head.count('"') % 2 == 0:
+        return None, []
+    recovered = _parse_whole_records(rest, expected) if sep else None
+    if recovered is None:
+        return raw, []
+    return head.removesuffix("\r"), recovered
 
 
 def _parse_whole_records(text: str, expected: int) -> list[list[str]] | None:

@@ -1,8 +1,11 @@
-"""Shared fixtures: real sample folders, a config in a temp data dir, and a zip writer for hand-made cases."""
+"""Shared fixtures: isolation from the caller's environment and folder, real sample folders, a config in a temp
+data dir, and a zip writer for hand-made cases."""
 
 from __future__ import annotations
 
+import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -12,8 +15,35 @@ from cnpj_duck.build import BuildSummary, build
 from cnpj_duck.config import Config, load_config
 from cnpj_duck.sample import SampleManifest, generate_release
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REAL_SAMPLES = SHARED / "real-samples"
+# Copies of the shared real samples, kept in the repo so that a bare clone runs its own tests.
+REAL_SAMPLES = Path(__file__).resolve().parent / "data" / "real-samples"
+
+
+def _leaky(name: str) -> bool:
+    """An environment variable that changes what the code under test does: ours, or libpq's (PGHOST, ...)."""
+    return name.startswith("CNPJ_DUCK_") or name.startswith("PG")
+
+
+def _isolate(mp: pytest.MonkeyPatch, cwd: Path) -> None:
+    for name in [n for n in os.environ if _leaky(n)]:
+        mp.delenv(name)
+    # config.py reads ./config.yaml when present: the repo's own (or a developer's) must not reach a test.
+    mp.chdir(cwd)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same isolation for session fixtures (sample_build, pg), which are set up before any test's own."""
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, tmp_path_factory.mktemp("session-cwd"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no CNPJ_DUCK_* or PG* variable and in an empty folder of its own (not its tmp_path,
+    which tests fill as they like); a test may set variables or chdir with monkeypatch as usual."""
+    _isolate(monkeypatch, tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def _find(data_dir: Path, family: str, key: dict[str, str]) -> list[dict]:
     return rows(data_dir, family, f"{column} = ?", [key[column]])
 
 
+@pytest.mark.slow
 def test_quirk_rows_come_out_typed_and_clean(built):
     manifest, data_dir, _ = built
     checked = set()
@@ -146,6 +147,7 @@ def test_audit_tree_adds_up(built):
     assert metrics_row[0] > 0
 
 
+@pytest.mark.slow
 def test_development_run_is_partial_and_never_reused(built, tmp_path):
     manifest, _, _ = built
     config = load_config(None, overrides={"data_dir": str(tmp_path / "data")}, env={})

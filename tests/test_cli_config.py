@@ -16,6 +16,7 @@ from cnpj_duck.errors import ConfigError, SqlError
 from .conftest import REAL_SAMPLES, catalog, rows
 
 
+@pytest.mark.slow
 def test_sample_then_build_latest_from_raw(tmp_path):
     data = tmp_path / "data"
     runner = CliRunner()
@@ -37,6 +38,7 @@ def test_sample_rejects_a_bad_month():
     assert result.exit_code == 2 and "YYYY-MM" in result.output
 
 
+@pytest.mark.slow
 def test_build_sample_is_the_readme_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--data-dir", str(tmp_path / "data"), "build", "--sample", "--quiet"])
@@ -53,6 +55,7 @@ def test_build_sample_is_the_readme_command(tmp_path, capsys):
     assert e.value.code == 0 and "skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_users_derived_table_is_built_after_what_it_reads(tmp_path):
     sql = tmp_path / "sql"
     shutil.copytree(REPO_ROOT / "sql", sql)
@@ -156,6 +159,7 @@ def test_env_overrides_data_dir(tmp_path, monkeypatch):
     assert config.data_dir == Path(tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_status_rejects_and_config_commands(tmp_path, capsys):
     import json
 
@@ -194,6 +198,7 @@ def test_status_rejects_and_config_commands(tmp_path, capsys):
     assert shown["data_dir"]["from"] == "flag"
 
 
+@pytest.mark.slow
 def test_log_file_has_json_lines_with_the_audit_context(tmp_path, capsys):
     import json
 

@@ -225,6 +225,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return int(e.value.code or 0), out.out, out.err
 
 
+@pytest.mark.slow
 def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_path: Path,
                           capsys: pytest.CaptureFixture[str]) -> None:
     data_dir, edits, _ = two_releases
@@ -280,6 +281,7 @@ def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSumma
         assert code == 2 and says in err and out == "", (args, err)
 
 
+@pytest.mark.slow
 def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits], BuildSummary]) -> None:
     """The catalog's qualidade view checks the latest release (2026-11 here); query --release the other one."""
     data_dir, edits, summary = two_releases

@@ -90,6 +90,7 @@ def test_releases_lists_each_month_with_files_sizes_and_what_is_missing(tmp_path
         find_release(_config(tmp_path, share), "2025-01")
 
 
+@pytest.mark.slow
 def test_a_download_is_complete_verified_audited_and_shown_and_a_rerun_fetches_nothing(tmp_path, share, zips):
     config = _config(tmp_path, share)
     progress = RecordingProgress()
@@ -151,6 +152,7 @@ RECOVERED = {
 
 
 @pytest.mark.parametrize("case", list(RECOVERED))
+@pytest.mark.slow
 def test_a_transient_fault_ends_in_the_servers_exact_bytes(tmp_path, share, zips, case):
     faults, shape = RECOVERED[case]
     share.file(RELEASE, BIG).faults[:] = faults
@@ -187,6 +189,7 @@ def test_a_transient_fault_ends_in_the_servers_exact_bytes(tmp_path, share, zips
     ("401", "HTTP 401 Unauthorized: the share token may have changed; set download.token", 1, True),
     ("404", "HTTP 404 Not Found: the Receita may have moved the files", 1, True),
 ])
+@pytest.mark.slow
 def test_a_lasting_fault_is_a_clear_failure_and_leaves_no_damaged_zip(tmp_path, share, zips, fault, message, gets,
                                                                        network):
     share.file(RELEASE, BIG).faults[:] = [fault]
@@ -206,6 +209,7 @@ def test_a_lasting_fault_is_a_clear_failure_and_leaves_no_damaged_zip(tmp_path, 
     assert row[0] == "failed" and re.search(message, row[1]) and table == "failed"
 
 
+@pytest.mark.slow
 def test_what_a_failed_run_fetched_is_resumed_by_the_next_run(tmp_path, share, zips):
     share.file(RELEASE, BIG).faults[:] = ["drop!"]  # every GET is cut after half of what it asked for
     config = _config(tmp_path, share, download__retries=1)
@@ -224,6 +228,7 @@ def test_what_a_failed_run_fetched_is_resumed_by_the_next_run(tmp_path, share, z
     assert result.fetched == len(zips[BIG]) - held and result.note == f"resumed at byte {held:,}"
 
 
+@pytest.mark.slow
 def test_a_file_changed_on_the_server_is_fetched_again_and_an_old_part_dropped(tmp_path, share, zips):
     config = _config(tmp_path, share)
     download_release(config, tables=["estabelecimentos", "cnaes"])
@@ -249,6 +254,7 @@ def test_a_file_changed_on_the_server_is_fetched_again_and_an_old_part_dropped(t
     assert [f.status for f in summary.files if f.name != "Estabelecimentos1.zip"] == ["skipped"] * 9
 
 
+@pytest.mark.slow
 def test_tables_pick_families_and_an_incomplete_month_says_what_is_missing(tmp_path, share):
     progress = RecordingProgress()
     summary = download_release(_config(tmp_path, share), "2026-09", tables=["socios", "cnaes", "paises"],
@@ -296,6 +302,7 @@ def test_listing_failures_say_what_is_wrong(tmp_path, share):
     assert len(list_releases(_config(tmp_path, share))) == 2
 
 
+@pytest.mark.slow
 def test_mirror_mode_reads_a_plain_http_folder(tmp_path, share, zips):
     config = _config(tmp_path, share, download__base_url=share.mirror_url, download__mode="mirror",
                      download__token="")
@@ -307,6 +314,7 @@ def test_mirror_mode_reads_a_plain_http_folder(tmp_path, share, zips):
     assert _zips_in(_raw(tmp_path)) == {n: d for n, d in zips.items() if n.startswith("Estabelecimentos")}
 
 
+@pytest.mark.slow
 def test_a_mirror_that_gives_no_size_still_resumes_and_a_complete_part_answers_416(tmp_path, share, zips):
     share.head_lengths = False
     config = _config(tmp_path, share, download__base_url=share.mirror_url + f"{RELEASE}/", download__mode="mirror")
@@ -347,6 +355,7 @@ def env(monkeypatch, share, tmp_path):
     monkeypatch.chdir(tmp_path)  # no ./config.yaml here
 
 
+@pytest.mark.slow
 def test_cli_releases_and_download(tmp_path, share, env, capsys):
     code, out, err = _cli(_cli_args(tmp_path, share, "releases"), capsys)
     assert code == 0 and err == ""
@@ -371,6 +380,7 @@ def test_cli_releases_and_download(tmp_path, share, env, capsys):
     assert re.search(rf"{BIG} succeeded: 0\.4 MB fetched", out)
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_one_line_errors(tmp_path, share, env, capsys):
     code, _, err = _cli(_cli_args(tmp_path, share, "releases", "--base-url",
                                   f"http://127.0.0.1:{_closed_port()}/x/"), capsys)
@@ -397,6 +407,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, share, env, capsys):
     assert code == 3 and "HTTP 503 Service Unavailable; gave up after 3 attempts" in err
 
 
+@pytest.mark.slow
 def test_build_download_fetches_the_release_then_builds_it(tmp_path, share, env, capsys, sample_build, monkeypatch):
     manifest, _, built = sample_build
     with FakeShare() as sample_share:
@@ -421,6 +432,7 @@ def test_build_download_fetches_the_release_then_builds_it(tmp_path, share, env,
     assert code == 2 and "does not go with --sample" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_part_and_the_next_run_resumes_it(tmp_path, zips):
     with FakeShare(stall_seconds=30) as share:
         for name in ("Estabelecimentos0.zip", "Estabelecimentos1.zip"):
@@ -486,6 +498,7 @@ def test_the_token_is_not_sent_to_another_origin_after_a_redirect(tmp_path, shar
     assert [r.status for r in share.requests if r.method == "PROPFIND"] == [401]  # the other origin did not
 
 
+@pytest.mark.slow
 def test_the_catalog_stays_open_to_others_while_a_download_runs(tmp_path, zips):
     from cnpj_duck.build import build
     from cnpj_duck.catalogdb import open_catalog

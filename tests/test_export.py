@@ -32,6 +32,8 @@ from cnpj_duck.progress import RecordingProgress
 from .conftest import catalog
 from .pg import free_port
 
+pytestmark = pytest.mark.slow  # a real PostgreSQL cluster (initdb, pg_ctl) for the module: seconds to start
+
 RELEASE = "2026-10"
 
 
@@ -104,6 +106,7 @@ def exported(sample_build, pg, tmp_path_factory):
     return summary, progress, data
 
 
+@pytest.mark.slow
 def test_values_round_trip_exactly(exported, pg):
     summary, _, data = exported
     # Every row and value of the base tables, decimals compared as text so that the scale counts.
@@ -293,6 +296,7 @@ def _export_until_copying(pg, data: Path, schema: str) -> subprocess.Popen:
     return child
 
 
+@pytest.mark.slow
 def test_a_killed_export_leaves_the_old_tables_and_the_next_run_cleans_up(sample_build, pg, tmp_path):
     data, first = _old_then_big(sample_build, pg, tmp_path, "ks")
     child = _export_until_copying(pg, data, "ks")
@@ -322,6 +326,7 @@ def test_a_killed_export_leaves_the_old_tables_and_the_next_run_cleans_up(sample
     assert "abandoned" in statuses.values()  # the killed run, closed by the next one
 
 
+@pytest.mark.slow
 def test_a_dropped_connection_exits_3_and_keeps_the_old_tables(sample_build, pg, tmp_path):
     data, first = _old_then_big(sample_build, pg, tmp_path, "dc")
     child = _export_until_copying(pg, data, "dc")

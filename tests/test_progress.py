@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cnpj_duck.config import REPO_ROOT
 
 from .conftest import REAL_SAMPLES
@@ -51,6 +53,7 @@ def _on_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return proc.wait(timeout=60), out.decode("utf-8", errors="replace")
 
 
+@pytest.mark.slow
 def test_rich_display_on_a_terminal_draws_bars_per_file_and_an_overall_line(tmp_path):
     code, out = _on_terminal(_args(tmp_path), _env(tmp_path))
     assert code == 0, out
@@ -70,6 +73,7 @@ def test_rich_display_on_a_terminal_draws_bars_per_file_and_an_overall_line(tmp_
     assert re.search(r"socios\s*│\s*succeeded\s*│\s*1\s*│\s*7\b", text)
 
 
+@pytest.mark.slow
 def test_no_color_keeps_the_bars_and_drops_the_colours(tmp_path):
     code, out = _on_terminal(_args(tmp_path), _env(tmp_path, NO_COLOR="1"))
     assert code == 0, out
@@ -77,6 +81,7 @@ def test_no_color_keeps_the_bars_and_drops_the_colours(tmp_path):
     assert "release 2021-06: succeeded" in ESCAPE.sub("", out)
 
 
+@pytest.mark.slow
 def test_no_progress_prints_plain_lines_even_on_a_terminal(tmp_path):
     code, out = _on_terminal(_args(tmp_path, "--no-progress"), _env(tmp_path))
     assert code == 0, out
@@ -87,6 +92,7 @@ def test_no_progress_prints_plain_lines_even_on_a_terminal(tmp_path):
     assert re.search(rf"^succeeded build: {TOTAL_ROWS} rows in \d+\.\ds\r?$", text, re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_in_a_pipe_events_go_to_stderr_as_plain_lines_and_the_summary_to_stdout(tmp_path):
     done = subprocess.run(_args(tmp_path), capture_output=True, text=True, env=_env(tmp_path), cwd=REPO_ROOT,
                           timeout=60)
@@ -98,6 +104,7 @@ def test_in_a_pipe_events_go_to_stderr_as_plain_lines_and_the_summary_to_stdout(
     assert "empresas" in done.stdout and "Empresas1.zip" not in done.stdout
 
 
+@pytest.mark.slow
 def test_quiet_prints_only_the_summary_and_errors(tmp_path):
     done = subprocess.run(_args(tmp_path, "--quiet"), capture_output=True, text=True, env=_env(tmp_path),
                           cwd=REPO_ROOT, timeout=60)

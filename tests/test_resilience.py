@@ -21,6 +21,8 @@ from cnpj_duck.store import MANIFEST_NAME, Store
 
 from .conftest import catalog
 
+pytestmark = pytest.mark.slow  # kill -9, Ctrl-C and rebuilds of whole releases: seconds each
+
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
