@@ -26,7 +26,7 @@ from .errors import (
     SqlError,
     UsageError,
 )
-from .ingest import BatchFailure, Member, find_member, iter_member, prefetch
+from .ingest import Batch, BatchFailure, Member, find_member, iter_member, prefetch
 from .layout import FAMILIES
 from .progress import NullProgress, Progress
 from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
@@ -118,6 +118,7 @@ class Builder:
         self.limit_rows = limit_rows
         self.max_files = max_files
         self.partial = limit_rows is not None or max_files is not None
+        self.cut: set[str] = set()  # tables of which a development run left rows or files out
         # A partial (development) run neither reuses outputs nor is reused: it may have read part of a file.
         self.force = force or self.partial
         # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
@@ -167,6 +168,7 @@ class Builder:
             self.staging = self.store.staging(run.id)
             files = [f for f in scan.files if f.family.name in wanted]
             if self.max_files is not None:
+                self.cut |= {f.family.name for f in files if f.index >= self.max_files}
                 files = [f for f in files if f.index < self.max_files]
             self.sizes = {f.path: member_size(f.path) for f in files}  # one look in each zip, reused
             total = sum(self.sizes.values())
@@ -324,7 +326,9 @@ class Builder:
             return None
 
     def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
-        manifest = {"table": table, "release": release, "partial": self.partial, **manifest}
+        # A development run's table is partial when rows or files were left out of it; a derived one, always.
+        partial = self.partial and (table in self.cut or "inputs" in manifest)
+        manifest = {"table": table, "release": release, "partial": partial, **manifest}
         final = self.store.publish(staged, table, release, manifest)
         t.set(output_path=str(final))
 
@@ -360,7 +364,9 @@ class Builder:
         """Record each parsed batch in the audit and pass its rows on; errors are kept for the caller to raise."""
         limit = self.config.max_rejects_per_file
         try:
-            for item in prefetch(iter_member(member, self.batch_bytes, on_table=writer.count)):
+            measured = ((item, writer.measure(item.table) if isinstance(item, Batch) else None)
+                        for item in iter_member(member, self.batch_bytes))
+            for item, counts in prefetch(measured):  # measured in the reading thread, counted when written
                 if self.stop.is_set():
                     with f.batch(item.first_line):
                         raise KeyboardInterrupt
@@ -380,9 +386,12 @@ class Builder:
                         f"{limit}; see `cnpj-duck rejects` or raise the limit in config.yaml",
                         path=member.zip_path.name,
                     )
+                assert counts is not None
+                writer.count(counts)
                 yield from item.table.to_batches()
                 if self.limit_rows is not None and f.counts["rows_written"] >= self.limit_rows:
                     f.note = f"partial: stopped after {f.counts['rows_written']:,} rows (--limit-rows)"
+                    self.cut.add(writer.transform.name)
                     return
         except BaseException as e:
             failure.append(e)

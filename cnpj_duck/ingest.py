@@ -14,7 +14,7 @@ import queue
 import threading
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -329,18 +329,14 @@ class BatchFailure:
     error: Exception
 
 
-def iter_member(member: Member, batch_bytes: int,
-                on_table: Callable[[pa.Table], None] | None = None) -> Iterator[Batch | BatchFailure]:
+def iter_member(member: Member, batch_bytes: int) -> Iterator[Batch | BatchFailure]:
     """Inflate and parse a member batch by batch; an error ends the stream as a BatchFailure item."""
     parser = MemberParser(member.family, member.zip_path.name)
     name = member.zip_path.name
     try:
         with zipfile.ZipFile(member.zip_path) as zf, open_member(zf, member.member_name) as stream:
             for data in read_slices(stream, batch_bytes):
-                batch = parser.parse(data)
-                if on_table is not None:
-                    on_table(batch.table)
-                yield batch
+                yield parser.parse(data)
     except zipfile.BadZipFile as e:
         yield BatchFailure(parser.next_line, SourceError(
             f"corrupt data in {member.member_name} ({e}); download it again", path=name))

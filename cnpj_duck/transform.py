@@ -90,13 +90,23 @@ class FamilyWriter:
         finally:
             self.con.unregister(self.transform.raw_name)
 
-    def count(self, table: pa.Table) -> None:
-        """Count what goes in: rows, and non-blank values of typed columns (to tell values nulled by casts)."""
-        self.rows_in += table.num_rows
+    def measure(self, table: pa.Table) -> tuple[int, dict[str, int]]:
+        """What a batch brings in: rows, and non-blank values of typed columns (to tell values nulled by casts).
+
+        Thread-safe (it changes nothing): the reading thread measures, `count` adds what the writer is given.
+        """
+        values = {}
         for name, kind in self.typed.items():
             trimmed = pc.utf8_trim_whitespace(table.column(name))
             blank = _BLANK if kind == "DATE" else _EMPTY
-            self.raw_values[name] += table.num_rows - pc.sum(pc.is_in(trimmed, value_set=blank)).as_py()
+            values[name] = table.num_rows - pc.sum(pc.is_in(trimmed, value_set=blank)).as_py()
+        return table.num_rows, values
+
+    def count(self, measured: tuple[int, dict[str, int]]) -> None:
+        """Count a measured batch as going in (only the batches the writer is given: --limit-rows stops early)."""
+        self.rows_in += measured[0]
+        for name, value in measured[1].items():
+            self.raw_values[name] += value
 
     def write(self, batches: Iterable[pa.RecordBatch], out_path: Path) -> Written:
         """Stream the batches through the transform into out_path."""

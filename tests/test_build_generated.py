@@ -164,8 +164,14 @@ def test_development_run_is_partial_and_never_reused(built, tmp_path):
     notes = con.execute("SELECT count(*) FROM audit_files WHERE note LIKE 'partial: stopped after%'").fetchone()
     assert notes[0] >= 4
     con.close()
+    from cnpj_duck.store import Store
+
+    cut = {t for t in FAMILIES if Store(config.data_dir).manifest(t, "2026-10")["partial"]}
+    assert {"estabelecimentos", "empresas", "socios"} <= cut
     full = build(config, source=manifest.folder)
-    assert {t.status for t in full.tables} == {"succeeded"}  # nothing skipped: the partial output is not reused
+    # a partial output is never reused; a table the dev run read whole (issue 12: the lookups) is
+    assert {t.name for t in full.tables if t.status == "succeeded"} == cut
+    assert {t.status for t in full.tables if t.name not in cut} <= {"skipped"}
     assert {t.name: t.rows_written for t in full.tables}["estabelecimentos"] == manifest.expected_rows(
         "estabelecimentos")
 
@@ -184,3 +190,29 @@ def test_every_output_column_has_a_description_in_its_sql_file(built):
         assert table_doc and not table_doc.startswith(family), family
         assert set(columns) == set(schema.names), family
         assert all(len(text) > 5 for text in columns.values()), family
+
+
+@pytest.mark.slow
+def test_the_quick_try_works_on_files_larger_than_the_limit(tmp_path, capsys):
+    # Issue 12 (1): `build --limit-rows 10000 --max-files-per-table 1` failed ("must keep every row") as soon as a
+    # file had more rows than the limit: rows parsed ahead of the writer were counted as input.
+    from cnpj_duck.cli import main
+    from cnpj_duck.sample import generate_release
+    from cnpj_duck.store import Store
+
+    folder = generate_release(tmp_path / "raw", release="2026-10", scale=0.003, seed=11, workers=2).folder
+    data = tmp_path / "data"
+    try:
+        main(["--data-dir", str(data), "build", "--source", str(folder), "--limit-rows", "10000",
+              "--max-files-per-table", "1", "--quiet"])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    assert code == 0, capsys.readouterr().err
+    store = Store(data)
+    empresas = store.manifest("empresas", "2026-10")
+    assert empresas is not None and empresas["partial"]
+    assert 10_000 <= empresas["parts"]["part-0.parquet"]["rows"] < 17_000
+    for lookup in ("cnaes", "motivos", "municipios", "naturezas", "paises", "qualificacoes"):
+        manifest = store.manifest(lookup, "2026-10")
+        assert manifest is not None and not manifest["partial"], lookup  # read whole: not partial
