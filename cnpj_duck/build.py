@@ -31,7 +31,7 @@ from .layout import FAMILIES
 from .progress import NullProgress, Progress
 from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
 from .sqlproject import MACROS_FILE, Transform, load_transforms, order_transforms
-from .store import CATALOG_NAME, MANIFEST_NAME, Store, link_or_copy
+from .store import CATALOG_NAME, Store, link_or_copy
 from .transform import FamilyWriter, connect_engine, write_derived
 
 
@@ -402,14 +402,14 @@ class Builder:
         inputs: dict[str, list[Path]] = {}
         digests: dict[str, str] = {}
         for dep in sorted(transform.depends):
-            dep_dir = self.store.partition(dep, release)
             files = self.store.part_files(dep, release)
             if not files:
                 raise SqlError(f"{transform.path}: reads {dep}, which has no output for release {release}; "
                                f"build {dep} first")
             inputs[dep] = files
-            manifest = dep_dir / MANIFEST_NAME
-            digests[dep] = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
+            # what the input was built from (its manifest, as stored), not when: a rebuilt input rebuilds this
+            manifest = json.dumps(self.store.manifest(dep, release), sort_keys=True)
+            digests[dep] = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
         final = self.store.partition(transform.name, release)
         fingerprint = transform_fingerprint(transform, self.config)
         current = None if self.force else self.store.manifest(transform.name, release)

@@ -29,7 +29,7 @@ from .sqlproject import (
     table_docs,
     view_names,
 )
-from .store import DATA_FILES, MANIFEST_NAME, Store
+from .store import DATA_FILES, Store
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,8 @@ def local_releases(data_dir: Path) -> list[LocalRelease]:
             files = [p for p in folder.iterdir() if p.is_file()]
             manifest = store.manifest(table, release) or {}
             rows = sum(p["rows"] for p in manifest["parts"].values()) if manifest else None
-            built = datetime.fromtimestamp((folder / MANIFEST_NAME).stat().st_mtime) if manifest else None
+            path = store.manifest_path(table, release)
+            built = datetime.fromtimestamp(path.stat().st_mtime) if manifest and path.is_file() else None
             per_release.setdefault(release, []).append(LocalTable(
                 table, rows, sum(1 for p in files if p.match(DATA_FILES)), sum(p.stat().st_size for p in files),
                 built, manifest.get("run_id") if manifest else None, bool(manifest and manifest.get("partial"))))

@@ -2,7 +2,9 @@
 
     <data_dir>/
       cnpj.duckdb                          the catalog: audit tables, macros, views (see catalogdb.py)
-      parquet/<table>/release=YYYY-MM/     a published partition: part-<n>.parquet files and _manifest.json
+      parquet/<table>/release=YYYY-MM/     a published partition: its part-<n>.parquet files, nothing else (so any
+                                           Parquet reader, polars included, reads a table's folder)
+      manifests/<table>/release=YYYY-MM.json  what the partition was built from: per part, its zip, sha256, rows
       raw/YYYY-MM/                         downloaded release zips
       .lock                                held by the running build or export (its pid inside)
       .download.lock                       held by the running download
@@ -11,8 +13,8 @@
       .parts/<table>/release=YYYY-MM/      part files finished by a run that stopped before publishing the table
       .tmp/                                DuckDB's spill files
 
-One rule says what is built: a release is built for a table when its published partition has a manifest whose
-part files are all there. The latest built release is the newest month in which every release table (the ten
+One rule says what is built: a release is built for a table when its partition has a manifest whose part files
+are all there. The latest built release is the newest month in which every release table (the ten
 families of the layout) is built; while no month is complete, the newest month with any table.
 """
 
@@ -37,8 +39,8 @@ if TYPE_CHECKING:
     import duckdb
 
 CATALOG_NAME = "cnpj.duckdb"
-MANIFEST_NAME = "_manifest.json"  # inside each partition, so it moves with the partition (readers skip "_" files)
-DATA_FILES = "[!_]*.parquet"  # files starting with "_" are not data (the manifest, and by convention any other)
+LEGACY_MANIFEST = "_manifest.json"  # where cnpj-duck 0.1 kept a partition's manifest (inside it); moved out at start
+DATA_FILES = "[!_]*.parquet"  # files starting with "_" are not data (by convention)
 RELEASE_TABLES = tuple(FAMILIES)  # the tables made from the release's files: a complete release has them all
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _RELEASE_DIR_RE = re.compile(r"^release=(\d{4}-\d{2})$")
@@ -74,16 +76,20 @@ class Store:
         """Where a table's partition of a release is published."""
         return self.parquet_dir / table / f"release={release}"
 
+    def manifest_path(self, table: str, release: str) -> Path:
+        """Where the manifest of a table's partition of a release is."""
+        return self.root / "manifests" / table / f"release={release}.json"
+
     # -- what is built ------------------------------------------------------------------------------------------
 
     def manifest(self, table: str, release: str) -> dict[str, Any] | None:
         """What a published partition was built from; None when it is not built (no manifest, or a part missing)."""
-        return read_manifest(self.partition(table, release))
+        return read_manifest(self.manifest_path(table, release), self.partition(table, release))
 
     def part_files(self, table: str, release: str) -> list[Path]:
         """The part files of a built partition, in part order; [] when the table is not built for the release."""
         partition = self.partition(table, release)
-        manifest = read_manifest(partition)
+        manifest = read_manifest(self.manifest_path(table, release), partition)
         if manifest is None:
             return []
         return [partition / name for name in sorted(manifest["parts"], key=_part_order)]
@@ -97,7 +103,8 @@ class Store:
             if not table_dir.is_dir() or not _NAME_RE.match(table_dir.name):
                 continue
             releases = sorted(m.group(1) for d in table_dir.iterdir()
-                              if (m := _RELEASE_DIR_RE.match(d.name)) and read_manifest(d) is not None)
+                              if (m := _RELEASE_DIR_RE.match(d.name))
+                              and read_manifest(self.manifest_path(table_dir.name, m.group(1)), d) is not None)
             if releases:
                 found[table_dir.name] = releases
         return found
@@ -245,14 +252,28 @@ class Store:
             pass
 
     def recover(self) -> None:
-        """Undo what a killed writer left: its staging folders, and a partition caught between the swap's renames.
+        """Undo what a killed writer left: a publish caught half-way, manifests of the old layout, staging folders.
 
         Called with the writer lock held, so no other build or export is running.
         """
-        for staged in sorted((self.root / ".staging").glob("*")):
-            pid = staged.name.split("-", 1)[0]
-            if not pid.isdigit() or not process_alive(int(pid)):
-                self.drop_staging(staged)
+        for legacy in sorted(self.parquet_dir.glob(f"*/release=*/{LEGACY_MANIFEST}")):  # out of the partitions
+            partition = legacy.parent
+            target = self.manifest_path(partition.parent.name, partition.name.split("=", 1)[1])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                legacy.unlink()
+            else:
+                legacy.replace(target)
+        for pending in sorted((self.root / "manifests").glob("*/*.json.new")):
+            try:
+                staged = Path(json.loads(pending.read_text(encoding="utf-8"))["staged_from"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pending.unlink()
+                continue
+            if staged.exists():  # the partition was never moved in: the old one stands, with its manifest
+                pending.unlink()
+            else:
+                pending.replace(pending.with_suffix(""))
         trash = self.root / ".trash"
         if trash.is_dir():
             for old in sorted(trash.glob("*/release=*")):
@@ -261,22 +282,33 @@ class Store:
                     final.parent.mkdir(parents=True, exist_ok=True)
                     old.rename(final)
             shutil.rmtree(trash, ignore_errors=True)
+        for staged in sorted((self.root / ".staging").glob("*")):
+            pid = staged.name.split("-", 1)[0]
+            if not pid.isdigit() or not process_alive(int(pid)):
+                self.drop_staging(staged)
 
     def publish(self, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> Path:
-        """Write the manifest and move a complete partition into place by two renames: never a half-written one.
+        """Move a complete partition into place with its manifest: never a half-written one.
 
-        Between the renames (microseconds) the table has no partition for the release; a crash there is undone
-        by `recover`, which puts the old one back.
+        The new manifest is written aside first (naming the staged folder), then the old partition is moved to
+        .trash, the staged one into place, and the manifest onto the old one. Between the renames (microseconds)
+        the table has no partition, or the old manifest; a crash there is undone by `recover`, which finishes the
+        publish if the partition was moved in, and otherwise puts the old one back.
         """
-        (staged / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         final = self.partition(table, release)
         final.parent.mkdir(parents=True, exist_ok=True)
+        path = self.manifest_path(table, release)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pending = path.with_name(path.name + ".new")
+        pending.write_text(json.dumps({**manifest, "staged_from": str(staged)}, indent=1, sort_keys=True),
+                           encoding="utf-8")
         old = self.root / ".trash" / table / final.name
         if final.exists():
             old.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
         staged.rename(final)
+        pending.replace(path)
         shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -289,15 +321,24 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def read_manifest(partition: Path) -> dict[str, Any] | None:
-    """What a published partition was built from: per part file, its zip and sha256; None if unknown."""
+def read_manifest(path: Path, partition: Path) -> dict[str, Any] | None:
+    """A partition's manifest (per part file: its zip, sha256 and rows); None unless every part it lists is there.
+
+    A data dir of cnpj-duck 0.1 kept it inside the partition: read there until the next writer moves it out.
+    """
     try:
-        manifest = json.loads((partition / MANIFEST_NAME).read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        try:
+            manifest = json.loads((partition / LEGACY_MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
     except (OSError, ValueError):
         return None
     parts = manifest.get("parts") if isinstance(manifest, dict) else None
     if not isinstance(parts, dict):
         return None
+    manifest.pop("staged_from", None)
     return manifest if all((partition / name).is_file() for name in parts) else None
 
 

@@ -140,13 +140,13 @@ def derive_release(data_dir: Path, source: str, target: str) -> None:
 
     import duckdb
 
-    from cnpj_duck.store import MANIFEST_NAME, Store
+    from cnpj_duck.store import Store
 
     store = Store(data_dir)
     con = duckdb.connect()
     for table in (*BIG, *LOOKUPS):
         out = store.partition(table, target)
-        if (out / MANIFEST_NAME).is_file():
+        if store.manifest(table, target) is not None:
             continue
         files = [str(f) for f in store.part_files(table, source)]
         con.read_parquet(files).create_view("src", replace=True)
@@ -169,7 +169,8 @@ def derive_release(data_dir: Path, source: str, target: str) -> None:
         manifest = {"table": table, "release": target, "partial": False, "run_id": 0,
                     "parts": {"part-0.parquet": {"rows": rows, "zip_name": f"derived from {source}", "sha256": "",
                                                  "run_id": 0}}}
-        (out / MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
+        store.manifest_path(table, target).parent.mkdir(parents=True, exist_ok=True)
+        store.manifest_path(table, target).write_text(json.dumps(manifest), encoding="utf-8")
     con.close()
 
 

@@ -4,6 +4,7 @@ data dir, and a zip writer for hand-made cases."""
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +113,17 @@ def pg() -> object:
         yield server
     finally:
         stop_server(server)
+
+
+def copy_table(source: Path, target: Path, table: str, release: str | None = None,
+               to_release: str | None = None) -> None:
+    """Copy a table's published partitions (all, or one `release`, renamed `to_release`) from the data dir `source`
+    to `target`, with their manifests: what a build would have left there."""
+    from cnpj_duck.store import Store
+
+    src, dst = Store(source), Store(target)
+    for month in [release] if release else src.built().get(table, []):
+        into = to_release or month
+        shutil.copytree(src.partition(table, month), dst.partition(table, into))
+        dst.manifest_path(table, into).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src.manifest_path(table, month), dst.manifest_path(table, into))

@@ -344,7 +344,8 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
 @pytest.fixture
 def damaged_copy(two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_path: Path) -> Path:
     data_dir, _, _ = two_releases
-    shutil.copytree(data_dir / "parquet", tmp_path / "data" / "parquet")
+    for folder in ("parquet", "manifests"):  # the outputs: partitions and what they were built from
+        shutil.copytree(data_dir / folder, tmp_path / "data" / folder)
     return tmp_path / "data"
 
 

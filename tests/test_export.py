@@ -28,8 +28,9 @@ from cnpj_duck.dsn import describe_server, scrub, with_connection_defaults
 from cnpj_duck.errors import CnpjDuckError, NetworkError, UsageError
 from cnpj_duck.export import STAGING, export_postgres
 from cnpj_duck.progress import RecordingProgress
+from cnpj_duck.store import Store
 
-from .conftest import catalog
+from .conftest import catalog, copy_table
 from .pg import free_port
 
 pytestmark = pytest.mark.slow  # a real PostgreSQL cluster (initdb, pg_ctl) for the module: seconds to start
@@ -76,7 +77,7 @@ def _hashable(row: tuple) -> tuple:
 
 
 def _manifest_rows(data: Path, table: str) -> int:
-    manifest = json.loads((data / "parquet" / table / f"release={RELEASE}" / "_manifest.json").read_text())
+    manifest = json.loads(Store(data).manifest_path(table, RELEASE).read_text())
     return sum(p["rows"] for p in manifest["parts"].values())
 
 
@@ -91,7 +92,9 @@ def _write_table(data: Path, name: str, table: pa.Table, parts: int = 1) -> None
         chunk = table.slice(n * step, step) if step else table
         pq.write_table(chunk, folder / f"part-{n}.parquet")
         entries[f"part-{n}.parquet"] = {"rows": chunk.num_rows, "run_id": 1, "sha256": "-", "zip_name": f"{name}.zip"}
-    (folder / "_manifest.json").write_text(json.dumps({"table": name, "release": RELEASE, "parts": entries}))
+    path = Store(data).manifest_path(name, RELEASE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"table": name, "release": RELEASE, "parts": entries}))
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +269,7 @@ def _old_then_big(sample_build, pg, tmp_path, schema: str):
     _, built, _ = sample_build
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copytree(built / "parquet" / "cnaes", data / "parquet" / "cnaes")
+    copy_table(built, data, "cnaes")
     _write_table(data, "zz_big", pa.table({"id": pa.array(range(1000), pa.int64()),
                                            "texto": pa.array([f"old {i}" for i in range(1000)])}))
     first = export_postgres(_config(data), pg.dsn(), schema=schema, tables=["cnaes", "zz_big"])
@@ -425,9 +428,10 @@ def test_an_error_in_the_data_keeps_the_previous_tables(pg, tmp_path):
     data = tmp_path / "data"
     _write_table(data, "conta", pa.table({"codigo": pa.array(["1", "2", "3"])}))
     first = export_postgres(_config(data), pg.dsn(), schema="err", tables=["conta"])
-    manifest_path = data / "parquet" / "conta" / f"release={RELEASE}" / "_manifest.json"
+    manifest_path = Store(data).manifest_path("conta", RELEASE)
     manifest = json.loads(manifest_path.read_text())
-    pq.write_table(pa.table({"codigo": pa.array(["9", "8"])}), manifest_path.parent / "part-0.parquet")
+    pq.write_table(pa.table({"codigo": pa.array(["9", "8"])}), data / "parquet" / "conta" / f"release={RELEASE}"
+                   / "part-0.parquet")
     manifest_path.write_text(json.dumps(manifest))  # still says 3 rows
     with pytest.raises(CnpjDuckError) as e:
         export_postgres(_config(data), pg.dsn(), schema="err", tables=["conta"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -15,10 +14,11 @@ from cnpj_duck.cli import main
 from cnpj_duck.cnpj import InvalidCnpjError, check_digits, format_cnpj, is_valid, normalize, parse
 from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.errors import UsageError
+from cnpj_duck.layout import FAMILIES
 from cnpj_duck.lookup import lookup
 from cnpj_duck.sample import ORPHAN_CODES, SampleManifest, cnpj_check_digits
 
-from .conftest import rows
+from .conftest import copy_table, rows
 
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -252,7 +252,7 @@ def test_lookup_with_tables_missing_from_the_release(sample_build: tuple[SampleM
                                                      tmp_path: Path) -> None:
     _, data_dir, _ = sample_build
     copy = tmp_path / "data"
-    shutil.copytree(data_dir / "parquet" / "estabelecimentos", copy / "parquet" / "estabelecimentos")
+    copy_table(data_dir, copy, "estabelecimentos")
     config = load_config(None, overrides={"data_dir": str(copy)}, env={})
     estab = pick(data_dir, "motivo_situacao_cadastral = '00'")
     (result,) = lookup(config, [estab["cnpj"]])
@@ -273,7 +273,8 @@ def test_lookup_on_a_damaged_part_file_names_its_table_and_release(sample_build:
     for table, damage in (("motivos", "truncate"), ("motivos", "inside"), ("municipios", "inside"),
                           ("estabelecimentos", "inside"), ("empresas", "truncate")):
         copy = tmp_path / f"{table}-{damage}"
-        shutil.copytree(data_dir / "parquet", copy / "parquet")
+        for name in FAMILIES:
+            copy_table(data_dir, copy, name)
         part = copy / "parquet" / table / "release=2026-10" / "part-0.parquet"
         data = part.read_bytes()
         # `truncate -s 100` leaves no footer (DuckDB names the file); damage inside keeps the footer and breaks

@@ -27,9 +27,9 @@ from cnpj_duck.errors import SqlError, UsageError
 from cnpj_duck.query import BATCH_ROWS, connect, run_query, write_result
 from cnpj_duck.sample import generate_release
 from cnpj_duck.sqlproject import describe_sql
-from cnpj_duck.store import read_manifest
+from cnpj_duck.store import Store
 
-from .conftest import catalog
+from .conftest import catalog, copy_table
 
 SQL = REPO_ROOT / "sql"
 TABLES = ["cnaes", "empresas", "estabelecimentos", "motivos", "municipios", "naturezas", "paises", "qualificacoes",
@@ -38,7 +38,7 @@ ENRICHED = ["cnaes_secundarias", "estabelecimentos_completos", "socios_completos
 
 
 def manifest_rows(data_dir: Path, table: str, release: str) -> int:
-    manifest = read_manifest(data_dir / "parquet" / table / f"release={release}")
+    manifest = Store(data_dir).manifest(table, release)
     assert manifest is not None
     return sum(p["rows"] for p in manifest["parts"].values())
 
@@ -142,9 +142,10 @@ def test_repeated_lookup_codes_do_not_repeat_rows(sample_build, tmp_path):
         extra = pa.table({"codigo": [code, code], "descricao": ["ZZ OUTRA DESCRICAO", "ZZ OUTRA DESCRICAO"]})
         partition = data / "parquet" / table / "release=2026-10"
         pq.write_table(extra, partition / "part-9.parquet")
-        manifest = json.loads((partition / "_manifest.json").read_text())  # published, as a build would
+        listed = Store(data).manifest_path(table, "2026-10")
+        manifest = json.loads(listed.read_text())  # published, as a build would
         manifest["parts"]["part-9.parquet"] = {"zip_name": "planted", "sha256": "", "rows": 2, "run_id": 0}
-        (partition / "_manifest.json").write_text(json.dumps(manifest))
+        listed.write_text(json.dumps(manifest))
     assert refresh_catalog(data, SQL).problems == ()
     con = catalog(data)
     try:
@@ -221,7 +222,7 @@ def test_temporary_views_shadow_the_catalog_in_a_read_only_connection(releases):
 
 def test_parquet_layout_reads_with_pyarrow_dataset_and_hive_partitioning(releases):
     dataset = ds.dataset(releases / "parquet" / "estabelecimentos", format="parquet", partitioning="hive")
-    assert "release" in dataset.schema.names  # _manifest.json is skipped as a "_" file
+    assert "release" in dataset.schema.names
     assert dataset.count_rows() == sum(manifest_rows(releases, "estabelecimentos", r) for r in ("2026-09", "2026-10"))
     older = dataset.to_table(filter=ds.field("release") == "2026-09", columns=["cnpj", "cnae_fiscal_secundaria"])
     assert older.num_rows == manifest_rows(releases, "estabelecimentos", "2026-09")
@@ -498,9 +499,10 @@ def test_a_view_that_fails_is_a_warning_and_the_build_stands(sample_build, tmp_p
     # a damaged Parquet file costs its table's views (with a warning), not the others nor the build
     # (the file must be one the manifest lists: a stray file in a partition is not part of the data)
     paises = data / "parquet" / "paises" / "release=2026-10"
-    listed = json.loads((paises / "_manifest.json").read_text())
+    path = Store(data).manifest_path("paises", "2026-10")
+    listed = json.loads(path.read_text())
     listed["parts"]["part-7.parquet"] = listed["parts"]["part-0.parquet"]
-    (paises / "_manifest.json").write_text(json.dumps(listed))
+    path.write_text(json.dumps(listed))
     (paises / "part-7.parquet").write_bytes(b"not parquet at all")
     summary = build(config, source=manifest.folder, tables=["motivos"])
     assert summary.status == "succeeded"
@@ -668,7 +670,7 @@ def test_refresh_warns_when_a_newer_release_is_built_in_part(sample_build, tmp_p
     shutil.copytree(data_dir, data)
     # A month built in part: only motivos has 2026-12.
     month = data / "parquet" / "motivos" / "release=2026-12"
-    shutil.copytree(data / "parquet" / "motivos" / "release=2026-10", month)
+    copy_table(data, data, "motivos", "2026-10", "2026-12")
     duckdb.sql(f"COPY (SELECT * FROM read_parquet('{month}/part-0.parquet') LIMIT 5) TO '{month}/five.parquet'")
     (month / "five.parquet").replace(month / "part-0.parquet")  # 5 rows, to tell the months apart
     refreshed = refresh_catalog(data, SQL)

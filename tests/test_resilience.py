@@ -17,7 +17,7 @@ from cnpj_duck.build import build
 from cnpj_duck.config import load_config
 from cnpj_duck.layout import FAMILIES
 from cnpj_duck.sample import generate_release
-from cnpj_duck.store import MANIFEST_NAME, Store
+from cnpj_duck.store import Store
 
 from .conftest import catalog
 
@@ -61,8 +61,8 @@ def assert_nothing_partial(data: Path) -> None:
     import pyarrow.parquet as pq
 
     for partition in (data / "parquet").glob("*/release=*"):
-        manifest = json.loads((partition / MANIFEST_NAME).read_text())
-        files = sorted(p.name for p in partition.glob("*.parquet"))
+        manifest = json.loads(Store(data).manifest_path(partition.parent.name, partition.name[8:]).read_text())
+        files = sorted(p.name for p in partition.iterdir())  # Parquet parts only: the manifest lives apart
         assert files == sorted(manifest["parts"]), partition
         for name, part in manifest["parts"].items():
             assert pq.read_metadata(partition / name).num_rows == part["rows"]

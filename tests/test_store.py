@@ -21,7 +21,7 @@ from cnpj_duck.layout import FAMILIES
 from cnpj_duck.sample import generate_release
 from cnpj_duck.store import Store
 
-from .conftest import catalog
+from .conftest import catalog, copy_table
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -102,7 +102,7 @@ def test_deleting_an_old_partition_by_hand_breaks_no_query(sample_build, tmp_pat
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
     older = data / "parquet" / "motivos" / "release=2026-09"
-    shutil.copytree(data / "parquet" / "motivos" / "release=2026-10", older)
+    copy_table(data, data, "motivos", "2026-10", "2026-09")
     code, out, err = cli(capsys, "--data-dir", str(data), "query",
                          "SELECT count(DISTINCT release) FROM motivos_history", "--format", "csv")
     assert (code, out) == (0, '"count(DISTINCT ""release"")"\n2\n'), err
@@ -288,3 +288,63 @@ def test_readers_answer_during_an_export(bigger, tmp_path, capsys, pg):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_table_folder_is_parquet_only_for_polars_pyarrow_and_duckdb(sample_build, tmp_path):
+    # Issue 12 (7): the manifest sat among the part files and polars refused the folder.
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    _, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    copy_table(data, data, "empresas", "2026-10", "2026-09")
+    folder = data / "parquet" / "empresas"
+    rows = sum(p["rows"] for p in Store(data).manifest("empresas", "2026-10")["parts"].values())
+    assert {p.suffix for p in folder.rglob("*") if p.is_file()} == {".parquet"}
+    assert pl.scan_parquet(folder).select(pl.len()).collect().item() == 2 * rows
+    hive = pl.scan_parquet(folder, hive_partitioning=True).group_by("release").len().collect()
+    assert sorted(hive.rows()) == [("2026-09", rows), ("2026-10", rows)]
+    assert pl.scan_parquet(folder / "release=2026-10").select(pl.len()).collect().item() == rows
+    assert ds.dataset(folder, format="parquet").count_rows() == 2 * rows
+    assert ds.dataset(folder, format="parquet", partitioning="hive").to_table(columns=["release"]).num_rows == 2 * rows
+    con = duckdb.connect()
+    assert con.sql(f"SELECT count(*) FROM read_parquet('{folder}/*/*.parquet')").fetchall()[0][0] == 2 * rows
+    assert con.sql(f"SELECT count(DISTINCT release) FROM read_parquet('{folder}/*/*.parquet', "
+                   "hive_partitioning = true)").fetchall()[0][0] == 2
+    con.close()
+
+
+def test_a_publish_caught_between_partition_and_manifest_is_finished(sample_build, tmp_path):
+    _, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    store = Store(data)
+    before = store.manifest("motivos", "2026-10")
+    assert before is not None
+    # A killed publish: the staged partition was moved in, its manifest still waits beside the old one.
+    pending = store.manifest_path("motivos", "2026-10").with_name("release=2026-10.json.new")
+    pending.write_text(json.dumps({**before, "run_id": 99, "staged_from": str(data / ".staging" / "1-99" / "x")}))
+    store.recover()
+    assert not pending.exists() and store.manifest("motivos", "2026-10")["run_id"] == 99
+    # ... and one killed before the partition moved: the staged folder is still there, the old manifest stands.
+    staged = data / ".staging" / "999999999-98" / "motivos" / "release=2026-10"
+    staged.mkdir(parents=True)
+    pending.write_text(json.dumps({**before, "run_id": 98, "staged_from": str(staged)}))
+    store.recover()
+    assert not pending.exists() and store.manifest("motivos", "2026-10")["run_id"] == 99
+
+
+def test_a_data_dir_of_the_old_layout_keeps_working(sample_build, tmp_path, capsys):
+    manifest, data_dir, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    store = Store(data)
+    for path in sorted((data / "manifests").glob("*/*.json")):  # as cnpj-duck 0.1 wrote them: inside
+        path.replace(data / "parquet" / path.parent.name / path.stem / "_manifest.json")
+    assert store.latest_release() == "2026-10" and store.manifest("empresas", "2026-10") is not None
+    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM motivos", "--format", "csv")
+    assert code == 0, err
+    assert build(_config(data), source=manifest.folder, tables=["motivos"]).status == "succeeded"
+    assert not list((data / "parquet").rglob("_manifest.json"))
+    assert {p.parent.name for p in (data / "manifests").glob("*/*.json")} == set(FAMILIES)
