@@ -114,7 +114,7 @@ class FamilyWriter:
         self.con.register(self.transform.raw_name, reader)
         try:
             rows, nulls = write_parquet(self.con.sql(self.transform.sql), out_path, self.compression,
-                                        self.row_group_size, list(self.typed))
+                                        self.row_group_size, list(self.typed), self.transform.describe())
         finally:
             self.con.unregister(self.transform.raw_name)
         if rows != self.rows_in:
@@ -127,27 +127,43 @@ class FamilyWriter:
 
 
 def write_parquet(rel: duckdb.DuckDBPyRelation, out_path: Path, compression: str, row_group_size: int,
-                  count_nulls: list[str] | None = None) -> tuple[int, dict[str, int]]:
+                  count_nulls: list[str] | None = None,
+                  described: tuple[str, dict[str, str]] | None = None) -> tuple[int, dict[str, int]]:
     """Stream a relation's result into a Parquet file; returns rows and NULLs per asked column.
+
+    `described` (the table's and each column's description) goes into the schema's metadata under
+    `description`, so the data dictionary travels with the files.
 
     DuckDB computes and sorts; pyarrow's writer encodes. Measured on estabelecimentos-like data, it spends
     about 15% less CPU than DuckDB's own Parquet writer for the same file.
     """
     reader = rel.to_arrow_reader(batch_size=row_group_size)
     try:
-        return _write_batches(reader, out_path, compression, row_group_size, count_nulls)
+        return _write_batches(reader, out_path, compression, row_group_size, count_nulls, described)
     finally:
         reader.close()  # an unfinished result would block the connection's next statement
 
 
+def _described(schema: pa.Schema, described: tuple[str, dict[str, str]] | None) -> pa.Schema:
+    """The schema with the data dictionary in its metadata (b'description' on the schema and on each field)."""
+    if described is None:
+        return schema
+    table_doc, columns = described
+    fields = [f.with_metadata({b"description": columns[f.name].encode()}) if f.name in columns else f
+              for f in schema]
+    return pa.schema(fields, metadata={b"description": table_doc.encode()} if table_doc else None)
+
+
 def _write_batches(reader: pa.RecordBatchReader, out_path: Path, compression: str, row_group_size: int,
-                   count_nulls: list[str] | None) -> tuple[int, dict[str, int]]:
+                   count_nulls: list[str] | None,
+                   described: tuple[str, dict[str, str]] | None = None) -> tuple[int, dict[str, int]]:
     nulls = dict.fromkeys(count_nulls or [], 0)
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     codec = "none" if compression == "uncompressed" else compression
-    with pq.ParquetWriter(out_path, reader.schema, compression=codec) as writer:
+    schema = _described(reader.schema, described)
+    with pq.ParquetWriter(out_path, schema, compression=codec) as writer:
         for batch in reader:
             rows += batch.num_rows
             for name in nulls:
@@ -155,10 +171,10 @@ def _write_batches(reader: pa.RecordBatchReader, out_path: Path, compression: st
             pending.append(batch)
             pending_rows += batch.num_rows
             if pending_rows >= row_group_size:  # DuckDB hands out small batches; write whole row groups
-                writer.write_table(pa.Table.from_batches(pending), row_group_size=row_group_size)
+                writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=row_group_size)
                 pending, pending_rows = [], 0
         if pending:
-            writer.write_table(pa.Table.from_batches(pending), row_group_size=row_group_size)
+            writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=row_group_size)
     return rows, nulls
 
 
@@ -168,7 +184,8 @@ def write_derived(con: duckdb.DuckDBPyConnection, transform: Transform, inputs: 
     for name, files in inputs.items():
         con.read_parquet([str(f) for f in files]).create_view(name, replace=True)
     try:
-        rows, _ = write_parquet(con.sql(transform.sql), out_path, compression, row_group_size)
+        rows, _ = write_parquet(con.sql(transform.sql), out_path, compression, row_group_size,
+                                described=transform.describe())
     except (duckdb.Error, pa.ArrowException) as e:
         raise SqlError(f"{transform.path}: {_first_line(e)}") from None
     finally:

@@ -348,3 +348,19 @@ def test_a_data_dir_of_the_old_layout_keeps_working(sample_build, tmp_path, caps
     assert build(_config(data), source=manifest.folder, tables=["motivos"]).status == "succeeded"
     assert not list((data / "parquet").rglob("_manifest.json"))
     assert {p.parent.name for p in (data / "manifests").glob("*/*.json")} == set(FAMILIES)
+
+
+def test_the_data_dictionary_travels_in_the_parquet_schema(sample_build):
+    # Issue 12 (7): the column descriptions go with the files, for any Parquet reader.
+    import pyarrow.parquet as pq
+
+    from cnpj_duck.config import REPO_ROOT
+    from cnpj_duck.sqlproject import describe_sql
+
+    _, data_dir, _ = sample_build
+    for table in ("estabelecimentos", "cnaes"):
+        table_doc, columns = describe_sql((REPO_ROOT / "sql" / f"{table}.sql").read_text(encoding="utf-8"))
+        schema = pq.read_schema(Store(data_dir).part_files(table, "2026-10")[0])
+        assert schema.metadata[b"description"].decode() == table_doc
+        for field in schema:
+            assert field.metadata[b"description"].decode() == columns[field.name], (table, field.name)
