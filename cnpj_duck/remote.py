@@ -116,9 +116,11 @@ def http_timestamp(http_date: str | None) -> float | None:
 class Http:
     """http.client requests with the share's basic auth, a connect timeout, a stall timeout and redirects."""
 
-    def __init__(self, config: Config, notify: Callable[[str], None] | None = None) -> None:
+    def __init__(self, config: Config, notify: Callable[[str], None] | None = None, patient: bool = True) -> None:
         self.config = config
         self.notify = notify  # told about each retry of a listing request, so a waiting user sees why
+        # A download retries a refused connection (a server restarting); a listing says so at once (issue 12).
+        self.patient = patient
         self.stop = threading.Event()
         # The sockets themselves: http.client gives a `Connection: close` socket to the response and forgets it.
         self._open: set[socket.socket] = set()
@@ -198,6 +200,12 @@ class Http:
         except TimeoutError:
             conn.close()
             raise Transient(f"no connection to {where} within {self.config.download_connect_timeout:g}s") from None
+        except ConnectionRefusedError:
+            conn.close()
+            if not self.patient:
+                raise NetworkError(f"{where}: connection refused (nothing listens there); check download.base_url "
+                                   "or --base-url") from None
+            raise Transient(f"cannot connect to {where} (connection refused)") from None
         except OSError as e:
             conn.close()
             raise Transient(f"cannot connect to {where} ({e.strerror or e})") from None
@@ -408,7 +416,7 @@ def _months(http_: Http, config: Config) -> tuple[list[_Entry], RemoteRelease | 
 
 def list_releases(config: Config, notify: Callable[[str], None] | None = None) -> list[RemoteRelease]:
     """Every month on the server with its files, oldest first; `notify` hears about retries."""
-    http_ = Http(config, notify)
+    http_ = Http(config, notify, patient=False)
     months, single = _months(http_, config)
     if single is not None:
         return [single]

@@ -284,11 +284,10 @@ def _closed_port() -> int:
 def test_listing_failures_say_what_is_wrong(tmp_path, share):
     with pytest.raises(NetworkError, match="401 Unauthorized: the share token may have changed.*--token"):
         list_releases(_config(tmp_path, share, download__token="OLDTOKEN"))
-    started = time.monotonic()
-    with pytest.raises(NetworkError, match=r"cannot connect to 127\.0\.0\.1:\d+ \(Connection refused\); gave up "
-                                           r"after 2 attempts"):
+    started = time.monotonic()  # issue 12: a listing says a refused connection at once, without retrying
+    with pytest.raises(NetworkError, match=r"^127\.0\.0\.1:\d+: connection refused \(nothing listens there\)"):
         list_releases(_config(tmp_path, share, download__base_url=f"http://127.0.0.1:{_closed_port()}/dav/",
-                              download__retries=1))
+                              download__retries=5))
     assert time.monotonic() - started < 2
     with pytest.raises(NetworkError, match="404 Not Found: the Receita may have moved the files"):
         list_releases(_config(tmp_path, share, download__base_url=share.url + "moved/"))
@@ -382,14 +381,16 @@ def test_cli_releases_and_download(tmp_path, share, env, capsys):
 
 @pytest.mark.slow
 def test_cli_exit_codes_and_one_line_errors(tmp_path, share, env, capsys):
-    code, _, err = _cli(_cli_args(tmp_path, share, "releases", "--base-url",
-                                  f"http://127.0.0.1:{_closed_port()}/x/"), capsys)
+    closed = f"http://127.0.0.1:{_closed_port()}/x/"
+    code, _, err = _cli(_cli_args(tmp_path, share, "releases", "--base-url", closed), capsys)
+    assert code == 3 and err.count("\n") == 1 and "connection refused (nothing listens there)" in err  # at once
+    code, _, err = _cli(_cli_args(tmp_path, share, "download", "--base-url", closed), capsys)  # a download retries
     *retries, last = err.strip().splitlines()
     assert code == 3 and last.startswith("error: PROPFIND http://127.0.0.1:")
-    assert "Connection refused" in last and "gave up after 3 attempts" in last
+    assert "connection refused" in last and "gave up after 3 attempts" in last
     assert len(retries) == 2, err  # the waits are shown as they happen, not only the final error
     for n, line in enumerate(retries, 2):
-        assert line.startswith("warning: PROPFIND") and "Connection refused" in line
+        assert line.startswith("warning: PROPFIND") and "connection refused" in line
         assert line.endswith(f"(attempt {n} of 3)"), line
     code, _, err = _cli(_cli_args(tmp_path, share, "download", "--token", "OLD", "--quiet"), capsys)
     assert code == 3 and err.count("\n") == 1 and "the share token may have changed" in err
