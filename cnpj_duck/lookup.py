@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from .catalog import sql_message
-from .cnpj import InvalidCnpjError, format_cnpj, parse
+from .cnpj import InvalidCnpjError, format_cnpj, normalize, parse
 from .config import Config
 from .errors import CnpjDuckError, UsageError
 from .sqlproject import quote_ident
@@ -86,10 +86,17 @@ def damaged_partition(message: str) -> tuple[str, str] | None:
     return (found.group(1), found.group(2)) if found else None
 
 
+_ROOT_RE = re.compile(r"^[0-9A-Z]{8}$")
+
+
 def parse_all(cnpjs: Iterable[str]) -> list[str]:
-    """Canonical CNPJs; every invalid one is named in one InvalidCnpjError."""
+    """Canonical CNPJs, or company roots (8 characters: the company and all its establishments); every invalid
+    one is named in one InvalidCnpjError."""
     parsed, errors = [], []
     for text in cnpjs:
+        if _ROOT_RE.match(normalize(text)):
+            parsed.append(normalize(text))
+            continue
         try:
             parsed.append(parse(text))
         except InvalidCnpjError as e:
@@ -187,6 +194,15 @@ class Lookup:
         except duckdb.Error as e:  # a damaged part file
             raise self._damaged(table, e) from None
 
+    def establishments_of(self, root: str) -> list[str]:
+        """The CNPJs of a company root's establishments, head office first; UsageError when it has none."""
+        rows = self._rows("estabelecimentos", "t.cnpj_basico = ?", [root])
+        found = sorted({r["cnpj"] for r in rows}, key=lambda c: (c[8:12] != "0001", c))
+        if not found:
+            raise CnpjDuckError(f"company root {root}: no establishment in release {self.release}"
+                                f"{'' if self._rows('empresas', 't.cnpj_basico = ?', [root]) else ' (nor a company)'}")
+        return found
+
     def get(self, cnpj: str) -> LookupResult:
         """Everything about one canonical CNPJ."""
         basico = cnpj[:8]
@@ -252,4 +268,5 @@ def lookup(config: Config, cnpjs: Iterable[str], release: str | None = None) -> 
     """Look up each CNPJ (any accepted spelling) in one release (default: the latest built); see LookupResult."""
     parsed = parse_all(cnpjs)
     with Lookup(config, release) as finder:
-        return [finder.get(cnpj) for cnpj in parsed]
+        return [result for key in parsed for result in
+                ([finder.get(key)] if len(key) == 14 else [finder.get(c) for c in finder.establishments_of(key)])]

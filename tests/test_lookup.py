@@ -308,3 +308,21 @@ def test_lookup_json_writes_decimals_as_query_does(sample_build: tuple[SampleMan
                          f"SELECT capital_social FROM empresas WHERE cnpj_basico = '{basico}'")
     assert code == 0, err
     assert f'"capital_social":{capital}' in out  # query writes the same number
+
+
+def test_lookup_takes_a_company_root_for_all_its_establishments(sample_build, capsys) -> None:
+    # Issue 12 (12): `lookup 00037130` failed with a check-digit message.
+    _, data_dir, _ = sample_build
+    con = duckdb.connect()
+    files = f"{data_dir}/parquet/estabelecimentos/release=2026-10/*.parquet"
+    root, count = con.sql(f"SELECT cnpj_basico, count(*) FROM read_parquet('{files}') GROUP BY ALL "
+                          "HAVING count(*) > 1 AND count(DISTINCT cnpj) = count(*) ORDER BY 1 LIMIT 1").fetchall()[0]
+    expected = [r[0] for r in con.sql(f"SELECT cnpj FROM read_parquet('{files}') WHERE cnpj_basico = '{root}' ORDER "
+                                      "BY substr(cnpj, 9, 4) <> '0001', cnpj").fetchall()]
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", f"{root[:2]}.{root[2:5]}.{root[5:]}",
+                         "--format", "json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert [doc["cnpj"] for doc in found] == expected and len(found) == count
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", "ZZZZZZZZ")
+    assert code == 1 and out == "" and "company root ZZZZZZZZ: no establishment in release 2026-10" in err
