@@ -364,3 +364,31 @@ def test_the_data_dictionary_travels_in_the_parquet_schema(sample_build):
         assert schema.metadata[b"description"].decode() == table_doc
         for field in schema:
             assert field.metadata[b"description"].decode() == columns[field.name], (table, field.name)
+
+
+def test_prune_keeps_the_newest_releases_and_what_postgres_holds(three_months, tmp_path, capsys, pg):
+    from cnpj_duck.prune import prune
+
+    data = tmp_path / "data"
+    shutil.copytree(three_months, data)
+    store = Store(data)
+    code, _, err = cli(capsys, "--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "pr",
+                       "--release", "2026-09", "--tables", "motivos", "--no-progress")
+    assert code == 0, err
+    dry = prune(_config(data), keep=1, dry_run=True)
+    assert dry.removed == ("2026-10",) and dry.freed_bytes > 0 and store.releases() == ["2026-09", "2026-10",
+                                                                                        "2026-11"]
+    assert list(dry.protected) == ["2026-09"] and "schema pr" in dry.protected["2026-09"]
+    runs = store.catalog_path.stat().st_size
+    done = prune(_config(data), keep=1)
+    assert done.removed == ("2026-10",) and store.releases() == ["2026-09", "2026-11"]
+    assert not (data / "parquet" / "estabelecimentos" / "release=2026-10").exists()
+    assert store.catalog_path.stat().st_size >= runs  # the audit stays
+    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT DISTINCT release FROM "
+                         "estabelecimentos_history ORDER BY 1", "--format", "csv")
+    assert (code, out) == (0, '"release"\n"2026-09"\n"2026-11"\n'), err
+    con = catalog(data)
+    try:
+        assert con.sql("SELECT count(DISTINCT release) FROM motivos_history").fetchall() == [(2,)]
+    finally:
+        con.close()
