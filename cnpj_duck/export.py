@@ -89,19 +89,20 @@ class Source:
     partial: bool = False
 
 
-def locate_sources(store: Store, config: Config, release: str | None,
-                   tables: list[str] | None) -> tuple[str, list[Source]]:
+def locate_sources(store: Store, config: Config, release: str | None, tables: list[str] | None,
+                   quality: bool = False) -> tuple[str, list[Source]]:
     """The release to export (asked for, else config's, else the latest built) and its tables and views: the one
     place that knows where a built release's Parquet is."""
     wanted = release if release and release != "latest" else None
     if wanted is None and config.release != "latest":
         wanted = config.release
     found = store.resolve_release(wanted)
-    return found, find_sources(config, found, tables)
+    return found, find_sources(config, found, tables, quality)
 
 
-def find_sources(config: Config, release: str, tables: list[str] | None) -> list[Source]:
-    """The release's built tables, then the enriched views when the catalog module can define them."""
+def find_sources(config: Config, release: str, tables: list[str] | None, quality: bool = False) -> list[Source]:
+    """The release's built tables, then the enriched views; qualidade only when asked for (`quality`, or by name
+    in `tables`): it is a scan of every table, seconds for a few dozen rows (issue 12)."""
     store = Store(config.data_dir)
     sources: list[Source] = []
     for table in store.tables_of(release):
@@ -114,7 +115,7 @@ def find_sources(config: Config, release: str, tables: list[str] | None) -> list
                          "run `cnpj-duck build` for it or pass another --release")
     sources += [Source(name, "view") for name in view_names(config.sql_dir) if name not in {s.name for s in sources}]
     if tables is None:
-        return sources
+        return [s for s in sources if quality or s.name != sqlproject.QUALITY_VIEW]
     known = {s.name: s for s in sources}
     unknown = [t for t in tables if t not in known]
     if unknown:
@@ -379,8 +380,10 @@ class Exporter:
 
 def export_postgres(config: Config, dsn: str | None = None, schema: str | None = None,
                     tables: list[str] | None = None, release: str | None = None, progress: Progress | None = None,
-                    command: str = "export postgres", batch_rows: int = DEFAULT_BATCH_ROWS) -> ExportSummary:
-    """Export a built release's tables (and enriched views) into Postgres; every table is swapped in, or none."""
+                    command: str = "export postgres", batch_rows: int = DEFAULT_BATCH_ROWS,
+                    quality: bool = False) -> ExportSummary:
+    """Export a built release's tables (and enriched views; qualidade with `quality`) into Postgres; every table
+    is swapped in, or none."""
     dsn = dsn or config.export_dsn
     if not dsn:
         raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set "
@@ -396,7 +399,7 @@ def export_postgres(config: Config, dsn: str | None = None, schema: str | None =
     if batch_rows < 1:
         raise UsageError(f"batch_rows = {batch_rows}: expected a whole number >= 1")
     store = Store(config.data_dir)
-    rel, sources = locate_sources(store, config, release, tables)
+    rel, sources = locate_sources(store, config, release, tables, quality)
     command = scrub(command.replace(dsn, "***"), dsn)  # the audit never holds the DSN
     exporter = Exporter(config, dsn, schema, rel, progress or NullProgress(), batch_rows)
     with store.writer_lock(command):

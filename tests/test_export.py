@@ -105,7 +105,7 @@ def exported(sample_build, pg, tmp_path_factory):
     shutil.copytree(built, data)
     progress = RecordingProgress()
     summary = export_postgres(_config(data), pg.dsn(), schema="rt", progress=progress,
-                              command=f"export postgres --dsn {pg.dsn()}")
+                              command=f"export postgres --dsn {pg.dsn()}", quality=True)
     return summary, progress, data
 
 
@@ -582,3 +582,17 @@ def test_hugeint_columns_of_a_view_arrive_as_bigint(pg, tmp_path):
     with pytest.raises(CnpjDuckError, match="out of range"):
         export_postgres(config, pg.dsn(), schema="huge", tables=["zz_grande"])
     assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'huge'") == "1"  # zz_somas only
+
+
+def test_qualidade_is_exported_only_when_asked(sample_build, pg, tmp_path):
+    # Issue 12 (6): qualidade scans every table (seconds at scale, for a few dozen rows): opt-in.
+    _, built, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(built, data)
+    summary = export_postgres(_config(data), pg.dsn(), schema="noq")
+    names = {t.name for t in summary.tables}
+    assert "qualidade" not in names and {"estabelecimentos", "estabelecimentos_completos"} <= names
+    assert pg.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'noq' AND "
+                   "table_name = 'qualidade'") == "0"
+    summary = export_postgres(_config(data), pg.dsn(), schema="noq", tables=["motivos", "qualidade"])
+    assert [t.name for t in summary.tables] == ["motivos", "qualidade"]
