@@ -6,6 +6,7 @@ an unencoded @ / ? # or :, so what a parser might take for the password is hidde
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
@@ -109,12 +110,14 @@ def describe_server(dsn: str) -> str:
 
     Read from the text after the last "@" only, so no part of a password can show, however it is written."""
     hosts, slash, path = _server_part(dsn).partition("?")[0].partition("#")[0].partition("/")
-    path = slash + path or "/"
     params = dict(_query_params(dsn))  # the last of a repeated key counts, as in libpq
+    # What the DSN leaves out, libpq takes from PGHOST, PGPORT and PGDATABASE (issue 12: the summary named
+    # localhost:5432 while the rows went to PGHOST:PGPORT).
+    path = slash + path if path else "/" + (params.get("dbname") or os.environ.get("PGDATABASE", ""))
     if not hosts:  # postgresql:///db?host=/var/run/postgresql
-        hosts = params.get("host") or "localhost"
+        hosts = params.get("host") or os.environ.get("PGHOST") or "localhost"
     if "," not in hosts and not re.search(r":[^\]/]*$", hosts):
-        hosts += f":{params.get('port') or 5432}"
+        hosts += f":{params.get('port') or os.environ.get('PGPORT') or 5432}"
     return f"{unquote(hosts, errors='replace')}{unquote(path, errors='replace')}"
 
 

@@ -596,3 +596,14 @@ def test_qualidade_is_exported_only_when_asked(sample_build, pg, tmp_path):
                    "table_name = 'qualidade'") == "0"
     summary = export_postgres(_config(data), pg.dsn(), schema="noq", tables=["motivos", "qualidade"])
     assert [t.name for t in summary.tables] == ["motivos", "qualidade"]
+
+
+def test_the_server_named_is_the_one_libpq_reaches_with_pg_variables(monkeypatch):
+    # Issue 12 (6): `--dsn postgresql://` with PGHOST/PGPORT sent the rows there but named localhost:5432.
+    assert describe_server("postgresql://") == "localhost:5432/"
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", "45429")
+    monkeypatch.setenv("PGDATABASE", "cnpj")
+    assert describe_server("postgresql://") == "127.0.0.1:45429/cnpj"
+    assert describe_server("postgresql://u:pw@db.example:6000/other") == "db.example:6000/other"
+    assert describe_server("postgresql:///x?host=/var/run/postgresql") == "/var/run/postgresql:45429/x"
