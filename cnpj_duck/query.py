@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .catalog import connect_reader, sql_message
+from .config import Config
 from .errors import CnpjDuckError, SqlError, UsageError
 from .sqlproject import quote_ident, select_over
-from .store import Store
+from .store import Store, open_engine
 from .transform import write_parquet
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
@@ -96,10 +97,11 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
 
 
 def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: str, stream: IO[Any],
-                 output: Path | None = None, max_rows: int = MAX_ROWS) -> QueryResult:
+                 output: Path | None = None, max_rows: int = MAX_ROWS, config: Config | None = None) -> QueryResult:
     """Write a relation's (or record batch reader's) rows to `stream`, or to `output` when given.
 
-    `parquet` needs `output`. For table and markdown, `max_rows` caps the rows shown (0: all of them).
+    `parquet` needs `output`. For table and markdown, `max_rows` caps the rows shown (0: all of them). A record
+    batch reader is read through a private engine, bounded like `config` says (threads, memory_limit, spill).
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
@@ -107,7 +109,10 @@ def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: st
         raise UsageError("--format parquet writes a file: pass --output FILE")
     owned = None
     if isinstance(result, pa.RecordBatchReader):
-        owned = duckdb.connect()  # a private engine to convert types; the reader can be read only once
+        # A private engine to convert types (not the reader's own: a query there would end its stream); the reader
+        # can be read only once. Without a config (a library caller's; the CLI hands relations), DuckDB's default.
+        owned = (open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
+                 if config is not None else duckdb.connect())
         rel, replayable = owned.from_arrow(result), False
     else:
         rel, replayable = result, True
