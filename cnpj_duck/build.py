@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,7 +360,7 @@ class Builder:
         return written.rows, written.nulled
 
     def _audited_batches(self, f: FileScope, member: Member, writer: FamilyWriter, task: str,
-                         failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
+                         failure: list[BaseException]) -> Generator[pa.RecordBatch, None, None]:
         """Record each parsed batch in the audit and pass its rows on; errors are kept for the caller to raise."""
         limit = self.config.max_rejects_per_file
         try:

@@ -112,7 +112,7 @@ def _downgrade(path: Path) -> None:
     """Rewrite a catalog made by an earlier cnpj-duck in DuckDB 2's storage into the 1.x version, once."""
     side = path.with_name(path.name + ".v1")
     side.unlink(missing_ok=True)
-    con = duckdb.connect()
+    con = duckdb.connect()  # not store.open_engine: it only copies the audit tables, a small database, once
     try:
         con.execute(f"ATTACH {quote_literal(str(path))} AS old")
         con.execute(f"ATTACH {quote_literal(str(side))} AS new (STORAGE_VERSION '{STORAGE_VERSION}')")
@@ -127,6 +127,8 @@ def _downgrade(path: Path) -> None:
 
 def snapshot(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory database (or `con`) holding a copy of the catalog's audit tables, taken in one short read."""
+    # Readers that query the data pass their store.open_engine; the default serves those that read only the audit
+    # tables and the views' schemas (describe), which is small work.
     con = con if con is not None else duckdb.connect()
     try:
         if store.catalog_path.is_file():

@@ -294,8 +294,8 @@ class _Downloader:
             self.progress.advance(remote.name, -dropped)
             self.progress.advance("download", -dropped)
 
-    def _attempt(self, remote: RemoteFile, part: PartFile, expected: int | None, counts: dict[str, int]) -> int | None:
-        """One GET from where the part ends; returns the file's full size when the server tells it."""
+    def _attempt(self, remote: RemoteFile, part: PartFile, expected: int | None, counts: dict[str, int]) -> int:
+        """One GET from where the part ends; returns the file's full size (the part's own when the server's unknown)."""
         start = part.size
         with self.http.open("GET", remote.url, {"Range": f"bytes={start}-"} if start else {}) as resp:
             first, total = _content_range(resp.getheader("Content-Range"))

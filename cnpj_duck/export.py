@@ -17,6 +17,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -34,7 +35,7 @@ from .export_stream import ingest
 from .layout import is_valid_release
 from .postgres import Session, narrow_hugeints, postgres_type, qualified
 from .progress import NullProgress, Progress
-from .sqlproject import describe_sql, quote_ident, quote_literal
+from .sqlproject import describe_sql, quote_ident, quote_literal, select_over
 from .store import Store, open_engine
 from .tables import PRIMARY_KEYS
 
@@ -242,12 +243,12 @@ class Exporter:
             relation = self.relation(source)
             key = key if all(k in relation.columns for k in key) else ()
             if not key:
-                row = relation.query("src", "SELECT count(*), 0, 0, 0 FROM src").fetchall()[0]
+                row = select_over(relation, "src", "SELECT count(*), 0, 0, 0 FROM src").fetchall()[0]
             else:
                 keys = ", ".join(quote_ident(k) for k in key)
                 null = " OR ".join(f"{quote_ident(k)} IS NULL" for k in key)
-                row = relation.query(
-                    "src", f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE n > 1 AND NOT has_null), "
+                row = select_over(
+                    relation, "src", f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE n > 1 AND NOT has_null), "
                     f"coalesce(sum(n - 1) FILTER (WHERE n > 1 AND NOT has_null), 0), "
                     f"coalesce(sum(n) FILTER (WHERE has_null), 0) "
                     f"FROM (SELECT {null} AS has_null, count(*) AS n FROM src GROUP BY {keys})"
@@ -341,7 +342,7 @@ class Exporter:
                 f.set(output_path=f"{self.schema}.{source.name}")
                 with pq.ParquetFile(path) as reader:
                     got, removed = ingest(self.pg, f, self.schema, staging, source.name, target,
-                                          lambda r=reader: r.iter_batches(batch_size=self.batch_rows), self.progress)
+                                          partial(reader.iter_batches, batch_size=self.batch_rows), self.progress)
                 if got != source.part_rows[path.name]:
                     raise CnpjDuckError(f"{path}: {got:,} rows, its manifest says {source.part_rows[path.name]:,}; "
                                         f"rebuild {source.name} (`cnpj-duck build --tables {source.name} --force`)")

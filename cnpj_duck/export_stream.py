@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager
 
 import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .audit import FileScope
+from .audit import BatchScope, FileScope
 from .errors import CnpjDuckError
 from .postgres import Session
 from .progress import Progress
@@ -30,7 +30,7 @@ def _has_nul(arr: pa.Array) -> bool:
     if end <= start:
         return False
     view = data.slice(start, end - start)
-    return pc.min(pa.Array.from_buffers(pa.uint8(), view.size, [None, view])).as_py() == 0
+    return bool(pc.min(pa.Array.from_buffers(pa.uint8(), view.size, [None, view])).as_py() == 0)  # pyarrow is untyped
 
 
 def _strip_nul(arr: pa.Array) -> tuple[pa.Array, int]:
@@ -60,6 +60,11 @@ def conform(batch: pa.RecordBatch, target: pa.Schema) -> tuple[pa.RecordBatch, i
 
 
 
+# What the reading thread hands over: a converted batch and its NULs removed, the error that stopped it, or None
+# at the end.
+_Item = tuple[pa.RecordBatch, int] | BaseException | None
+
+
 class _Prefetch:
     """Reads and converts batches in a thread, a few ahead of the driver: Parquet decoding and the COPY encoding
     run at the same time. Iterating yields (batch, NUL characters removed); errors come out where they happen."""
@@ -67,13 +72,13 @@ class _Prefetch:
     DEPTH = 4
 
     def __init__(self, open_batches: Callable[[], Iterator[pa.RecordBatch]], target: pa.Schema) -> None:
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=self.DEPTH)
+        self.queue: queue.Queue[_Item] = queue.Queue(maxsize=self.DEPTH)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._read, args=(open_batches, target), name="cnpj-duck-export-read",
                                        daemon=True)
         self.thread.start()
 
-    def _put(self, item: Any) -> bool:
+    def _put(self, item: _Item) -> bool:
         while not self.stop.is_set():
             try:
                 self.queue.put(item, timeout=0.1)
@@ -117,8 +122,9 @@ def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, targ
     counts = {"rows": 0, "nul": 0}
     failure: list[BaseException] = []
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        audit: Any = None  # the open audit batch: its context manager and scope
+    def batches() -> Generator[pa.RecordBatch, None, None]:
+        # The open audit batch: its context manager and scope.
+        audit: tuple[AbstractContextManager[BatchScope], BatchScope] | None = None
         try:
             for batch, removed in feed:
                 if audit is None:
@@ -131,13 +137,15 @@ def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, targ
                 progress.advance(name, batch.num_rows, rows=batch.num_rows)
                 progress.advance("export", batch.num_rows, rows=batch.num_rows)
                 if audit[1].counts["rows_written"] >= AUDIT_ROWS:
-                    audit[1].set(last_line=counts["rows"])
-                    audit, manager = None, audit[0]
-                    manager.__exit__(None, None, None)
+                    done, scope = audit
+                    scope.set(last_line=counts["rows"])
+                    audit = None  # before closing it, so that an error there does not close it twice
+                    done.__exit__(None, None, None)
             if audit is not None:
-                audit[1].set(last_line=counts["rows"])
-                audit, manager = None, audit[0]
-                manager.__exit__(None, None, None)
+                done, scope = audit
+                scope.set(last_line=counts["rows"])
+                audit = None
+                done.__exit__(None, None, None)
         except GeneratorExit:  # the driver stopped reading: the file's error says why
             if audit is not None:
                 audit[1].fail("not loaded: the COPY of this file stopped")

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -113,7 +113,7 @@ def _last_boundary(buf: bytes, end: int) -> int:
         end = pos
 
 
-def read_slices(stream: IO[bytes], batch_bytes: int) -> Iterator[bytes]:
+def read_slices(stream: io.BufferedIOBase, batch_bytes: int) -> Iterator[bytes]:
     """Cut a byte stream into slices that end on a record boundary."""
     pending = b""
     block = stream.read(batch_bytes)
@@ -340,7 +340,8 @@ def iter_member(member: Member, batch_bytes: int) -> Iterator[Batch | BatchFailu
     except zipfile.BadZipFile as e:
         yield BatchFailure(parser.next_line, SourceError(
             f"corrupt data in {member.member_name} ({e}); download it again", path=name))
-    except (isal_zlib.error, EOFError) as e:
+    # isal's stub declares isal_zlib.error as an Exception instance; at run time it is the exception class.
+    except (isal_zlib.error, EOFError) as e:  # type: ignore[misc]
         yield BatchFailure(parser.next_line, SourceError(
             f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again", path=name))
     except OSError as e:

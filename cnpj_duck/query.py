@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .catalog import connect_reader, sql_message
+from .config import Config
 from .errors import CnpjDuckError, SqlError, UsageError
-from .sqlproject import quote_ident
-from .store import Store
+from .sqlproject import quote_ident, select_over
+from .store import Store, open_engine
 from .transform import write_parquet
 
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
@@ -96,10 +97,11 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
 
 
 def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: str, stream: IO[Any],
-                 output: Path | None = None, max_rows: int = MAX_ROWS) -> QueryResult:
+                 output: Path | None = None, max_rows: int = MAX_ROWS, config: Config | None = None) -> QueryResult:
     """Write a relation's (or record batch reader's) rows to `stream`, or to `output` when given.
 
-    `parquet` needs `output`. For table and markdown, `max_rows` caps the rows shown (0: all of them).
+    `parquet` needs `output`. For table and markdown, `max_rows` caps the rows shown (0: all of them). A record
+    batch reader is read through a private engine, bounded like `config` says (threads, memory_limit, spill).
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
@@ -107,7 +109,10 @@ def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: st
         raise UsageError("--format parquet writes a file: pass --output FILE")
     owned = None
     if isinstance(result, pa.RecordBatchReader):
-        owned = duckdb.connect()  # a private engine to convert types; the reader can be read only once
+        # A private engine to convert types (not the reader's own: a query there would end its stream); the reader
+        # can be read only once. Without a config (a library caller's; the CLI hands relations), DuckDB's default.
+        owned = (open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
+                 if config is not None else duckdb.connect())
         rel, replayable = owned.from_arrow(result), False
     else:
         rel, replayable = result, True
@@ -196,7 +201,7 @@ def _write_csv(rel: duckdb.DuckDBPyRelation, sink: _Sink) -> QueryResult:
         exprs.append(f"{value} AS {quote_ident(name)}")
     rows = 0
     header = True
-    for batch in _batches(rel.query("_result", f"SELECT {', '.join(exprs)} FROM _result")):
+    for batch in _batches(select_over(rel, "_result", f"SELECT {', '.join(exprs)} FROM _result")):
         sink.write_bytes(_csv_bytes(batch, header))
         header = False
         rows += batch.num_rows
@@ -209,7 +214,8 @@ def _write_csv(rel: duckdb.DuckDBPyRelation, sink: _Sink) -> QueryResult:
 def _csv_bytes(batch: pa.RecordBatch, header: bool) -> bytes:
     buffer = pa.BufferOutputStream()
     pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=header))
-    return buffer.getvalue().to_pybytes()
+    data: bytes = buffer.getvalue().to_pybytes()  # pyarrow is untyped
+    return data
 
 
 def _write_json(rel: duckdb.DuckDBPyRelation, sink: _Sink, array: bool) -> QueryResult:
@@ -218,8 +224,8 @@ def _write_json(rel: duckdb.DuckDBPyRelation, sink: _Sink, array: bool) -> Query
     for i, (name, kind) in enumerate(zip(rel.columns, rel.types, strict=True), start=1):
         value = f"CASE WHEN isfinite(#{i}) THEN #{i} END" if kind.id in ("float", "double") else f"#{i}"
         exprs.append(f"{value} AS {quote_ident(name)}")
-    json_rel = rel.query("_result", f"SELECT to_json(_row)::VARCHAR AS j FROM (SELECT {', '.join(exprs)} "
-                                    "FROM _result) AS _row")
+    json_rel = select_over(rel, "_result", f"SELECT to_json(_row)::VARCHAR AS j FROM (SELECT {', '.join(exprs)} "
+                                           "FROM _result) AS _row")
     rows = 0
     if array:
         sink.write_text("[")
@@ -259,7 +265,7 @@ def _write_grid(rel: duckdb.DuckDBPyRelation, sink: _Sink, fmt: str, max_rows: i
     finally:
         reader.close()  # an unfinished result would hold the connection
     if more and replayable:  # DuckDB counts without fetching the columns (from Parquet metadata when it can)
-        total = rel.query("_result", "SELECT count(*) FROM _result").fetchall()[0][0]
+        total = select_over(rel, "_result", "SELECT count(*) FROM _result").fetchall()[0][0]
     headers = [str(c) for c in rel.columns]
     if fmt == "markdown":
         sink.write_text(_markdown(headers, shown, right))
@@ -326,7 +332,7 @@ def _write_parquet(rel: duckdb.DuckDBPyRelation, output: Path) -> QueryResult:
     """
     write_to, target = _side_file(output)
     # Parquet needs distinct column names: a subquery makes DuckDB rename repeats (a, a_1), as JSON gets them.
-    rel = rel.query("_result", "SELECT * FROM (SELECT * FROM _result) AS _q")
+    rel = select_over(rel, "_result", "SELECT * FROM (SELECT * FROM _result) AS _q")
     try:
         rows, _ = write_parquet(rel, write_to, "zstd", PARQUET_ROW_GROUP)
         if target is not None:

@@ -126,6 +126,8 @@ class Http:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         parts = urlsplit(config.download_base_url)
+        user: str | None
+        password: str | None
         if parts.username is not None:  # credentials written into the URL win, in both modes
             user, password = unquote(parts.username), unquote(parts.password or "")
         elif config.download_mode == "webdav" and config.download_token:
@@ -137,7 +139,7 @@ class Http:
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         """Exponential backoff with jitter; a server's Retry-After is a floor."""
-        base = min(self.config.download_backoff * 2 ** max(failures - 1, 0), MAX_BACKOFF)
+        base = min(self.config.download_backoff * 2.0 ** max(failures - 1, 0), MAX_BACKOFF)
         return max(base * random.uniform(0.5, 1.0), retry_after or 0.0)
 
     def sleep(self, seconds: float) -> None:
@@ -325,7 +327,8 @@ def parse_multistatus(body: bytes, url: str) -> list[_Entry]:
         rtype = props.get("{DAV:}resourcetype")
         folder = href.endswith("/") or (rtype is not None and rtype.find("{DAV:}collection") is not None)
         length = props.get("{DAV:}getcontentlength")
-        size = int(length.text) if length is not None and (length.text or "").strip().isdigit() else None
+        length_text = (length.text or "").strip() if length is not None else ""
+        size = int(length_text) if length_text.isdigit() else None
         modified = props.get("{DAV:}getlastmodified")
         etag = props.get("{DAV:}getetag")
         entries.append(_Entry(path.rstrip("/").rsplit("/", 1)[-1], full, folder, size,

@@ -43,6 +43,14 @@ def quote_literal(text: str) -> str:
     return "E'" + text.replace("\\", "\\\\").replace("'", "''").replace("\0", "") + "'"
 
 
+def select_over(rel: duckdb.DuckDBPyRelation, name: str, sql: str) -> duckdb.DuckDBPyRelation:
+    """rel.query for a SELECT over `rel`, called `name` in the SQL: a relation, never None (a SELECT has a result)."""
+    result = rel.query(name, sql)
+    if result is None:  # rel.query gives None for a statement without a result set, which a SELECT is not
+        raise SqlError(f"the statement has no result to read: {sql.splitlines()[0]}")
+    return result
+
+
 @dataclass(frozen=True)
 class Transform:
     """One sql/ file (a transform, a view, the checks' view): its name, its SQL and what it reads."""

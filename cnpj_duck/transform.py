@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from .errors import SqlError
 from .sqlproject import MACROS_FILE, Transform, macros_sql, quote_ident
+from .store import open_engine
 
 # Raw values that mean "no value" before any cast; anything else that ends up NULL after a cast was nulled.
 _BLANK = pa.array(["", "0", "00000000"])
@@ -26,22 +27,15 @@ _EMPTY = pa.array([""])
 
 
 def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for transforms, bounded in memory and spilling to temp_dir, with the macros."""
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        config={
-            "threads": threads,
-            "memory_limit": memory_limit,
-            "temp_directory": str(temp_dir),
-            # Row order comes from each transform's ORDER BY, so DuckDB need not keep input order (faster).
-            "preserve_insertion_order": False,
-        }
-    )
+    """An in-memory DuckDB for transforms (store.open_engine: bounded, spilling to temp_dir), with the macros."""
+    # Row order comes from each transform's ORDER BY, so DuckDB need not keep input order (faster).
+    con = open_engine(threads, memory_limit, temp_dir, preserve_insertion_order=False)
     macros = macros_sql(sql_dir)
     if macros is not None:
         try:
             con.execute(macros)
         except duckdb.Error as e:
+            con.close()
             raise SqlError(f"{sql_dir / MACROS_FILE}: {_first_line(e)}") from None
     return con
 

@@ -109,7 +109,8 @@ def open_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo) -> MemberRea
     if info.flag_bits & (_PATCHED | _STRONG_ENCRYPTION):
         raise NotImplementedError(f"{info.filename!r} uses compressed patched data or strong encryption")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        method = zipfile.compressor_names.get(info.compress_type, "unknown")
+        # compressor_names is in zipfile (not in its __all__), which typeshed leaves out.
+        method = zipfile.compressor_names.get(info.compress_type, "unknown")  # type: ignore[attr-defined]
         raise NotImplementedError(f"compression type {info.compress_type} ({method})")
     if zf.filename is None:
         raise ValueError("open_member needs a zip opened from a path")
@@ -123,7 +124,9 @@ def open_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo) -> MemberRea
         if fields[0] != _LOCAL_SIGNATURE:
             raise zipfile.BadZipFile("Bad magic number for file header")
         raw_name = fp.read(fields[10])
-        name = raw_name.decode("utf-8" if fields[3] & _UTF8_NAME else zf.metadata_encoding or "cp437")
+        # ZipFile.metadata_encoding (3.11) is set in __init__, but typeshed has it as a parameter only.
+        encoding: str = zf.metadata_encoding or "cp437"  # type: ignore[attr-defined]
+        name = raw_name.decode("utf-8" if fields[3] & _UTF8_NAME else encoding)
         if name != info.orig_filename:
             raise zipfile.BadZipFile(f"File name in directory {info.orig_filename!r} and header {raw_name!r} differ.")
         fp.seek(fields[11], io.SEEK_CUR)  # the extra field

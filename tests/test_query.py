@@ -401,6 +401,20 @@ def test_large_results_stream_in_batches(tmp_path):
         con.close()
 
 
+def test_a_reader_is_converted_on_an_engine_bounded_by_the_config(config):
+    # The private engine comes from store.open_engine: the config's threads and memory, spilling under the store.
+    con = duckdb.connect()
+    try:
+        reader = con.sql("SELECT i, i * 2 AS twice FROM range(2500) t(i) ORDER BY i").to_arrow_reader(batch_size=1000)
+        stream = io.BytesIO()
+        written = write_result(reader, "csv", stream, config=config)
+    finally:
+        con.close()
+    lines = stream.getvalue().decode().splitlines()
+    assert written.rows == 2500 and lines[0] == '"i","twice"' and lines[-1] == "2499,4998"
+    assert (config.data_dir / ".tmp").is_dir()
+
+
 def test_query_command_formats_on_the_catalog(sample_build, capsys, tmp_path, monkeypatch):
     _, data_dir, _ = sample_build
     sql = ("SELECT cnpj, razao_social, capital_social, data_inicio_atividade, cnae_fiscal_secundaria, opcao_mei, "

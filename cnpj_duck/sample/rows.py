@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 from cnpj_duck.cnpj import check_digits as cnpj_check_digits
 
@@ -43,9 +44,20 @@ _NAMES = {  # razao_social by style: (prefixes, words after the prefix)
 _STATE_NAMES = {u[0]: u[1] for u in _UFS}
 
 
-def _picker(rng: random.Random) -> Callable[[tuple[str, ...] | list[str]], str]:
+_T = TypeVar("_T")
+
+
+class _Pick(Protocol):
+    def __call__(self, pool: Sequence[_T], /) -> _T: ...
+
+
+def _picker(rng: random.Random) -> _Pick:
     rnd = rng.random
-    return lambda pool: pool[int(rnd() * len(pool))]  # cheaper than rng.choice, and as deterministic
+
+    def pick(pool: Sequence[_T], /) -> _T:
+        return pool[int(rnd() * len(pool))]  # cheaper than rng.choice, and as deterministic
+
+    return pick
 
 
 def _empresa_rows(p: _Pools, plan: _Plan, rng: random.Random, companies: range) -> Iterator[list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import mul
 
@@ -66,7 +66,7 @@ _TUPI = ("ITA IBI CURU JACA PIRA TAQUA ARA GUARA ITU PARA CAMBU JURU MARA IGUA U
 _TUPI_END = ("TUBA PORA TINGA GUACU MIRIM PUA RANA CICA TIBA JUBA NDIBA UNA").split()
 
 
-def _draw(rng: random.Random, n: int, makers: list[tuple[Callable[[], str], float]]) -> list[str]:
+def _draw(rng: random.Random, n: int, makers: Sequence[tuple[Callable[[], str], float]]) -> list[str]:
     """n values, each made by a maker chosen by weight."""
     funcs, weights = zip(*makers, strict=True)
     return [f() for f in rng.choices(funcs, weights, k=n)]
@@ -179,7 +179,10 @@ def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
     for group, size in (("1", 33), ("2", 30), ("3", 18), ("4", 7), ("5", 2)):  # 90 codes of 4 digits
         free = [f"{group}{n:02d}" for n in range(1, 100) if f"{group}{n:02d}" not in used]
         for prefix in sorted(rng.sample(free, size - sum(c[0] == group for c in naturezas))):
-            text = _unique(rng, lambda g=group: rng.choice(heads[g]) + rng.choice(tails[g]), 1, seen)[0]
+            def natureza(g: str = group) -> str:
+                return rng.choice(heads[g]) + rng.choice(tails[g])
+
+            text = _unique(rng, natureza, 1, seen)[0]
             naturezas[prefix + str(sum(map(mul, (4, 3, 2), map(int, prefix))) % 10)] = text
 
     countries = ("ALEMANHA ARGENTINA PORTUGAL ITALIA ESPANHA FRANCA JAPAO CHINA URUGUAI PARAGUAI CHILE BOLIVIA PERU "
@@ -271,12 +274,13 @@ def _pools(seed: int, release: str) -> _Pools:
                (lambda: f"PARQUE {pick(_FANCY)}", 8), (lambda: f"CONJUNTO {pick(_SAINTS)}", 5), (lambda: "", 2),
                (lambda: pick(("ZONA RURAL", "DISTRITO INDUSTRIAL")), 7), (lambda: pick(_SAINTS), 10)]
     ufs = rng.choices(_UFS, [u[3] for u in _UFS], k=30_000)
-    streets = [(pick(tipos), *_draw(rng, 1, logradouros), *_draw(rng, 1, bairros),
+    streets = [(pick(tipos), _draw(rng, 1, logradouros)[0], _draw(rng, 1, bairros)[0],
                 f"{pick(u[4].split())}{rint(1_000_000):06d}", u[0],
                 # the capital first, then a long tail of towns
                 towns_by_uf[u[0]][min(int(rng.paretovariate(0.8)) - 1, u[2] - 1)]) for u in ufs]
 
-    end, since = dt.date(*map(int, release.split("-")), 1), dt.date(2026, 7, 1)
+    year, month = (int(x) for x in release.split("-"))
+    end, since = dt.date(year, month, 1), dt.date(2026, 7, 1)
     dates = [max(end - dt.timedelta(days=int(rng.expovariate(1 / 3300))), dt.date(1901, 1, 1)).strftime("%Y%m%d")
              for _ in range(50_000)]
     recent = [(since + dt.timedelta(days=rint(max((end - since).days, 1)))).strftime("%Y%m%d") for _ in range(2000)]

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from cnpj_duck.layout import FAMILIES, extraction_tag, is_valid_release
 
@@ -68,7 +69,7 @@ class SampleManifest:
 class _Writer:
     """Buffers the records of one zip member into latin-1 chunks, counting records and physical lines."""
 
-    def __init__(self, fh: zipfile.ZipExtFile, family: str, zip_name: str, member_name: str) -> None:
+    def __init__(self, fh: IO[bytes], family: str, zip_name: str, member_name: str) -> None:
         self.fh, self.family, self.zip_name, self.member_name = fh, family, zip_name, member_name
         self.parts: list[str] = []
         self.line = 1  # the physical line where the next record starts
@@ -165,7 +166,8 @@ def _write_file(task: _Task) -> _Result:
     info.create_system, info.external_attr = 0, 0x20  # the same whatever platform builds the sample
     # Real releases have STORED members too (RFB_FORMAT.md §2): Motivos is written that way.
     info.compress_type = zipfile.ZIP_STORED if name == "motivos" else zipfile.ZIP_DEFLATED
-    info._compresslevel = _DEFLATE_LEVEL  # no public setter before Python 3.13 (compress_level)
+    # No public setter before Python 3.13 (compress_level); typeshed declares only that new name, not the 3.11 one.
+    info._compresslevel = _DEFLATE_LEVEL  # type: ignore[attr-defined]
     rng = random.Random(f"cnpj-duck-sample:{seed}:{name}:{index}")
     path = folder / zip_name
     with zipfile.ZipFile(path, "w") as zf, zf.open(info, "w", force_zip64=True) as fh:
