@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
 import time
 from collections.abc import Generator
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,13 @@ from .errors import (
     SqlError,
     UsageError,
 )
-from .ingest import Batch, BatchFailure, Member, find_member, iter_member, prefetch
+from .ingest import Batch, BatchFailure, Member, find_member, iter_member
 from .layout import FAMILIES
 from .progress import NullProgress, Progress
 from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
 from .sqlproject import MACROS_FILE, Transform, load_transforms, order_transforms
 from .store import CATALOG_NAME, Store, link_or_copy
+from .threads import prefetch, run_pool
 from .transform import FamilyWriter, connect_engine, write_derived
 
 
@@ -261,24 +262,14 @@ class Builder:
     def _run_files(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
                    files: list[SourceFile]) -> list[_FileOutcome]:
         """Build a table's files, `parallel_files` at a time; Ctrl-C stops them all and marks them interrupted."""
-        outcomes: list[_FileOutcome] = []
-        with ThreadPoolExecutor(max_workers=self.config.parallel_files, thread_name_prefix="cnpj-duck-file") as pool:
-            futures = [pool.submit(self._one_file, engine, t, plan, src) for src in files]
-            try:
-                pending = set(futures)
-                while pending:  # timed waits: a Ctrl-C that the kernel handed to another thread is seen at once
-                    _, pending = wait(pending, timeout=0.2)
-                for future in futures:
-                    outcome = future.result()
-                    if outcome is not None:
-                        outcomes.append(outcome)
-            except KeyboardInterrupt:
-                self.stop.set()
-                for cursor in list(self.cursors):
-                    cursor.interrupt()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        return outcomes
+        def interrupt() -> None:
+            self.stop.set()
+            for cursor in list(self.cursors):
+                cursor.interrupt()
+
+        calls = [functools.partial(self._one_file, engine, t, plan, src) for src in files]
+        outcomes = run_pool(calls, self.config.parallel_files, "cnpj-duck-file", interrupt)
+        return [o for o in outcomes if o is not None]
 
     def _one_file(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
                   src: SourceFile) -> _FileOutcome | None:

@@ -7,13 +7,13 @@ The listing and the HTTP client are in remote.py (re-exported here: `list_releas
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ from .remote import (
     plain_url,
 )
 from .resume import CHUNK, STATE_NAME, DownloadState, PartFile
+from .threads import run_pool
 from .unzip import verify_zip
 
 if TYPE_CHECKING:
@@ -422,18 +423,8 @@ def download_release(config: Config, release: str | None = None, tables: list[st
 def _run_all(downloader: _Downloader, scopes: dict[str, TableScope], wanted: list[RemoteFile]) -> list[FileResult]:
     """Largest files first, `download_concurrency` at a time; Ctrl-C stops them all, keeping their parts."""
     order = sorted(wanted, key=lambda f: -(f.size or 0))  # the long ones start early, the small ones fill gaps
-    with ThreadPoolExecutor(max_workers=downloader.config.download_concurrency,
-                            thread_name_prefix="cnpj-duck-download") as pool:
-        futures = [pool.submit(downloader.file, scopes[f.family or ""], f) for f in order]
-        try:
-            pending = set(futures)
-            while pending:  # timed waits: a Ctrl-C that the kernel handed to another thread is seen within 0.2 s
-                _, pending = wait(pending, timeout=0.2)
-            results = [future.result() for future in futures]
-        except KeyboardInterrupt:
-            downloader.http.abort()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    calls = [functools.partial(downloader.file, scopes[f.family or ""], f) for f in order]
+    results = run_pool(calls, downloader.config.download_concurrency, "cnpj-duck-download", downloader.http.abort)
     if any(r.status == "interrupted" for r in results):
         raise KeyboardInterrupt
     return sorted(results, key=lambda r: r.name)

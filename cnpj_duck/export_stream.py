@@ -3,8 +3,6 @@ streamed into a staging table by adbc_ingest (COPY BINARY), with an audit batch 
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 
@@ -16,6 +14,7 @@ from .audit import BatchScope, FileScope
 from .errors import CnpjDuckError
 from .postgres import Session
 from .progress import Progress
+from .threads import prefetch
 
 AUDIT_ROWS = 262_144  # rows per audit batch (at least)
 
@@ -60,54 +59,12 @@ def conform(batch: pa.RecordBatch, target: pa.Schema) -> tuple[pa.RecordBatch, i
 
 
 
-# What the reading thread hands over: a converted batch and its NULs removed, the error that stopped it, or None
-# at the end.
-_Item = tuple[pa.RecordBatch, int] | BaseException | None
-
-
-class _Prefetch:
-    """Reads and converts batches in a thread, a few ahead of the driver: Parquet decoding and the COPY encoding
-    run at the same time. Iterating yields (batch, NUL characters removed); errors come out where they happen."""
-
-    DEPTH = 4
-
-    def __init__(self, open_batches: Callable[[], Iterator[pa.RecordBatch]], target: pa.Schema) -> None:
-        self.queue: queue.Queue[_Item] = queue.Queue(maxsize=self.DEPTH)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._read, args=(open_batches, target), name="cnpj-duck-export-read",
-                                       daemon=True)
-        self.thread.start()
-
-    def _put(self, item: _Item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _read(self, open_batches: Callable[[], Iterator[pa.RecordBatch]], target: pa.Schema) -> None:
-        try:
-            for batch in open_batches():
-                if batch.num_rows and not self._put(conform(batch, target)):
-                    return
-            self._put(None)
-        except BaseException as e:
-            self._put(e)
-
-    def __iter__(self) -> Iterator[tuple[pa.RecordBatch, int]]:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
+def _conformed(open_batches: Callable[[], Iterator[pa.RecordBatch]],
+               target: pa.Schema) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """The batches, opened only when the reading thread starts, each conformed (and its NULs counted)."""
+    for batch in open_batches():
+        if batch.num_rows:
+            yield conform(batch, target)
 
 
 def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, target: pa.Schema,
@@ -118,7 +75,8 @@ def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, targ
     batches keeps memory bounded). An audit batch covers at least AUDIT_ROWS rows: each audit row costs a
     commit of the catalog, which would slow the stream if written for every small batch.
     """
-    feed = _Prefetch(open_batches, target)
+    # Parquet decoding and the COPY encoding run at the same time: a few batches read ahead, in a thread.
+    feed = prefetch(_conformed(open_batches, target), depth=4, name="cnpj-duck-export-read")
     counts = {"rows": 0, "nul": 0}
     failure: list[BaseException] = []
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import queue
 import threading
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -351,53 +350,3 @@ def iter_member(member: Member, batch_bytes: int) -> Iterator[Batch | BatchFailu
             f"unsupported zip ({e}); re-zip it with plain Deflate or download it again", path=name))
     except Exception as e:
         yield BatchFailure(parser.next_line, e)
-
-
-_DONE = object()
-
-
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run an iterator in a thread, up to `depth` items ahead, so inflating and parsing overlap DuckDB's work."""
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as e:  # handed to the consumer, which raises it
-            put(_Raised(e))
-            return
-        put(_DONE)
-
-    thread = threading.Thread(target=work, name="cnpj-duck-ingest", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Raised):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
-
-
-@dataclass(frozen=True)
-class _Raised:
-    error: BaseException
