@@ -356,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
+        if "build" in _state["argv"]:  # the hint goes first so that the last line stays 'interrupted' for scripts
+            click.echo("to resume, run the same command again: the files that finished are kept", err=True)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except CnpjDuckError as e:

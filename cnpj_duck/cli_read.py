@@ -20,7 +20,14 @@ def config_of(ctx: click.Context, **overrides: Any) -> Any:
     from .config import load_config
 
     obj = ctx.find_root().obj
-    return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides})
+    warned = obj.setdefault("warned", set())  # a command may load its config twice: warn once
+
+    def notify(text: str) -> None:
+        if text not in warned:
+            warned.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+    return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides}, notify=notify)
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,

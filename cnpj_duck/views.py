@@ -91,11 +91,20 @@ def rejects_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _shown(v: Any) -> str:
+    """A value by its type: only a real bool is yes/no (Decimal('0.00') == False, so no dict lookup; issue 12)."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
 def lookup_panel(result: Any) -> Panel:
     """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
     def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
         v = row[name]
-        shown = ", ".join(map(str, v)) if isinstance(v, list) else {True: "yes", False: "no"}.get(v, str(v))
+        shown = _shown(v)
         if name + "_descricao" in row:  # an orphan code (missing from its lookup) says so
             described = row[name + "_descricao"] or "(no description: code missing from its lookup)"
             return f"{shown} - {described}" if codes else described
