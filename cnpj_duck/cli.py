@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="cnpj-duck", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:  # one `error:` line like every other error, not click's usage block (issue 12)
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as e:
         e.show()
         sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)

@@ -247,6 +247,9 @@ def diff(ctx: click.Context, from_release: str | None, to_release: str | None, t
                                  f"{', '.join(STATUSES)}", param_hint="--status")
     _check_output(fmt, output)
     with run_diff(config_of(ctx), from_release, to_release, split_list(tables) if tables else None) as result:
+        if result.from_release > result.to_release:  # allowed (a diff backwards), but likely a slip: say so
+            click.echo(f"warning: --from {result.from_release} is newer than --to {result.to_release}: new and "
+                       "removed are read backwards; swap them to compare forwards", err=True)
         people = fmt in ("table", "markdown") and not records
         if people and output is None:
             click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {result.from_release} -> {result.to_release}\n")
@@ -295,10 +298,12 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
         sql = sys.stdin.read()
     elif sql is None:
         raise click.UsageError("no SQL: pass it as an argument, with --file, or on stdin")
-    if release is not None and not is_valid_release(release):
-        raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
+    if release is not None and release != "latest" and not is_valid_release(release):
+        raise click.BadParameter(f"{release!r} is not a month as YYYY-MM, or latest", param_hint="--release")
     _check_output(fmt, output)
     config = config_of(ctx)
+    if release == "latest":  # as build, lookup, export and diff take it
+        release = Store(config.data_dir).resolve_release(release)
     engine = open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
     con = connect(config.data_dir, config.sql_dir, release, engine)
     try:

@@ -51,3 +51,30 @@ def test_unknown_cnpj_duck_variable_warns_with_the_closest_name(tmp_path: Path,
     assert code == 0, err
     assert err.splitlines() == [
         "warning: unknown environment variable CNPJ_DUCK_THREAD is ignored; did you mean CNPJ_DUCK_THREADS?"]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["query", "--release", "2026-1", "SELECT 1"], "error: Invalid value for --release: '2026-1' is not a month"),
+    (["describe", "nonexistent"], "error: no table or view 'nonexistent' in the catalog"),
+    (["query", "--no-such-flag"], "error: No such option"),
+    (["query", "SELECT 1; SELECT 2"], "error: 2 statements return rows; query shows one result"),
+])
+def test_usage_errors_are_one_error_line_and_exit_2(sample_build: tuple[SampleManifest, Path, BuildSummary],
+                                                     capsys: pytest.CaptureFixture[str], args: list[str],
+                                                     says: str) -> None:
+    _, data_dir, _ = sample_build
+    code, out, err = run(capsys, "--data-dir", str(data_dir), *args)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(says), err
+
+
+def test_query_takes_release_latest_and_one_result_after_settings(
+        sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]) -> None:
+    _, data_dir, _ = sample_build
+    base = ["--data-dir", str(data_dir), "query", "--format", "csv"]
+    code, out, err = run(capsys, *base, "--release", "latest", "SELECT count(*) AS n FROM empresas")
+    assert code == 0, err
+    code, same, err = run(capsys, *base, "--release", "2026-10", "SELECT count(*) AS n FROM empresas")
+    assert code == 0 and out == same and out.startswith("\"n\"\n"), err
+    code, out, err = run(capsys, *base, "SET threads = 1; SELECT 2 AS two")
+    assert (code, out) == (0, "\"two\"\n2\n"), err
