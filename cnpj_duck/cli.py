@@ -13,7 +13,19 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_read import FORMAT, config_of, describe, diff, fail_if_failed, lookup, print_json, query, rejects, status
+from .cli_read import (
+    FORMAT,
+    config_of,
+    describe,
+    diff,
+    fail_if_failed,
+    lookup,
+    print_json,
+    query,
+    rejects,
+    runs,
+    status,
+)
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 
 _state: dict[str, Any] = {"debug": False, "argv": []}
@@ -69,7 +81,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
-for _command in (status, rejects, describe, query, diff, lookup):  # the commands that read what was built
+for _command in (status, runs, rejects, describe, query, diff, lookup):  # the commands that read what was built
     cli.add_command(_command)
 
 

@@ -150,6 +150,34 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
 
 
 @click.command()
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Runs to show (0: all).")
+@FORMAT
+@click.pass_context
+def runs(ctx: click.Context, limit: int, fmt: str) -> None:
+    """List the runs, newest first: id, command, release, status, rows written/rejected, start and duration.
+
+    \b
+    Examples:
+      cnpj-duck runs
+      cnpj-duck runs --limit 5 --format json
+    """
+    from .audit import list_runs
+    from .catalogdb import open_catalog
+    from .store import Store
+
+    config = config_of(ctx)
+    with open_catalog(Store(config.data_dir), read_only=True) as con:
+        found = list_runs(con, limit)
+    if fmt == "json":
+        print_json(found)
+        return
+    from .console import show
+    from .views import runs_table
+
+    show(runs_table(found))
+
+
+@click.command()
 @click.option("--run", "run_id", type=int, help="The run (default: the last run that rejected records).")
 @click.option("--table", help="Only this table's rejects.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")

@@ -78,3 +78,20 @@ def test_query_takes_release_latest_and_one_result_after_settings(
     assert code == 0 and out == same and out.startswith("\"n\"\n"), err
     code, out, err = run(capsys, *base, "SET threads = 1; SELECT 2 AS two")
     assert (code, out) == (0, "\"two\"\n2\n"), err
+
+
+def test_runs_lists_the_runs_newest_first(sample_build: tuple[SampleManifest, Path, BuildSummary],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    _, data_dir, summary = sample_build
+    written = sum(t.rows_written for t in summary.tables)
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "runs", "--format", "json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert [r["run_id"] for r in found] == sorted((r["run_id"] for r in found), reverse=True)
+    (last,) = [r for r in found if r["run_id"] == summary.run_id]
+    assert (last["status"], last["release"], last["rows_written"]) == ("succeeded", "2026-10", written)
+    assert last["duration_s"] >= 0
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "runs", "--limit", "1")
+    assert code == 0 and "runs, newest first" in out and f"{written:,}" in out, err
