@@ -334,3 +334,13 @@ def load_rejects(con: duckdb.DuckDBPyConnection, run_id: int | None = None, tabl
     params.append(limit)
     return _rows(con, "SELECT run_id, release, table_name, zip_name, member_name, line, reason, raw FROM rejects "
                       f"WHERE {' AND '.join(where)} ORDER BY zip_name, line LIMIT ?", params)
+
+
+def list_runs(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[dict[str, Any]]:
+    """The runs, newest first: id, command, release, status, rows written/rejected, start and duration (s)."""
+    rel = con.execute(
+        "SELECT run_id, command, release, status, rows_written, rows_rejected, started_at, "
+        "date_diff('millisecond', started_at, finished_at) / 1000.0 AS duration_s "
+        "FROM audit_runs ORDER BY run_id DESC LIMIT ?", [limit if limit else 2 ** 62])
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]

@@ -12,7 +12,19 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_read import FORMAT, config_of, describe, diff, fail_if_failed, lookup, print_json, query, rejects, status
+from .cli_read import (
+    FORMAT,
+    config_of,
+    describe,
+    diff,
+    fail_if_failed,
+    lookup,
+    print_json,
+    query,
+    rejects,
+    runs,
+    status,
+)
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 
 _state: dict[str, Any] = {"debug": False, "argv": []}
@@ -68,7 +80,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
-for _command in (status, rejects, describe, query, diff, lookup):  # the commands that read what was built
+for _command in (status, runs, rejects, describe, query, diff, lookup):  # the commands that read what was built
     cli.add_command(_command)
 
 
@@ -351,10 +363,15 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="cnpj-duck", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:  # one `error:` line like every other error, not click's usage block (issue 12)
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as e:
         e.show()
         sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
+        if "build" in _state["argv"]:  # the hint goes first so that the last line stays 'interrupted' for scripts
+            click.echo("to resume, run the same command again: the files that finished are kept", err=True)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except CnpjDuckError as e:

@@ -20,7 +20,14 @@ def config_of(ctx: click.Context, **overrides: Any) -> Any:
     from .config import load_config
 
     obj = ctx.find_root().obj
-    return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides})
+    warned = obj.setdefault("warned", set())  # a command may load its config twice: warn once
+
+    def notify(text: str) -> None:
+        if text not in warned:
+            warned.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+    return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides}, notify=notify)
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
@@ -143,6 +150,34 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
 
 
 @click.command()
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Runs to show (0: all).")
+@FORMAT
+@click.pass_context
+def runs(ctx: click.Context, limit: int, fmt: str) -> None:
+    """List the runs, newest first: id, command, release, status, rows written/rejected, start and duration.
+
+    \b
+    Examples:
+      cnpj-duck runs
+      cnpj-duck runs --limit 5 --format json
+    """
+    from .audit import list_runs
+    from .catalogdb import open_catalog
+    from .store import Store
+
+    config = config_of(ctx)
+    with open_catalog(Store(config.data_dir), read_only=True) as con:
+        found = list_runs(con, limit)
+    if fmt == "json":
+        print_json(found)
+        return
+    from .console import show
+    from .views import runs_table
+
+    show(runs_table(found))
+
+
+@click.command()
 @click.option("--run", "run_id", type=int, help="The run (default: the last run that rejected records).")
 @click.option("--table", help="Only this table's rejects.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many.")
@@ -240,6 +275,9 @@ def diff(ctx: click.Context, from_release: str | None, to_release: str | None, t
                                  f"{', '.join(STATUSES)}", param_hint="--status")
     _check_output(fmt, output)
     with run_diff(config_of(ctx), from_release, to_release, split_list(tables) if tables else None) as result:
+        if result.from_release > result.to_release:  # allowed (a diff backwards), but likely a slip: say so
+            click.echo(f"warning: --from {result.from_release} is newer than --to {result.to_release}: new and "
+                       "removed are read backwards; swap them to compare forwards", err=True)
         people = fmt in ("table", "markdown") and not records
         if people and output is None:
             click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {result.from_release} -> {result.to_release}\n")
@@ -288,10 +326,12 @@ def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, 
         sql = sys.stdin.read()
     elif sql is None:
         raise click.UsageError("no SQL: pass it as an argument, with --file, or on stdin")
-    if release is not None and not is_valid_release(release):
-        raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
+    if release is not None and release != "latest" and not is_valid_release(release):
+        raise click.BadParameter(f"{release!r} is not a month as YYYY-MM, or latest", param_hint="--release")
     _check_output(fmt, output)
     config = config_of(ctx)
+    if release == "latest":  # as build, lookup, export and diff take it
+        release = Store(config.data_dir).resolve_release(release)
     engine = open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
     con = connect(config.data_dir, config.sql_dir, release, engine)
     try:

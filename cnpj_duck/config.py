@@ -221,6 +221,19 @@ def _coerce_value(setting: Setting, value: Any, origin: str) -> Any:
     return value
 
 
+def unknown_env_warnings(env: Mapping[str, str]) -> list[str]:
+    """One message per CNPJ_DUCK_* variable that no setting reads, naming the closest known one (issue 12)."""
+    import difflib
+
+    known = sorted({s.env_name for s in SETTINGS} | {ENV_PREFIX + "CONFIG"})
+    messages = []
+    for name in sorted(n for n in env if n.startswith(ENV_PREFIX) and n not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+        messages.append(f"unknown environment variable {name} is ignored; {hint}")
+    return messages
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
     """--config, then CNPJ_DUCK_CONFIG, then ./config.yaml if present."""
     if explicit:
@@ -236,9 +249,13 @@ def load_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Config:
     """Load and validate the configuration; `overrides` are flags, with dotted keys and None for unset."""
     env = os.environ if env is None else env
+    if notify is not None:
+        for message in unknown_env_warnings(env):
+            notify(message)
     values: dict[str, Any] = {s.key: s.default for s in SETTINGS}
     sources: dict[str, str] = {s.key: "default" for s in SETTINGS}
 

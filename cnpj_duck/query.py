@@ -67,19 +67,27 @@ def connect(data_dir: Path, sql_dir: Path, release: str | None = None,
 
 
 # Statements that would change the reader's database: `query` reads; results leave with --output or COPY ... TO.
+_RESULTS = {"SELECT", "EXPLAIN"}
 _WRITES = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "MERGE_INTO", "CREATE_FUNC"}
 
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = None,
               data_dir: Path | None = None) -> duckdb.DuckDBPyRelation:
-    """Run SQL (several statements are fine: the last one's result is returned); errors become one line."""
+    """Run SQL (SET, COPY ... TO and the like may precede one result-producing statement); errors become one line."""
     if not sql.strip():
         raise UsageError("the query is empty; pass SQL as an argument, with --file, or on stdin")
     try:
-        for statement in con.extract_statements(sql):
+        statements = con.extract_statements(sql)
+        for statement in statements:
             if statement.type.name in _WRITES:
                 raise SqlError(f"{statement.type.name} statements are not run: query reads the catalog; write "
                                "results with --output FILE or COPY (SELECT ...) TO 'file'")
+        # DuckDB returns only the last result, and one --format/--output takes one table: refuse rather than drop
+        # the others silently (issue 12).
+        producing = sum(statement.type.name in _RESULTS for statement in statements)
+        if producing > 1:
+            raise UsageError(f"{producing} statements return rows; query shows one result: run them one by one, or "
+                             "join them with UNION ALL")
         return con.sql(sql)
     except duckdb.Error as e:
         message = sql_message(e)

@@ -91,11 +91,32 @@ def rejects_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def runs_table(runs: list[dict[str, Any]]) -> Table:
+    """The runs, newest first, one line each."""
+    table = Table(title="runs, newest first" if runs else "no run in the catalog yet", title_justify="left")
+    for name in ("run", "command", "release", "status", "written", "rejected", "started", "duration"):
+        table.add_column(name, justify="right" if name in ("run", "written", "rejected", "duration") else "left")
+    for r in runs:
+        duration = f"{float(r['duration_s']):.1f} s" if r["duration_s"] is not None else "-"
+        table.add_row(str(r["run_id"]), r["command"], r["release"] or "-", r["status"], f"{r['rows_written']:,}",
+                      f"{r['rows_rejected']:,}", f"{r['started_at']:%Y-%m-%d %H:%M:%S}", duration)
+    return table
+
+
+def _shown(v: Any) -> str:
+    """A value by its type: only a real bool is yes/no (Decimal('0.00') == False, so no dict lookup; issue 12)."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
 def lookup_panel(result: Any) -> Panel:
     """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
     def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
         v = row[name]
-        shown = ", ".join(map(str, v)) if isinstance(v, list) else {True: "yes", False: "no"}.get(v, str(v))
+        shown = _shown(v)
         if name + "_descricao" in row:  # an orphan code (missing from its lookup) says so
             described = row[name + "_descricao"] or "(no description: code missing from its lookup)"
             return f"{shown} - {described}" if codes else described

@@ -397,3 +397,15 @@ def test_an_error_while_diff_records_stream_is_a_sql_error(two_releases: tuple[P
         code, _, err = run(capsys, "--data-dir", str(data_dir), "diff", "--from", "2026-10", "--to", "2026-11",
                            "--table", "motivos", "--records", "--format", fmt)
         assert (code, err) == (1, "error: Invalid Input Error: late\n"), fmt
+
+
+def test_diff_reversed_releases_warns(two_releases: tuple[Path, dict[str, Edits], BuildSummary],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir, _, _ = two_releases
+    base = ["--data-dir", str(data_dir), "diff", "--format", "json"]
+    code, _, err = run(capsys, *base, "--from", "2026-11", "--to", "2026-10")
+    assert code == 0, err
+    assert err.splitlines()[0] == ("warning: --from 2026-11 is newer than --to 2026-10: new and removed are read "
+                                   "backwards; swap them to compare forwards")
+    code, _, err = run(capsys, *base, "--from", "2026-10", "--to", "latest")
+    assert code == 0 and "warning" not in err, err

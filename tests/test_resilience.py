@@ -167,6 +167,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path, release, clean):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
+    assert err.strip().splitlines()[-2] == "to resume, run the same command again: the files that finished are kept"
     con = catalog(data)
     (run_status,) = con.execute("SELECT status FROM audit_runs").fetchone()
     assert run_status == "interrupted"
