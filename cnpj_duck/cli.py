@@ -23,6 +23,7 @@ from .cli_read import (
     query,
     rejects,
     runs,
+    search,
     status,
 )
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
@@ -80,7 +81,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
-for _command in (status, runs, rejects, describe, query, diff, lookup):  # the commands that read what was built
+for _command in (status, runs, rejects, describe, query, diff, lookup, search):  # the commands that read what was built
     cli.add_command(_command)
 
 
@@ -191,6 +192,32 @@ def _command_line() -> str:
             word = word.split("=", 1)[0] + "=***"
         words.append(redact(word))
     return shlex.join(["cnpj-duck", *words])
+
+
+@cli.command()
+@click.option("--keep", type=click.IntRange(min=1), required=True, help="Built releases to keep, the newest.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
+@click.pass_context
+def prune(ctx: click.Context, keep: int, dry_run: bool) -> None:
+    """Remove built releases beyond the newest N (their Parquet and manifests); the audit rows stay.
+
+    The release a Postgres schema was last exported from is kept whatever --keep says.
+
+    \b
+    Examples:
+      cnpj-duck prune --keep 3 --dry-run
+      cnpj-duck prune --keep 3
+    """
+    from .prune import prune as run_prune
+
+    result = run_prune(config_of(ctx), keep, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {', '.join(result.removed) or 'nothing'} ({result.freed_bytes / 1e6:,.1f} MB); "
+               f"kept {', '.join(result.kept) or 'nothing'}")
+    for release, why in result.protected.items():
+        click.echo(f"kept {release} beyond --keep {keep}: {why}", err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("config")

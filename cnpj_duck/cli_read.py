@@ -402,3 +402,44 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
 
     show(catalog_view(objects, config.data_dir / "cnpj.duckdb") if table is None else columns_view(objects[0]),
          width=160)
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--words", is_flag=True, help="Every word anywhere in the name, instead of the name's start.")
+@click.option("--uf", help="Only this state, e.g. SP.")
+@click.option("--municipio", help="Only this municipio (the Receita's 4-digit code; see the municipios table).")
+@click.option("--cnae", help="Only this main CNAE (7 digits).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Establishments at most.")
+@click.option("--release", help="Search this release, YYYY-MM or latest (default: the latest built).")
+@output_options
+@click.pass_context
+def search(ctx: click.Context, name: str | None, words: bool, uf: str | None, municipio: str | None,
+           cnae: str | None, limit: int, release: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
+    """Find establishments by the start of their legal or trade name (or its words), with filters.
+
+    Case and accents do not matter. Then `cnpj-duck lookup CNPJ` shows everything about one of them.
+
+    \b
+    Examples:
+      cnpj-duck search "MOURA LOG"
+      cnpj-duck search "padaria pao" --words --uf SP --limit 50
+      cnpj-duck search --cnae 4711302 --municipio 7107 --format csv
+    """
+    import pyarrow as pa
+
+    from .search import search as run_search
+
+    _check_output(fmt, output)
+    found = run_search(config_of(ctx), name, words=words, uf=uf, municipio=municipio, cnae=cnae, limit=limit,
+                       release=release)
+    if not found.rows:
+        click.echo(f"no establishment matches in release {found.release}", err=True)
+        return
+    written = _write(pa.Table.from_pylist(list(found.rows)).to_reader(), fmt, output, max_rows)
+    if written is None:
+        return
+    if found.more:
+        click.echo(f"the first {found.limit} in CNPJ order; --limit shows more", err=True)
+    _wrote(written)
+
