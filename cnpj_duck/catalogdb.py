@@ -71,8 +71,7 @@ def open_catalog(store: Store, read_only: bool = False, wait: float = 10.0) -> I
                 if time.monotonic() >= deadline:
                     raise CatalogLockedError(
                         f"{path}: the catalog is held by another process (a DuckDB client opened it for writing?); "
-                        "close it and retry (open it read-only: duckdb -readonly)"
-                    ) from None
+                        "close it and retry (open it read-only: duckdb -readonly)") from None
                 time.sleep(0.05)
         try:
             yield con
@@ -151,18 +150,12 @@ def _copy_audit(store: Store, con: duckdb.DuckDBPyConnection, wait: float = 10.0
             break
         except duckdb.IOException as e:
             if "lock" not in str(e).lower() or time.monotonic() >= deadline:
-                raise CatalogLockedError(
-                    f"{store.catalog_path}: cannot read the catalog ({str(e).splitlines()[0]});"
-                    " if a DuckDB client holds it for writing, close it and retry"
-                ) from None
+                raise CatalogLockedError(f"{store.catalog_path}: cannot read the catalog ({str(e).splitlines()[0]});"
+                                         " if a DuckDB client holds it for writing, close it and retry") from None
             time.sleep(0.05)
     try:
-        have = {
-            r[0]
-            for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'cnpj_catalog' AND schema_name = 'main'"
-            ).fetchall()
-        }
+        have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                                          "'cnpj_catalog' AND schema_name = 'main'").fetchall()}
         con.execute(audit_ddl())  # the schema as this version knows it, then the rows by name
         for table in AUDIT_TABLES:
             if table in have:
@@ -178,13 +171,8 @@ class Journal:
     `interval` seconds; `flush` writes it now. Enough of a DuckDB connection for `Audit`.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        interval: float = 1.0,
-        final_wait: float = 600.0,
-        notify: Callable[[str], None] | None = None,
-    ) -> None:
+    def __init__(self, store: Store, interval: float = 1.0, final_wait: float = 600.0,
+                 notify: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.interval = interval
         self.final_wait = final_wait
@@ -271,10 +259,8 @@ class Journal:
                 self.flush(wait=2.0)
             except CatalogLockedError:
                 if self.notify is not None:
-                    self.notify(
-                        f"{self.store.catalog_path}: waiting for the catalog to write this run's audit rows "
-                        "(another process holds it)"
-                    )
+                    self.notify(f"{self.store.catalog_path}: waiting for the catalog to write this run's audit rows "
+                                "(another process holds it)")
                 self.flush()
         except KeyboardInterrupt:  # a second Ctrl-C while the last rows are written: write them, then stop
             self.flush()

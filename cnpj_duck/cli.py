@@ -41,58 +41,32 @@ def _progress_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--mirror",
-        is_flag=True,
-        default=None,
-        help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.",
-    )(f)
+    f = click.option("--mirror", is_flag=True, default=None,
+                     help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.")(f)
     f = click.option("--token", help="The share token, sent as the basic-auth user (config download.token).")(f)
     f = click.option("--base-url", help="Where the YYYY-MM/ folders are (config download.base_url).")(f)
     return f
 
 
-def _source_config(
-    ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, **overrides: Any
-) -> Any:
-    return config_of(
-        ctx,
-        **{"download.base_url": base_url, "download.token": token, "download.mode": "mirror" if mirror else None},
-        **overrides,
-    )
+def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
+                   **overrides: Any) -> Any:
+    return config_of(ctx, **{"download.base_url": base_url, "download.token": token,
+                             "download.mode": "mirror" if mirror else None}, **overrides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="cnpj-duck")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where raw zips, Parquet and the catalog live (default ./data; env CNPJ_DUCK_DATA_DIR).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The config.yaml to use (default ./config.yaml when present).",
-)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where raw zips, Parquet and the catalog live (default ./data; env CNPJ_DUCK_DATA_DIR).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The config.yaml to use (default ./config.yaml when present).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("--verbose", "-v", count=True, help="More detail on stderr (-v info, -vv debug).")
-@click.option(
-    "--log-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write JSON lines (time, level, run, table, file, batch, event, metrics) to this file.",
-)
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write JSON lines (time, level, run, table, file, batch, event, metrics) to this file.")
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    data_dir: Path | None,
-    config_path: Path | None,
-    debug: bool,
-    verbose: int,
-    log_file: Path | None,
-) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, debug: bool, verbose: int,
+        log_file: Path | None) -> None:
     """Turn the Receita Federal CNPJ open-data release into typed Parquet with DuckDB.
 
     \b
@@ -117,32 +91,16 @@ for _command in (status, runs, rejects, describe, query, diff, lookup, search): 
 @click.option("--tables", help="Comma-separated tables to build (default: all).")
 @click.option("--force", is_flag=True, help="Rebuild every file even if its output is current.")
 @click.option("--sample", is_flag=True, help="Build the embedded sample release (generated on first use).")
-@click.option(
-    "--limit-rows",
-    type=click.IntRange(min=1),
-    help="Development: stop each file after about N rows (recorded as a partial run).",
-)
-@click.option(
-    "--max-files-per-table",
-    type=click.IntRange(min=1),
-    help="Development: only the first N files of each table (recorded as a partial run).",
-)
+@click.option("--limit-rows", type=click.IntRange(min=1),
+              help="Development: stop each file after about N rows (recorded as a partial run).")
+@click.option("--max-files-per-table", type=click.IntRange(min=1),
+              help="Development: only the first N files of each table (recorded as a partial run).")
 @click.option("--download", is_flag=True, help="Download the release into <data_dir>/raw first, then build it.")
 @_progress_options
 @click.pass_context
-def build(
-    ctx: click.Context,
-    release: str | None,
-    source: Path | None,
-    tables: str | None,
-    force: bool,
-    sample: bool,
-    limit_rows: int | None,
-    max_files_per_table: int | None,
-    no_progress: bool,
-    quiet: bool,
-    download: bool,
-) -> None:
+def build(ctx: click.Context, release: str | None, source: Path | None, tables: str | None, force: bool,
+          sample: bool, limit_rows: int | None, max_files_per_table: int | None, no_progress: bool,
+          quiet: bool, download: bool) -> None:
     """Build a release of zips into Parquet under <data_dir>/parquet.
 
     \b
@@ -168,16 +126,8 @@ def build(
     with progress_display(no_progress, quiet) as reporter:
         if download:
             release = _download_into_raw(config, release, reporter)
-        summary = run_build(
-            config,
-            release=release,
-            source=source,
-            force=force,
-            progress=reporter,
-            command=_command_line(),
-            limit_rows=limit_rows,
-            max_files=max_files_per_table,
-        )
+        summary = run_build(config, release=release, source=source, force=force, progress=reporter,
+                            command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
     show(summary_table(summary))
     fail_if_failed(summary, reporter)
 
@@ -195,19 +145,11 @@ def _download_into_raw(config: Any, release: str | None, reporter: Any) -> str:
 
 @cli.command()
 @click.option("--release", default="2026-10", show_default=True, help="Release month to name the files after.")
-@click.option(
-    "--scale",
-    type=click.FloatRange(min=0, min_open=True, max=2),
-    default=0.0002,
-    show_default=True,
-    help="Fraction of a real release's row counts (1 = 57.6 M empresas, 66 M estabelecimentos).",
-)
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True, max=2), default=0.0002, show_default=True,
+              help="Fraction of a real release's row counts (1 = 57.6 M empresas, 66 M estabelecimentos).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same bytes.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the release folder <release>/ into (default <data_dir>/raw).",
-)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the release folder <release>/ into (default <data_dir>/raw).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes to use.")
 @click.pass_context
 def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path | None, workers: int) -> None:
@@ -223,16 +165,13 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
     if not is_valid_release(release):
         raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
     config = config_of(ctx)
-    manifest = generate_release(
-        out or config.data_dir / "raw", release=release, scale=scale, seed=seed, workers=workers
-    )
+    manifest = generate_release(out or config.data_dir / "raw", release=release, scale=scale, seed=seed,
+                                workers=workers)
     rows = sum(f.records for f in manifest.files)
     size = sum(f.uncompressed_bytes for f in manifest.files)
     zipped = sum(f.zipped_bytes for f in manifest.files)
-    click.echo(
-        f"{manifest.folder}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
-        f"{zipped / 1e6:,.1f} MB zipped"
-    )
+    click.echo(f"{manifest.folder}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
+               f"{zipped / 1e6:,.1f} MB zipped")
 
 
 _SECRET_FLAGS = ("--dsn", "--token")
@@ -273,10 +212,8 @@ def prune(ctx: click.Context, keep: int, dry_run: bool) -> None:
 
     result = run_prune(config_of(ctx), keep, dry_run)
     verb = "would remove" if dry_run else "removed"
-    click.echo(
-        f"{verb} {', '.join(result.removed) or 'nothing'} ({result.freed_bytes / 1e6:,.1f} MB); "
-        f"kept {', '.join(result.kept) or 'nothing'}"
-    )
+    click.echo(f"{verb} {', '.join(result.removed) or 'nothing'} ({result.freed_bytes / 1e6:,.1f} MB); "
+               f"kept {', '.join(result.kept) or 'nothing'}")
     for release, why in result.protected.items():
         click.echo(f"kept {release} beyond --keep {keep}: {why}", err=True)
     for warning in result.warnings:
@@ -307,9 +244,8 @@ def show_config(ctx: click.Context, fmt: str) -> None:
 @click.option("--local", is_flag=True, help="The releases built here instead: rows per table, size, when built.")
 @FORMAT
 @click.pass_context
-def releases(
-    ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, local: bool, fmt: str
-) -> None:
+def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, local: bool,
+             fmt: str) -> None:
     """List the months on the server with their file count and size (37 files make a complete month).
 
     \b
@@ -328,18 +264,8 @@ def releases(
     config = _source_config(ctx, base_url, token, mirror)
     found = list_releases(config, notify=lambda text: click.echo(f"warning: {text}", err=True))
     if fmt == "json":
-        print_json(
-            [
-                {
-                    "release": r.release,
-                    "files": len(r.files),
-                    "bytes": r.size,
-                    "missing": r.missing(),
-                    "url": plain_url(r.url),
-                }
-                for r in found
-            ]
-        )
+        print_json([{"release": r.release, "files": len(r.files), "bytes": r.size, "missing": r.missing(),
+                     "url": plain_url(r.url)} for r in found])
         return
     from .console import show
     from .views import releases_view
@@ -352,28 +278,10 @@ def _local_releases(config: Any, fmt: str) -> None:
 
     found = local_releases(config.data_dir)
     if fmt == "json":
-        print_json(
-            [
-                {
-                    "release": r.release,
-                    "rows": r.rows,
-                    "bytes": r.bytes,
-                    "tables": [
-                        {
-                            "table": t.name,
-                            "rows": t.rows,
-                            "files": t.files,
-                            "bytes": t.bytes,
-                            "built_at": t.built_at,
-                            "run_id": t.run_id,
-                            "partial": t.partial,
-                        }
-                        for t in r.tables
-                    ],
-                }
-                for r in found
-            ]
-        )
+        print_json([{"release": r.release, "rows": r.rows, "bytes": r.bytes,
+                     "tables": [{"table": t.name, "rows": t.rows, "files": t.files, "bytes": t.bytes,
+                                 "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
+                    for r in found])
         return
     from .console import show
     from .views import local_releases_table
@@ -387,16 +295,8 @@ def _local_releases(config: Any, fmt: str) -> None:
 @_source_options
 @_progress_options
 @click.pass_context
-def download(
-    ctx: click.Context,
-    release: str | None,
-    tables: str | None,
-    base_url: str | None,
-    token: str | None,
-    mirror: bool | None,
-    no_progress: bool,
-    quiet: bool,
-) -> None:
+def download(ctx: click.Context, release: str | None, tables: str | None, base_url: str | None, token: str | None,
+             mirror: bool | None, no_progress: bool, quiet: bool) -> None:
     """Download a release's zips into <data_dir>/raw/YYYY-MM/: resumed, retried and CRC-verified.
 
     A zip is written to NAME.part and renamed only once complete and verified; an interrupted download
@@ -433,30 +333,15 @@ def export() -> None:
 @export.command("postgres")
 @click.option("--dsn", help="postgresql://user:password@host:5432/db (default: env CNPJ_DUCK_PG_DSN); never printed.")
 @click.option("--schema", help="Postgres schema of the tables (default: export.schema in config.yaml, cnpj).")
-@click.option(
-    "--tables",
-    help="Comma-separated tables and views to export (default: every table built for the "
-    "release and the views of sql/views/).",
-)
+@click.option("--tables", help="Comma-separated tables and views to export (default: every table built for the "
+                               "release and the views of sql/views/).")
 @click.option("--release", help="Release to export, YYYY-MM (default: the latest built).")
-@click.option(
-    "--batch-rows",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.",
-)
+@click.option("--batch-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.")
 @_progress_options
 @click.pass_context
-def export_postgres(
-    ctx: click.Context,
-    dsn: str | None,
-    schema: str | None,
-    tables: str | None,
-    release: str | None,
-    batch_rows: int | None,
-    no_progress: bool,
-    quiet: bool,
-) -> None:
+def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tables: str | None,
+                    release: str | None, batch_rows: int | None, no_progress: bool, quiet: bool) -> None:
     """Load a built release into Postgres: typed, indexed, verified, and swapped in whole or not at all.
 
     Every table is loaded into a staging table, given its primary key (where the data has no repeated keys),
@@ -480,16 +365,9 @@ def export_postgres(
 
     config = config_of(ctx, **{"export.dsn": dsn, "export.schema": schema})
     with progress_display(no_progress, quiet) as reporter:
-        summary = run_export(
-            config,
-            dsn=config.export_dsn,
-            schema=config.export_schema,
-            release=release,
-            tables=split_list(tables) if tables else None,
-            progress=reporter,
-            command=_command_line(),
-            batch_rows=batch_rows or DEFAULT_BATCH_ROWS,
-        )
+        summary = run_export(config, dsn=config.export_dsn, schema=config.export_schema, release=release,
+                             tables=split_list(tables) if tables else None, progress=reporter,
+                             command=_command_line(), batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
     show(export_view(summary, describe_server(config.export_dsn)))
 
 
@@ -499,9 +377,8 @@ def _log_error(message: str, exc_info: bool = False) -> None:
 
     for handler in logging.getLogger("cnpj_duck").handlers:
         if isinstance(handler, logging.FileHandler):
-            record = logging.LogRecord(
-                "cnpj_duck.cli", logging.ERROR, __file__, 0, message, None, sys.exc_info() if exc_info else None
-            )
+            record = logging.LogRecord("cnpj_duck.cli", logging.ERROR, __file__, 0, message, None,
+                                       sys.exc_info() if exc_info else None)
             record.event = "error"
             handler.handle(record)
 
