@@ -27,6 +27,7 @@ def built(sample_build: tuple[SampleManifest, Path, object]) -> tuple[SampleMani
     return sample_build
 
 
+@pytest.mark.slow
 def test_counts_match_the_generator_exactly(built):
     manifest, data_dir, summary = built
     assert summary.status == "succeeded" and summary.warnings == ()
@@ -41,6 +42,7 @@ def test_counts_match_the_generator_exactly(built):
         assert len(rows(data_dir, family)) == manifest.expected_rows(family), family
 
 
+@pytest.mark.slow
 def test_rejects_sit_at_the_generators_lines_with_the_right_reason(built):
     manifest, data_dir, _ = built
     got = catalog(data_dir).execute(
@@ -104,6 +106,7 @@ def test_quirk_rows_come_out_typed_and_clean(built):
     assert len(checked) >= 30
 
 
+@pytest.mark.slow
 def test_types_and_sort_order(built):
     _, data_dir, _ = built
     import pyarrow.parquet as pq
@@ -124,6 +127,7 @@ def test_types_and_sort_order(built):
     assert all(dt.date(1800, 1, 1) <= r["data_inicio_atividade"] < dt.date(2100, 1, 1) for r in dates)
 
 
+@pytest.mark.slow
 def test_audit_tree_adds_up(built):
     _, data_dir, summary = built
     con = catalog(data_dir)
@@ -176,6 +180,7 @@ def test_development_run_is_partial_and_never_reused(built, tmp_path):
         "estabelecimentos")
 
 
+@pytest.mark.slow
 def test_every_output_column_has_a_description_in_its_sql_file(built):
     _, data_dir, _ = built
     import pyarrow.parquet as pq

@@ -151,6 +151,7 @@ def duplicate_keys(data_dir: Path, table: str, key: str, release: str) -> set[st
         "GROUP BY ALL HAVING count(*) > 1").fetchall()}
 
 
+@pytest.mark.slow
 def test_diff_finds_exactly_the_known_differences(two_releases: tuple[Path, dict[str, Edits], BuildSummary]) -> None:
     data_dir, edits, _ = two_releases
     config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
@@ -201,6 +202,7 @@ def test_diff_finds_exactly_the_known_differences(two_releases: tuple[Path, dict
             r["rows_from"] for r in records if r["table_name"] == name) == t.rows_from
 
 
+@pytest.mark.slow
 def test_diff_of_one_table_and_its_errors(two_releases: tuple[Path, dict[str, Edits], BuildSummary]) -> None:
     data_dir, _, _ = two_releases
     config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
@@ -349,6 +351,7 @@ def damaged_copy(two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_
     return tmp_path / "data"
 
 
+@pytest.mark.slow
 def test_diff_names_the_table_and_release_of_a_damaged_part_file(damaged_copy: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     part = damaged_copy / "parquet" / "motivos" / "release=2026-10" / "part-0.parquet"
@@ -368,6 +371,7 @@ def test_diff_names_the_table_and_release_of_a_damaged_part_file(damaged_copy: P
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_diff_of_a_part_file_damaged_inside_is_one_line_naming_both_releases(damaged_copy: Path) -> None:
     part = damaged_copy / "parquet" / "motivos" / "release=2026-11" / "part-0.parquet"
     data = bytearray(part.read_bytes())
@@ -381,6 +385,7 @@ def test_diff_of_a_part_file_damaged_inside_is_one_line_naming_both_releases(dam
     assert "--release 2026-10 --force --tables motivos" in message and "2026-11" in message.split(": ", 1)[1]
 
 
+@pytest.mark.slow
 def test_an_error_while_diff_records_stream_is_a_sql_error(two_releases: tuple[Path, dict[str, Edits], BuildSummary],
                                                            capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
@@ -399,6 +404,7 @@ def test_an_error_while_diff_records_stream_is_a_sql_error(two_releases: tuple[P
         assert (code, err) == (1, "error: Invalid Input Error: late\n"), fmt
 
 
+@pytest.mark.slow
 def test_diff_reversed_releases_warns(two_releases: tuple[Path, dict[str, Edits], BuildSummary],
                                       capsys: pytest.CaptureFixture[str]) -> None:
     data_dir, _, _ = two_releases

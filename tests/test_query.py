@@ -157,6 +157,7 @@ def test_repeated_lookup_codes_do_not_repeat_rows(sample_build, tmp_path):
         con.close()
 
 
+@pytest.mark.slow
 def test_history_holds_every_release_and_views_show_the_latest(releases):
     con = catalog(releases)
     try:
@@ -174,6 +175,7 @@ def test_history_holds_every_release_and_views_show_the_latest(releases):
         con.close()
 
 
+@pytest.mark.slow
 def test_query_release_shows_that_release_and_nothing_else(releases, capsys):
     code, out, _ = cli_run(capsys, "--data-dir", str(releases), "query", "--release", "2026-09", "--format", "csv",
                            "SELECT (SELECT count(*) FROM estabelecimentos) AS e, (SELECT count(*) FROM "
@@ -201,6 +203,7 @@ def test_query_release_shows_that_release_and_nothing_else(releases, capsys):
         con.close()
 
 
+@pytest.mark.slow
 def test_temporary_views_shadow_the_catalog_in_a_read_only_connection(releases):
     con = catalog(releases)
     try:
@@ -220,6 +223,7 @@ def test_temporary_views_shadow_the_catalog_in_a_read_only_connection(releases):
         con.close()
 
 
+@pytest.mark.slow
 def test_parquet_layout_reads_with_pyarrow_dataset_and_hive_partitioning(releases):
     dataset = ds.dataset(releases / "parquet" / "estabelecimentos", format="parquet", partitioning="hive")
     assert "release" in dataset.schema.names
@@ -233,6 +237,7 @@ def test_parquet_layout_reads_with_pyarrow_dataset_and_hive_partitioning(release
                             .schema.field("data_opcao_simples").type)
 
 
+@pytest.mark.slow
 def test_local_releases_reports_what_is_built(releases):
     found = local_releases(releases)
     assert [r.release for r in found] == ["2026-08", "2026-09", "2026-10"]
@@ -250,6 +255,7 @@ def test_local_releases_reports_what_is_built(releases):
     assert {t.run_id for t in found[1].tables} == {2}
 
 
+@pytest.mark.slow
 def test_data_dictionary_is_in_the_catalog_and_describe(sample_build, capsys):
     _, data_dir, _ = sample_build
     con = catalog(data_dir)
@@ -415,6 +421,7 @@ def test_a_reader_is_converted_on_an_engine_bounded_by_the_config(config):
     assert (config.data_dir / ".tmp").is_dir()
 
 
+@pytest.mark.slow
 def test_query_command_formats_on_the_catalog(sample_build, capsys, tmp_path, monkeypatch):
     _, data_dir, _ = sample_build
     sql = ("SELECT cnpj, razao_social, capital_social, data_inicio_atividade, cnae_fiscal_secundaria, opcao_mei, "
@@ -453,6 +460,7 @@ def test_query_command_formats_on_the_catalog(sample_build, capsys, tmp_path, mo
     assert cli_run(capsys, *d, "--format", "jsonl")[1] == '{"how":"piped"}\n'
 
 
+@pytest.mark.slow
 def test_a_sql_error_is_one_line_and_exit_1(sample_build, capsys):
     _, data_dir, _ = sample_build
     d = ["--data-dir", str(data_dir), "query"]
@@ -490,6 +498,7 @@ def test_query_into_a_closed_pipe_stops_quietly(sample_build):
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_view_that_fails_is_a_warning_and_the_build_stands(sample_build, tmp_path):
     manifest, data_dir, _ = sample_build
     data = tmp_path / "data"

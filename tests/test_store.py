@@ -140,6 +140,7 @@ def _wait_for(proc: subprocess.Popen[str], prefix: str) -> None:
             return
 
 
+@pytest.mark.slow
 def test_a_second_build_is_refused_and_readers_answer_during_a_build(bigger, tmp_path, capsys):
     folder, clean = bigger
     data = tmp_path / "data"
@@ -211,6 +212,7 @@ def three_months(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_every_command_agrees_on_the_latest_built_release(three_months, tmp_path, capsys, pg):
     data = tmp_path / "data"
     shutil.copytree(three_months, data)  # the export below writes to its audit: the fixture stays as built
@@ -260,6 +262,7 @@ def test_after_a_first_build_in_part_queries_show_what_is_published(sample_build
     assert "`cnpj-duck build --release 2026-10` makes the others" in err
 
 
+@pytest.mark.slow
 def test_readers_answer_during_an_export(bigger, tmp_path, capsys, pg):
     folder, clean = bigger
     data = tmp_path / "data"
@@ -367,6 +370,7 @@ def test_the_data_dictionary_travels_in_the_parquet_schema(sample_build):
             assert field.metadata[b"description"].decode() == columns[field.name], (table, field.name)
 
 
+@pytest.mark.slow
 def test_prune_keeps_the_newest_releases_and_what_postgres_holds(three_months, tmp_path, capsys, pg):
     from cnpj_duck.prune import prune
 

@@ -239,6 +239,7 @@ print(json.dumps({name: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for 
 """
 
 
+@pytest.mark.slow
 def test_build_sample_and_the_sample_command_write_the_same_bytes_in_one_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
     done = subprocess.run([sys.executable, "-c", _BOTH_COMMANDS, str(tmp_path)], cwd=tmp_path, env=env,
