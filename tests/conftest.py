@@ -127,3 +127,13 @@ def copy_table(source: Path, target: Path, table: str, release: str | None = Non
         shutil.copytree(src.partition(table, month), dst.partition(table, into))
         dst.manifest_path(table, into).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src.manifest_path(table, month), dst.manifest_path(table, into))
+
+
+def cli_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real entry point (errors become one line and an exit code there): its exit code, stdout and stderr."""
+    from cnpj_duck.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    out = capsys.readouterr()
+    return int(e.value.code or 0), out.out, out.err

@@ -9,16 +9,13 @@ import duckdb
 import pytest
 
 from cnpj_duck.build import BuildSummary
-from cnpj_duck.cli import main
 from cnpj_duck.config import load_config, unknown_env_warnings
 from cnpj_duck.sample import SampleManifest
 
+from .conftest import cli_run
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(e.value.code or 0), out.out, out.err
+run = cli_run
+
 
 
 def test_lookup_shows_a_zero_capital_as_a_number(sample_build: tuple[SampleManifest, Path, BuildSummary],

@@ -14,7 +14,6 @@ import pytest
 
 from cnpj_duck.build import BuildSummary, build
 from cnpj_duck.catalog import refresh_catalog
-from cnpj_duck.cli import main
 from cnpj_duck.cnpj import check_digits
 from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.diff import diff
@@ -22,7 +21,9 @@ from cnpj_duck.errors import CnpjDuckError, SqlError, UsageError
 from cnpj_duck.query import connect
 from cnpj_duck.sample import SampleManifest
 
-from .conftest import catalog
+from .conftest import catalog, cli_run
+
+run = cli_run
 
 E = {name: n for n, name in enumerate(("cnpj_basico", "cnpj_ordem", "cnpj_dv", "identificador_matriz_filial",
                                        "nome_fantasia", "situacao_cadastral", "data_situacao_cadastral",
@@ -219,12 +220,6 @@ def test_diff_of_one_table_and_its_errors(two_releases: tuple[Path, dict[str, Ed
     with pytest.raises(UsageError, match="YYYY-MM"):
         diff(config, "2026-1", "2026-11")
 
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(e.value.code or 0), out.out, out.err
 
 
 @pytest.mark.slow

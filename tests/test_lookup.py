@@ -10,7 +10,6 @@ import duckdb
 import pytest
 
 from cnpj_duck.build import BuildSummary
-from cnpj_duck.cli import main
 from cnpj_duck.cnpj import InvalidCnpjError, check_digits, format_cnpj, is_valid, normalize, parse
 from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.errors import UsageError
@@ -18,16 +17,12 @@ from cnpj_duck.layout import FAMILIES
 from cnpj_duck.lookup import lookup
 from cnpj_duck.sample import ORPHAN_CODES, SampleManifest, cnpj_check_digits
 
-from .conftest import copy_table, rows
+from .conftest import cli_run, copy_table, rows
+
+run = cli_run
 
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(e.value.code or 0), out.out, out.err
 
 
 # --- CNPJ numbers ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from cnpj_duck.build import build
 from cnpj_duck.catalog import create_views, local_releases, refresh_catalog
-from cnpj_duck.cli import cli, main
+from cnpj_duck.cli import cli
 from cnpj_duck.config import REPO_ROOT, load_config
 from cnpj_duck.errors import SqlError, UsageError
 from cnpj_duck.query import BATCH_ROWS, connect, run_query, write_result
@@ -29,7 +29,7 @@ from cnpj_duck.sample import generate_release
 from cnpj_duck.sqlproject import describe_sql
 from cnpj_duck.store import Store
 
-from .conftest import catalog, copy_table
+from .conftest import catalog, cli_run, copy_table
 
 SQL = REPO_ROOT / "sql"
 TABLES = ["cnaes", "empresas", "estabelecimentos", "motivos", "municipios", "naturezas", "paises", "qualificacoes",
@@ -42,13 +42,6 @@ def manifest_rows(data_dir: Path, table: str, release: str) -> int:
     assert manifest is not None
     return sum(p["rows"] for p in manifest["parts"].values())
 
-
-def cli_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The real entry point (errors become one line and an exit code there), its exit code, stdout and stderr."""
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    out = capsys.readouterr()
-    return int(e.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ from cnpj_duck.config import load_config
 from cnpj_duck.errors import UsageError
 from cnpj_duck.search import plain, search
 
+from .conftest import cli_run
+
 
 def _expected(data_dir, where: str, params: list) -> list[str]:
     con = duckdb.connect()
@@ -54,26 +56,15 @@ def test_search_refuses_what_it_cannot_answer(sample_build):
 
 
 def test_search_and_prune_commands(sample_build, tmp_path, capsys):
-    from cnpj_duck.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
     _, data_dir, _ = sample_build
-    code, out, err = run("--data-dir", str(data_dir), "search", "LOPES", "--uf", "SP", "--format", "csv")
+    code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "search", "LOPES", "--uf", "SP", "--format", "csv")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith('"cnpj","cnpj_basico","razao_social"') and len(lines) > 1
     assert all(',"SP",' in line for line in lines[1:])
-    code, out, err = run("--data-dir", str(data_dir), "search", "QQQQQQQQ")
+    code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "search", "QQQQQQQQ")
     assert code == 0 and out == "" and "no establishment matches in release 2026-10" in err
-    code, out, err = run("--data-dir", str(data_dir), "search")
+    code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "search")
     assert code == 2 and err.strip().count("\n") == 0 and "give a name" in err
-    code, out, err = run("--data-dir", str(data_dir), "prune", "--keep", "1", "--dry-run")
+    code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "prune", "--keep", "1", "--dry-run")
     assert (code, out) == (0, "would remove nothing (0.0 MB); kept 2026-10\n"), err

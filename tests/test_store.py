@@ -15,23 +15,15 @@ import pytest
 
 from cnpj_duck.build import build
 from cnpj_duck.catalogdb import STORAGE_VERSION, storage_version
-from cnpj_duck.cli import main
 from cnpj_duck.config import load_config
 from cnpj_duck.layout import FAMILIES
 from cnpj_duck.sample import generate_release
 from cnpj_duck.store import Store
 
-from .conftest import catalog, copy_table
+from .conftest import catalog, cli_run, copy_table
 
+cli = cli_run
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _config(data: Path, **overrides: object):
