@@ -21,15 +21,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
-from .errors import CnpjDuckError, UsageError
+from .errors import CatalogLockedError, UsageError
 from .sqlproject import quote_literal
 from .store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STORAGE_VERSION = "v1.5.0"  # DuckDB 1.x reads storage versions 64-68; this is 68
 _NEWEST_STORAGE = 68
@@ -39,10 +40,6 @@ AUDIT_TABLES = ("audit_runs", "audit_tables", "audit_files", "audit_batches", "r
 _PROCESS_LOCK = threading.RLock()
 _SCHEMA_DONE: set[Path] = set()  # catalogs this process has given the audit schema (once: it costs a commit)
 _ID_BLOCKS = {"audit_runs": 1, "audit_tables": 16, "audit_files": 64, "audit_batches": 256, "rejects": 1024}
-
-
-class CatalogLockedError(CnpjDuckError):
-    """The catalog database is held by another process."""
 
 
 def audit_ddl() -> str:
@@ -59,24 +56,29 @@ def open_catalog(store: Store, read_only: bool = False, wait: float = 10.0) -> I
     path = store.catalog_path
     if read_only and not path.is_file():
         raise UsageError(f"{path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
-    deadline = time.monotonic() + wait
     with _PROCESS_LOCK:
-        while True:
-            try:
-                con = _connect(store, read_only)
-                break
-            except duckdb.IOException as e:
-                if "lock" not in str(e).lower():
-                    raise CatalogLockedError(f"{path}: cannot open the catalog ({str(e).splitlines()[0]})") from None
-                if time.monotonic() >= deadline:
-                    raise CatalogLockedError(
-                        f"{path}: the catalog is held by another process (a DuckDB client opened it for writing?); "
-                        "close it and retry (open it read-only: duckdb -readonly)") from None
-                time.sleep(0.05)
+        con = _while_locked(path, wait, lambda: _connect(store, read_only))
         try:
             yield con
         finally:
             con.close()
+
+
+
+def _while_locked(path: Path, wait: float, attempt: Callable[[], T]) -> T:
+    """Try to open (or attach) the catalog, again while another process holds its lock, for up to `wait` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return attempt()
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise CatalogLockedError(f"{path}: cannot open the catalog ({str(e).splitlines()[0]})") from None
+            if time.monotonic() >= deadline:
+                raise CatalogLockedError(
+                    f"{path}: the catalog is held by another process (a DuckDB client opened it for writing?); "
+                    "close it and retry (open it read-only: duckdb -readonly)") from None
+            time.sleep(0.05)
 
 
 def _connect(store: Store, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -143,16 +145,8 @@ def snapshot(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> duck
 
 
 def _copy_audit(store: Store, con: duckdb.DuckDBPyConnection, wait: float = 10.0) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            con.execute(f"ATTACH {quote_literal(str(store.catalog_path))} AS cnpj_catalog (READ_ONLY)")
-            break
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() >= deadline:
-                raise CatalogLockedError(f"{store.catalog_path}: cannot read the catalog ({str(e).splitlines()[0]});"
-                                         " if a DuckDB client holds it for writing, close it and retry") from None
-            time.sleep(0.05)
+    attach = f"ATTACH {quote_literal(str(store.catalog_path))} AS cnpj_catalog (READ_ONLY)"
+    _while_locked(store.catalog_path, wait, lambda: con.execute(attach))
     try:
         have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
                                           "'cnpj_catalog' AND schema_name = 'main'").fetchall()}

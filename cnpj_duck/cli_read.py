@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -44,6 +44,18 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      default="table", show_default=True, help="table/markdown for people (first --max-rows rows); "
                      "csv, json, jsonl, parquet stream every row.")(f)
     return f
+
+
+T = TypeVar("T")
+
+
+def read_audit(ctx: click.Context, read: Callable[[Any], T]) -> T:
+    """What `read` finds in the audit tables, from the catalog opened read-only for that moment only."""
+    from .catalogdb import open_catalog
+    from .store import Store
+
+    with open_catalog(Store(config_of(ctx).data_dir), read_only=True) as con:
+        return read(con)
 
 
 def drop_stdout() -> None:
@@ -129,12 +141,7 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
       cnpj-duck status --run 3 --format json
     """
     from .audit import load_run
-    from .catalogdb import open_catalog
-    from .store import Store
-
-    config = config_of(ctx)
-    with open_catalog(Store(config.data_dir), read_only=True) as con:
-        run = load_run(con, run_id)
+    run = read_audit(ctx, lambda con: load_run(con, run_id))
     if run is None:
         raise CnpjDuckError(f"no run {run_id} in the catalog" if run_id else "no run in the catalog yet")
     if fmt == "json":
@@ -162,12 +169,7 @@ def runs(ctx: click.Context, limit: int, fmt: str) -> None:
       cnpj-duck runs --limit 5 --format json
     """
     from .audit import list_runs
-    from .catalogdb import open_catalog
-    from .store import Store
-
-    config = config_of(ctx)
-    with open_catalog(Store(config.data_dir), read_only=True) as con:
-        found = list_runs(con, limit)
+    found = read_audit(ctx, lambda con: list_runs(con, limit))
     if fmt == "json":
         print_json(found)
         return
@@ -192,12 +194,7 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
       cnpj-duck rejects --run 3 --format json --limit 1000
     """
     from .audit import load_rejects
-    from .catalogdb import open_catalog
-    from .store import Store
-
-    config = config_of(ctx)
-    with open_catalog(Store(config.data_dir), read_only=True) as con:
-        found = load_rejects(con, run_id, table, limit)
+    found = read_audit(ctx, lambda con: load_rejects(con, run_id, table, limit))
     if fmt == "json":
         print_json(found)
         return

@@ -51,6 +51,10 @@ class CatalogLockedError(CnpjDuckError):
     """The catalog database is held by another process."""
 
 
+class StoreLockedError(CnpjDuckError):
+    """Another writer (a build or an export) runs in the same data directory."""
+
+
 class NetworkError(CnpjDuckError):
     """A server that cannot be reached or refuses us."""
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CnpjDuckError, UsageError
+from .errors import StoreLockedError, UsageError
 from .layout import FAMILIES, is_valid_release
 from .sqlproject import quote_literal
 
@@ -44,10 +44,6 @@ DATA_FILES = "[!_]*.parquet"  # files starting with "_" are not data (by convent
 RELEASE_TABLES = tuple(FAMILIES)  # the tables made from the release's files: a complete release has them all
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _RELEASE_DIR_RE = re.compile(r"^release=(\d{4}-\d{2})$")
-
-
-class StoreLockedError(CnpjDuckError):
-    """Another writer (a build or an export) runs in the same data directory."""
 
 
 @dataclass(frozen=True)
@@ -88,11 +84,17 @@ class Store:
 
     def part_files(self, table: str, release: str) -> list[Path]:
         """The part files of a built partition, in part order; [] when the table is not built for the release."""
-        partition = self.partition(table, release)
-        manifest = read_manifest(self.manifest_path(table, release), partition)
+        manifest = self.manifest(table, release)
         if manifest is None:
             return []
-        return [partition / name for name in sorted(manifest["parts"], key=_part_order)]
+        return [self.partition(table, release) / name for name in sorted(manifest["parts"], key=_part_order)]
+
+    def _built_files(self, table: str, release: str) -> list[Path]:
+        """part_files, or a UsageError saying how to build them."""
+        files = self.part_files(table, release)
+        if not files:
+            raise UsageError(f"{table} is not built for release {release}; run `cnpj-duck build --release {release}`")
+        return files
 
     def built(self) -> dict[str, list[str]]:
         """Every output table with at least one built release, and those releases, oldest first."""
@@ -103,15 +105,14 @@ class Store:
             if not table_dir.is_dir() or not _NAME_RE.match(table_dir.name):
                 continue
             releases = sorted(m.group(1) for d in table_dir.iterdir()
-                              if (m := _RELEASE_DIR_RE.match(d.name))
-                              and read_manifest(self.manifest_path(table_dir.name, m.group(1)), d) is not None)
+                              if (m := _RELEASE_DIR_RE.match(d.name)) and self.manifest(table_dir.name, m.group(1)))
             if releases:
                 found[table_dir.name] = releases
         return found
 
     def releases(self) -> list[str]:
         """Every month with at least one built table, oldest first."""
-        return sorted({r for found in self.built().values() for r in found})
+        return _months(self.built())
 
     def tables_of(self, release: str) -> list[str]:
         """The tables built for a release."""
@@ -119,36 +120,34 @@ class Store:
 
     def latest_release(self) -> str | None:
         """The newest complete release (every release table built); else the newest with any table; else None."""
-        built = self.built()
-        months = sorted({r for found in built.values() for r in found})
-        complete = [m for m in months if all(m in built.get(t, ()) for t in RELEASE_TABLES)]
-        if complete:
-            return complete[-1]
-        return months[-1] if months else None
+        return _latest(self.built())
 
     def incomplete_newer(self) -> dict[str, list[str]]:
         """Months newer than the latest built release (built in part), with the tables they have."""
-        latest = self.latest_release()
-        return {m: self.tables_of(m) for m in self.releases() if latest is not None and m > latest}
+        built = self.built()  # one look at the manifests for all the answers
+        latest = _latest(built)
+        return {m: [t for t, found in built.items() if m in found] for m in _months(built)
+                if latest is not None and m > latest}
 
     def resolve_release(self, release: str | None, table: str | None = None) -> str:
         """The release asked for (None or 'latest': the latest built), checked to be built (for `table`, if given)."""
+        built = self.built()  # one look at the manifests for all the answers
         if release is None or release == "latest":
-            latest = self.latest_release()
+            latest = _latest(built)
             if latest is None:
                 what = f"no built release of {table}" if table else "nothing is built here yet"
                 raise UsageError(f"{self.parquet_dir}: {what}; run `cnpj-duck build` first (or pass --data-dir)")
-            if table is not None and latest not in self.built().get(table, ()):
+            if table is not None and latest not in built.get(table, ()):
                 raise UsageError(f"{table} is not built for {latest}, the latest built release; run "
                                  f"`cnpj-duck build --release {latest} --tables {table}`")
             return latest
         if not is_valid_release(release):
             raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
-        have = self.tables_of(release)
+        have = [t for t, found in built.items() if release in found]
         if not have or (table is not None and table not in have):
             what = table or "any table"
-            built = ", ".join(self.built().get(table, []) if table else self.releases()) or "none"
-            raise UsageError(f"--release {release}: {what} is not built for it (built: {built}); run "
+            built_text = ", ".join(built.get(table, []) if table else _months(built)) or "none"
+            raise UsageError(f"--release {release}: {what} is not built for it (built: {built_text}); run "
                              f"`cnpj-duck build --release {release}`")
         return release
 
@@ -156,9 +155,7 @@ class Store:
 
     def scan_sql(self, table: str, release: str, relative: bool = False) -> str:
         """A `read_parquet(...)` over a built partition's part files (relative to the data dir when asked)."""
-        files = [self._path_text(p, relative) for p in self.part_files(table, release)]
-        if not files:
-            raise UsageError(f"{table} is not built for release {release}; run `cnpj-duck build --release {release}`")
+        files = [self._path_text(p, relative) for p in self._built_files(table, release)]
         listed = ", ".join(quote_literal(f) for f in files)
         return f"read_parquet([{listed}], hive_partitioning = false)"
 
@@ -176,9 +173,7 @@ class Store:
     def read_table(self, con: duckdb.DuckDBPyConnection, table: str, release: str,
                    **options: Any) -> duckdb.DuckDBPyRelation:
         """A built partition as a relation of `con` (options go to read_parquet, e.g. filename=True)."""
-        files = self.part_files(table, release)
-        if not files:
-            raise UsageError(f"{table} is not built for release {release}; run `cnpj-duck build --release {release}`")
+        files = self._built_files(table, release)
         return con.read_parquet([str(f) for f in files], hive_partitioning=False, **options)
 
     def _path_text(self, path: Path, relative: bool) -> str:
@@ -311,6 +306,19 @@ class Store:
         pending.replace(path)
         shutil.rmtree(old, ignore_errors=True)
         return final
+
+
+def _months(built: dict[str, list[str]]) -> list[str]:
+    return sorted({r for found in built.values() for r in found})
+
+
+def _latest(built: dict[str, list[str]]) -> str | None:
+    """The one rule (see the module's doc): the newest complete month, else the newest month with any table."""
+    months = _months(built)
+    complete = [m for m in months if all(m in built.get(t, ()) for t in RELEASE_TABLES)]
+    if complete:
+        return complete[-1]
+    return months[-1] if months else None
 
 
 def link_or_copy(source: Path, target: Path) -> None:
