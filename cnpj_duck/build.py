@@ -7,33 +7,30 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from . import __version__
-from .audit import Audit, FileScope, RunScope, TableScope
+from .audit import Audit, RunScope, TableScope
+from .build_ingest import FileIngest
 from .catalogdb import Journal
 from .config import Config
 from .errors import (
     CnpjDuckError,
-    RejectThresholdError,
     SourceError,
     SqlError,
     UsageError,
 )
-from .ingest import Batch, BatchFailure, Member, find_member, iter_member
 from .layout import FAMILIES
 from .progress import NullProgress, Progress
 from .source import ReleaseFolder, SourceFile, member_size, resolve_release, scan_release
 from .sqlproject import MACROS_FILE, Transform, load_transforms, order_transforms
 from .store import CATALOG_NAME, Store, link_or_copy
-from .threads import prefetch, run_pool
-from .transform import FamilyWriter, connect_engine, write_derived
+from .threads import run_pool
+from .transform import connect_engine, write_derived
 
 
 @dataclass(frozen=True)
@@ -122,11 +119,10 @@ class Builder:
         self.cut: set[str] = set()  # tables of which a development run left rows or files out
         # A partial (development) run neither reuses outputs nor is reused: it may have read part of a file.
         self.force = force or self.partial
-        # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
-        self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
         self.store = Store(config.data_dir)
         self.staging: Path | None = None  # this run's own, made once the lock is held
         self.stop = threading.Event()  # set on Ctrl-C: every file worker stops at its next batch
+        self.ingest = FileIngest(config, progress, self.stop, limit_rows, self.cut)
         self.cursors: set[duckdb.DuckDBPyConnection] = set()
         self.sizes: dict[Path, int] = {}
 
@@ -303,7 +299,7 @@ class Builder:
                 cursor = engine.cursor()
                 self.cursors.add(cursor)
                 try:
-                    rows, nulled = self._ingest(cursor, f, plan.transform, src, plan.staged / part)
+                    rows, nulled = self.ingest.file(cursor, f, plan.transform, src, plan.staged / part)
                 finally:
                     self.cursors.discard(cursor)
                     cursor.close()
@@ -322,71 +318,6 @@ class Builder:
         manifest = {"table": table, "release": release, "partial": partial, **manifest}
         final = self.store.publish(staged, table, release, manifest)
         t.set(output_path=str(final))
-
-    def _ingest(self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile,
-                out_path: Path) -> tuple[int, dict[str, int]]:
-        member = find_member(src.path, src.family)
-        f.set(member_name=member.member_name)
-        task = f"{transform.name}/{src.path.name}"
-        self.progress.start(task, total=member.size, unit="bytes", table=transform.name)
-        writer = FamilyWriter(engine, transform, self.config.parquet_compression, self.config.parquet_row_group_size)
-        failure: list[BaseException] = []
-        batches = self._audited_batches(f, member, writer, task, failure)
-        try:
-            written = writer.write(batches, out_path)
-        except BaseException as e:
-            error = failure[0] if failure else e
-            if isinstance(error, KeyboardInterrupt) or _is_interrupt(error) or self.stop.is_set():
-                f.discard_batches("interrupted by the user", status="interrupted")
-                raise KeyboardInterrupt from None
-            f.discard_batches(str(error) or type(error).__name__)  # none of the file's rows reached the output
-            if error is e and isinstance(e, duckdb.Error):
-                raise SqlError(f"{transform.path} on {src.path.name}: {str(e).strip().splitlines()[0]}") from None
-            raise error from None
-        finally:
-            batches.close()
-        f.add(bytes_out=written.bytes)
-        f.set(values_nulled=json.dumps(written.nulled, sort_keys=True))
-        self.progress.finish(task, rows=written.rows, rejected=f.counts["rows_rejected"])
-        return written.rows, written.nulled
-
-    def _audited_batches(self, f: FileScope, member: Member, writer: FamilyWriter, task: str,
-                         failure: list[BaseException]) -> Generator[pa.RecordBatch, None, None]:
-        """Record each parsed batch in the audit and pass its rows on; errors are kept for the caller to raise."""
-        limit = self.config.max_rejects_per_file
-        try:
-            measured = ((item, writer.measure(item.table) if isinstance(item, Batch) else None)
-                        for item in iter_member(member, self.batch_bytes))
-            for item, counts in prefetch(measured):  # measured in the reading thread, counted when written
-                if self.stop.is_set():
-                    with f.batch(item.first_line):
-                        raise KeyboardInterrupt
-                if isinstance(item, BatchFailure):
-                    with f.batch(item.first_line):
-                        raise item.error
-                with f.batch(item.first_line) as b:
-                    b.add(rows_read=item.records, rows_written=item.rows, rows_rejected=len(item.rejects),
-                          bytes_in=item.bytes_in)
-                    b.set(last_line=item.last_line)
-                    f.record_rejects(b, item.rejects)
-                self.progress.advance(task, item.bytes_in, rows=item.rows, rejected=len(item.rejects))
-                self.progress.advance("build", item.bytes_in)
-                if f.counts["rows_rejected"] > limit:
-                    raise RejectThresholdError(
-                        f"{f.counts['rows_rejected']} records rejected, more than max_rejects_per_file = "
-                        f"{limit}; see `cnpj-duck rejects` or raise the limit in config.yaml",
-                        path=member.zip_path.name,
-                    )
-                assert counts is not None
-                writer.count(counts)
-                yield from item.table.to_batches()
-                if self.limit_rows is not None and f.counts["rows_written"] >= self.limit_rows:
-                    f.note = f"partial: stopped after {f.counts['rows_written']:,} rows (--limit-rows)"
-                    self.cut.add(writer.transform.name)
-                    return
-        except BaseException as e:
-            failure.append(e)
-            raise
 
     def _build_derived(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
                        release: str) -> dict[str, int]:
@@ -423,13 +354,6 @@ class Builder:
         self._publish(t, staged, transform.name, release,
                       {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts, "inputs": digests})
         return {}
-
-
-def _is_interrupt(e: BaseException) -> bool:
-    """DuckDB's own Ctrl-C handling: a query (or the Arrow stream it reads) ends with an INTERRUPT error."""
-    if isinstance(e, getattr(duckdb, "InterruptException", ())):
-        return True
-    return isinstance(e, duckdb.Error | OSError) and ("INTERRUPT" in str(e) or str(e) == "Query interrupted")
 
 
 def build(config: Config, *, release: str | None = None, source: Path | None = None,

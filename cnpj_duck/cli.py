@@ -2,56 +2,19 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
-from .cli_read import (
-    FORMAT,
-    config_of,
-    describe,
-    diff,
-    fail_if_failed,
-    lookup,
-    print_json,
-    query,
-    rejects,
-    runs,
-    search,
-    status,
-)
+from .cli_common import FORMAT, command_line, config_of, fail_if_failed, print_json, progress_options, state
+from .cli_download import download, releases
+from .cli_export import export
+from .cli_read import describe, diff, lookup, query, rejects, runs, search, status
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
-
-_state: dict[str, Any] = {"debug": False, "argv": []}
-
-
-# -- Options shared by several commands ------------------------------------------------------------------------
-
-
-def _progress_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final summary.")(f)
-    f = click.option("--no-progress", is_flag=True, help="Plain one-line events instead of progress bars.")(f)
-    return f
-
-
-def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--mirror", is_flag=True, default=None,
-                     help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.")(f)
-    f = click.option("--token", help="The share token, sent as the basic-auth user (config download.token).")(f)
-    f = click.option("--base-url", help="Where the YYYY-MM/ folders are (config download.base_url).")(f)
-    return f
-
-
-def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
-                   **overrides: Any) -> Any:
-    return config_of(ctx, **{"download.base_url": base_url, "download.token": token,
-                             "download.mode": "mirror" if mirror else None}, **overrides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,12 +39,13 @@ def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, deb
     """
     from .logs import setup_logging
 
-    _state["debug"] = debug
+    state["debug"] = debug
     setup_logging(max(verbose, 2 if debug else 0), log_file)
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
-for _command in (status, runs, rejects, describe, query, diff, lookup, search):  # the commands that read what was built
+# The commands that read what was built, those that talk to the server, and the export group.
+for _command in (status, runs, rejects, describe, query, diff, lookup, search, releases, download, export):
     cli.add_command(_command)
 
 
@@ -96,7 +60,7 @@ for _command in (status, runs, rejects, describe, query, diff, lookup, search): 
 @click.option("--max-files-per-table", type=click.IntRange(min=1),
               help="Development: only the first N files of each table (recorded as a partial run).")
 @click.option("--download", is_flag=True, help="Download the release into <data_dir>/raw first, then build it.")
-@_progress_options
+@progress_options
 @click.pass_context
 def build(ctx: click.Context, release: str | None, source: Path | None, tables: str | None, force: bool,
           sample: bool, limit_rows: int | None, max_files_per_table: int | None, no_progress: bool,
@@ -127,7 +91,7 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
         if download:
             release = _download_into_raw(config, release, reporter)
         summary = run_build(config, release=release, source=source, force=force, progress=reporter,
-                            command=_command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
+                            command=command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
     show(summary_table(summary))
     fail_if_failed(summary, reporter)
 
@@ -137,7 +101,7 @@ def _download_into_raw(config: Any, release: str | None, reporter: Any) -> str:
     from .download import download_release
     from .views import download_line
 
-    summary = download_release(config, release, progress=reporter, command=_command_line())
+    summary = download_release(config, release, progress=reporter, command=command_line())
     reporter.message(download_line(summary))
     fail_if_failed(summary, reporter)
     return summary.release
@@ -172,26 +136,6 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
     zipped = sum(f.zipped_bytes for f in manifest.files)
     click.echo(f"{manifest.folder}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
                f"{zipped / 1e6:,.1f} MB zipped")
-
-
-_SECRET_FLAGS = ("--dsn", "--token")
-
-
-def _command_line() -> str:
-    """The command as typed, for the audit, with the values of secret flags and URL passwords replaced by ***."""
-    from .logs import redact
-
-    words: list[str] = []
-    hide_next = False
-    for word in _state["argv"]:
-        if hide_next:
-            word, hide_next = "***", False
-        elif word in _SECRET_FLAGS:
-            hide_next = True
-        elif word.startswith(tuple(f + "=" for f in _SECRET_FLAGS)):
-            word = word.split("=", 1)[0] + "=***"
-        words.append(redact(word))
-    return shlex.join(["cnpj-duck", *words])
 
 
 @cli.command()
@@ -239,138 +183,6 @@ def show_config(ctx: click.Context, fmt: str) -> None:
         click.echo(f"{key} = {value}    # {config.sources[key]}")
 
 
-@cli.command()
-@_source_options
-@click.option("--local", is_flag=True, help="The releases built here instead: rows per table, size, when built.")
-@FORMAT
-@click.pass_context
-def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, local: bool,
-             fmt: str) -> None:
-    """List the months on the server with their file count and size (37 files make a complete month).
-
-    \b
-    Examples:
-      cnpj-duck releases
-      cnpj-duck releases --format json
-      cnpj-duck releases --token NEWTOKEN   # after the Receita republished the share
-      cnpj-duck releases --mirror --base-url https://mirror.example.org/cnpj/
-      cnpj-duck releases --local            # what is built under <data_dir>/parquet
-    """
-    if local:
-        _local_releases(config_of(ctx), fmt)
-        return
-    from .download import list_releases, plain_url
-
-    config = _source_config(ctx, base_url, token, mirror)
-    found = list_releases(config, notify=lambda text: click.echo(f"warning: {text}", err=True))
-    if fmt == "json":
-        print_json([{"release": r.release, "files": len(r.files), "bytes": r.size, "missing": r.missing(),
-                     "url": plain_url(r.url)} for r in found])
-        return
-    from .console import show
-    from .views import releases_view
-
-    show(releases_view(found, plain_url(config.download_base_url)), highlight=False)
-
-
-def _local_releases(config: Any, fmt: str) -> None:
-    from .catalog import local_releases
-
-    found = local_releases(config.data_dir)
-    if fmt == "json":
-        print_json([{"release": r.release, "rows": r.rows, "bytes": r.bytes,
-                     "tables": [{"table": t.name, "rows": t.rows, "files": t.files, "bytes": t.bytes,
-                                 "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
-                    for r in found])
-        return
-    from .console import show
-    from .views import local_releases_table
-
-    show(local_releases_table(found, config.data_dir / "parquet"))
-
-
-@cli.command()
-@click.option("--release", help="Month to download, YYYY-MM, or 'latest' (default: config release).")
-@click.option("--tables", help="Comma-separated families to download, e.g. empresas,cnaes (default: all).")
-@_source_options
-@_progress_options
-@click.pass_context
-def download(ctx: click.Context, release: str | None, tables: str | None, base_url: str | None, token: str | None,
-             mirror: bool | None, no_progress: bool, quiet: bool) -> None:
-    """Download a release's zips into <data_dir>/raw/YYYY-MM/: resumed, retried and CRC-verified.
-
-    A zip is written to NAME.part and renamed only once complete and verified; an interrupted download
-    (Ctrl-C, a lost network) resumes from its .part on the next run. Files already complete are not fetched again.
-
-    \b
-    Examples:
-      cnpj-duck download                       # the latest month on the share
-      cnpj-duck download --release 2026-10 --tables empresas,estabelecimentos
-      cnpj-duck download --mirror --base-url https://mirror.example.org/cnpj/
-    """
-    from .console import progress_display, show
-    from .download import download_release
-    from .views import download_view
-
-    config = _source_config(ctx, base_url, token, mirror, tables=tables, release=release)
-    with progress_display(no_progress, quiet) as reporter:
-        summary = download_release(config, progress=reporter, command=_command_line())
-    show(download_view(summary), highlight=False)
-    fail_if_failed(summary, reporter)
-
-
-@cli.group()
-def export() -> None:
-    """Export a built release to a database server.
-
-    \b
-    Examples:
-      CNPJ_DUCK_PG_DSN=postgresql://me:secret@localhost:5432/dados cnpj-duck export postgres
-      cnpj-duck export postgres --schema cnpj --tables empresas,estabelecimentos
-    """
-
-
-@export.command("postgres")
-@click.option("--dsn", help="postgresql://user:password@host:5432/db (default: env CNPJ_DUCK_PG_DSN); never printed.")
-@click.option("--schema", help="Postgres schema of the tables (default: export.schema in config.yaml, cnpj).")
-@click.option("--tables", help="Comma-separated tables and views to export (default: every table built for the "
-                               "release and the views of sql/views/).")
-@click.option("--release", help="Release to export, YYYY-MM (default: the latest built).")
-@click.option("--batch-rows", type=click.IntRange(min=1), default=None,
-              help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.")
-@_progress_options
-@click.pass_context
-def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tables: str | None,
-                    release: str | None, batch_rows: int | None, no_progress: bool, quiet: bool) -> None:
-    """Load a built release into Postgres: typed, indexed, verified, and swapped in whole or not at all.
-
-    Every table is loaded into a staging table, given its primary key (where the data has no repeated keys),
-    indexes, statistics and comments, and counted against the Parquet; then all of them replace the live
-    tables in one transaction. Readers keep seeing the previous tables until then; a failed or killed export
-    leaves them as they were. Exit 3 when the server cannot be reached or refuses the login.
-
-    \b
-    Examples:
-      export CNPJ_DUCK_PG_DSN=postgresql://me:secret@localhost:5432/dados
-      cnpj-duck export postgres
-      cnpj-duck export postgres --release 2026-10 --schema cnpj_2026_10
-      cnpj-duck export postgres --tables estabelecimentos,estabelecimentos_completos --no-progress
-    """
-    from .config import split_list
-    from .console import progress_display, show
-    from .dsn import describe_server
-    from .export import DEFAULT_BATCH_ROWS
-    from .export import export_postgres as run_export
-    from .views import export_view
-
-    config = config_of(ctx, **{"export.dsn": dsn, "export.schema": schema})
-    with progress_display(no_progress, quiet) as reporter:
-        summary = run_export(config, dsn=config.export_dsn, schema=config.export_schema, release=release,
-                             tables=split_list(tables) if tables else None, progress=reporter,
-                             command=_command_line(), batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
-    show(export_view(summary, describe_server(config.export_dsn)))
-
-
 def _log_error(message: str, exc_info: bool = False) -> None:
     """The error also goes to --log-file, without printing it twice on stderr."""
     import logging
@@ -385,7 +197,7 @@ def _log_error(message: str, exc_info: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into one line and an exit code."""
-    _state["argv"] = list(sys.argv[1:] if argv is None else argv)
+    state["argv"] = list(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=argv, prog_name="cnpj-duck", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -397,18 +209,18 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        if "build" in _state["argv"]:  # the hint goes first so that the last line stays 'interrupted' for scripts
+        if "build" in state["argv"]:  # the hint goes first so that the last line stays 'interrupted' for scripts
             click.echo("to resume, run the same command again: the files that finished are kept", err=True)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except CnpjDuckError as e:
-        if _state["debug"]:
+        if state["debug"]:
             traceback.print_exc()
         click.echo(f"error: {e}", err=True)
         _log_error(str(e))
         sys.exit(e.exit_code)
     except Exception as e:  # a bug, not bad input: still one line unless --debug
-        if _state["debug"]:
+        if state["debug"]:
             traceback.print_exc()
         click.echo(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
         _log_error(f"internal error: {type(e).__name__}: {e}", exc_info=True)

@@ -2,7 +2,7 @@
 
 A zip is written to `<name>.part`, resumed with Range after stalls, drops and resets, and renamed to its name only
 once its size matches the server's and every member's CRC checks out: a zip in raw/ is always a complete one.
-The listing and the HTTP client are in remote.py (re-exported here: `list_releases`, `find_release`).
+remote.py lists the share over HTTP (listing.py parses the folders); re-exported: `list_releases`, `find_release`.
 """
 
 from __future__ import annotations

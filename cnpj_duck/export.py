@@ -5,8 +5,9 @@ given its primary key, indexes, statistics and comments, and counted against the
 is staged are they all swapped in, in one transaction: readers see the previous tables, whole, until then. A
 killed export leaves staging tables behind and nothing else; the next export drops them.
 
-Here: the run, table by table. The rows stream in through export_stream.py; the lock, indexes and swap are
-export_staging.py; the connection and types are postgres.py; the DSN's checks and redaction are dsn.py.
+Here: the run, table by table. The tables and views it reads are found by export_sources.py; the rows stream in
+through export_stream.py; the lock, indexes and swap are export_staging.py; the connection and types are
+postgres.py; the DSN's checks and redaction are dsn.py.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import logging
 import re
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -30,6 +30,7 @@ from .catalogdb import Journal, snapshot
 from .config import Config
 from .dsn import scrub, validate_dsn
 from .errors import CnpjDuckError, UsageError
+from .export_sources import Source, locate_sources
 from .export_staging import STAGING, create_indexes, drop_staging, prepare_schema, swap
 from .export_stream import ingest
 from .layout import is_valid_release
@@ -77,57 +78,6 @@ class ExportSummary:
     seconds: float
     swap_seconds: float
     dropped_leftovers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Source:
-    """A table to export: a Parquet partition, or a view over the release in DuckDB."""
-
-    name: str
-    kind: str  # 'parquet' or 'view'
-    files: tuple[Path, ...] = ()
-    part_rows: dict[str, int] = field(default_factory=dict)  # manifest rows per part file
-    partial: bool = False
-
-
-def locate_sources(store: Store, config: Config, release: str | None, tables: list[str] | None,
-                   quality: bool = False) -> tuple[str, list[Source]]:
-    """The release to export (asked for, else config's, else the latest built) and its tables and views: the one
-    place that knows where a built release's Parquet is."""
-    wanted = release if release and release != "latest" else None
-    if wanted is None and config.release != "latest":
-        wanted = config.release
-    found = store.resolve_release(wanted)
-    return found, find_sources(config, found, tables, quality)
-
-
-def find_sources(config: Config, release: str, tables: list[str] | None, quality: bool = False) -> list[Source]:
-    """The release's built tables, then the enriched views; qualidade only when asked for (`quality`, or by name
-    in `tables`): it is a scan of every table, seconds for a few dozen rows (issue 12)."""
-    store = Store(config.data_dir)
-    sources: list[Source] = []
-    for table in store.tables_of(release):
-        manifest = store.manifest(table, release) or {}
-        files = store.part_files(table, release)
-        parts = {f.name: int(manifest["parts"][f.name]["rows"]) for f in files}
-        sources.append(Source(table, "parquet", tuple(files), parts, bool(manifest.get("partial"))))
-    if not sources:
-        raise UsageError(f"release {release}: no built table under {config.data_dir / 'parquet'}; "
-                         "run `cnpj-duck build` for it or pass another --release")
-    sources += [Source(name, "view") for name in view_names(config.sql_dir) if name not in {s.name for s in sources}]
-    if tables is None:
-        return [s for s in sources if quality or s.name != sqlproject.QUALITY_VIEW]
-    known = {s.name: s for s in sources}
-    unknown = [t for t in tables if t not in known]
-    if unknown:
-        raise UsageError(f"--tables: {', '.join(unknown)} not built for release {release}; "
-                         f"known: {', '.join(known)}")
-    return [known[t] for t in tables]
-
-
-def view_names(sql_dir: Path) -> list[str]:
-    """The views of the SQL project (sql/views/ and qualidade)."""
-    return sqlproject.view_names(sql_dir)
 
 
 @dataclass

@@ -8,7 +8,6 @@ exponential backoff and jitter; 401, 403 and 404 fail at once with a message tha
 from __future__ import annotations
 
 import base64
-import html.parser
 import http.client
 import logging
 import random
@@ -23,12 +22,12 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
-from xml.etree import ElementTree  # expat >= 2.4 (bundled with 3.11) refuses entity-expansion bombs
 
 from . import __version__
 from .config import Config
 from .errors import NetworkError, UsageError
 from .layout import FAMILIES, is_valid_release, recognise, release_from_text
+from .listing import Entry, parse_index, parse_multistatus, plain_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,14 +76,6 @@ class Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
-
-
-def plain_url(url: str) -> str:
-    """A URL without its user and password, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 def _origin(parts: SplitResult) -> tuple[str, str, int]:
@@ -288,86 +279,11 @@ class Http:
                 self.sleep(wait)
 
 
-# --- listing ------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Entry:
-    name: str
-    url: str
-    folder: bool
-    size: int | None = None
-    last_modified: str | None = None
-    etag: str | None = None
-
-
-def parse_multistatus(body: bytes, url: str) -> list[_Entry]:
-    """The entries of a PROPFIND Depth 1 answer, without the folder itself."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as e:
-        raise NetworkError(f"{plain_url(url)}: the answer to PROPFIND is not WebDAV XML ({e}); is download.base_url a "
-                           "WebDAV folder? (download.mode 'mirror' reads plain HTTP folders)") from None
-    own = unquote(urlsplit(url).path).rstrip("/")
-    entries: list[_Entry] = []
-    for response in root.iter("{DAV:}response"):
-        href = (response.findtext("{DAV:}href") or "").strip()
-        if not href:
-            continue
-        props: dict[str, ElementTree.Element] = {}
-        for propstat in response.iter("{DAV:}propstat"):
-            if " 200" not in (propstat.findtext("{DAV:}status") or " 200"):
-                continue  # properties the server does not have (404 propstat)
-            for prop in propstat.iter("{DAV:}prop"):
-                props.update({child.tag: child for child in prop})
-        full = urljoin(url, href)
-        path = unquote(urlsplit(full).path)
-        if path.rstrip("/") == own:
-            continue
-        rtype = props.get("{DAV:}resourcetype")
-        folder = href.endswith("/") or (rtype is not None and rtype.find("{DAV:}collection") is not None)
-        length = props.get("{DAV:}getcontentlength")
-        length_text = (length.text or "").strip() if length is not None else ""
-        size = int(length_text) if length_text.isdigit() else None
-        modified = props.get("{DAV:}getlastmodified")
-        etag = props.get("{DAV:}getetag")
-        entries.append(_Entry(path.rstrip("/").rsplit("/", 1)[-1], full, folder, size,
-                              (modified.text or "").strip() or None if modified is not None else None,
-                              (etag.text or "").strip() or None if etag is not None else None))
-    return entries
-
-
-class _Links(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.hrefs.extend(v for k, v in attrs if k == "href" and v)
-
-
-def parse_index(body: bytes, url: str) -> list[_Entry]:
-    """The links of an HTML folder index (Apache, nginx, `python -m http.server`) that point below `url`."""
-    parser = _Links()
-    parser.feed(body.decode("utf-8", errors="replace"))
-    own = urlsplit(url).path.rstrip("/") + "/"
-    entries: dict[str, _Entry] = {}
-    for href in parser.hrefs:
-        full = urljoin(url, href)
-        parts = urlsplit(full)
-        if parts.query or not parts.path.startswith(own) or parts.path == own:
-            continue  # sort links (?C=N;O=D), the parent folder, other sites
-        name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-        entries.setdefault(name, _Entry(name, urlunsplit(parts._replace(fragment="")), parts.path.endswith("/")))
-    return list(entries.values())
-
-
 def _root(config: Config) -> str:
     return config.download_base_url.rstrip("/") + "/"
 
 
-def _list_folder(http_: Http, config: Config, url: str) -> list[_Entry]:
+def _list_folder(http_: Http, config: Config, url: str) -> list[Entry]:
     if config.download_mode == "webdav":
         _, body = http_.fetch("PROPFIND", url, {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
                               _PROPFIND)
@@ -376,19 +292,19 @@ def _list_folder(http_: Http, config: Config, url: str) -> list[_Entry]:
     return parse_index(body, url)
 
 
-def _head(http_: Http, entry: _Entry) -> _Entry:
+def _head(http_: Http, entry: Entry) -> Entry:
     """A mirror's size, last-modified and etag of one file, from HEAD (None where it says nothing)."""
     try:
         resp, _ = http_.fetch("HEAD", entry.url)
     except NetworkError:
         return entry  # some servers refuse HEAD; the GET tells the size
     length = resp.getheader("Content-Length")
-    return _Entry(entry.name, entry.url, False, int(length) if length and length.isdigit() else None,
+    return Entry(entry.name, entry.url, False, int(length) if length and length.isdigit() else None,
                   resp.getheader("Last-Modified"), resp.getheader("ETag"))
 
 
 def _release_at(http_: Http, config: Config, release: str, url: str,
-                entries: list[_Entry] | None = None) -> RemoteRelease:
+                entries: list[Entry] | None = None) -> RemoteRelease:
     """List one month's folder."""
     entries = _list_folder(http_, config, url) if entries is None else entries
     zips = [e for e in entries if not e.folder and e.name.lower().endswith(".zip")]
@@ -403,7 +319,7 @@ def _release_at(http_: Http, config: Config, release: str, url: str,
     return RemoteRelease(release, url, tuple(files))
 
 
-def _months(http_: Http, config: Config) -> tuple[list[_Entry], RemoteRelease | None]:
+def _months(http_: Http, config: Config) -> tuple[list[Entry], RemoteRelease | None]:
     """The YYYY-MM folders at the base URL; or, when the base URL is itself a month's folder, that release."""
     root = _root(config)
     entries = _list_folder(http_, config, root)

@@ -261,12 +261,12 @@ def test_urls_with_passwords_and_the_share_token_are_never_shown(tmp_path: Path)
 
 
 def test_the_audit_command_line_hides_secret_flags(monkeypatch) -> None:
-    from cnpj_duck import cli as cli_module
+    from cnpj_duck import cli_common
 
-    monkeypatch.setitem(cli_module._state, "argv", [
+    monkeypatch.setitem(cli_common.state, "argv", [
         "download", "--token", "s3cr3t", "--base-url", "http://u:pw@h/x", "export", "postgres",
         "--dsn=postgresql://u:pw@h/db", "--tables", "empresas"])
-    line = cli_module._command_line()
+    line = cli_common.command_line()
     assert "s3cr3t" not in line and ":pw@" not in line
     assert line == ("cnpj-duck download --token '***' --base-url 'http://u:***@h/x' export postgres "
                     "'--dsn=***' --tables empresas")

@@ -9,6 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import mul
 
+# The word lists here and in the functions below keep their dense layout: `ruff format` would give every word
+# a line of its own. Code stays formatted.
+# fmt: off
 LOOKUP_SIZES = {"cnaes": 1359, "motivos": 62, "municipios": 5571, "naturezas": 90, "paises": 255, "qualificacoes": 68}
 # Codes the data uses that its lookup lacks (§5: joins must be LEFT joins). Motivo 32 is the real one.
 ORPHAN_CODES = {"motivos": ("32",), "naturezas": ("2291", "3328", "8885"), "paises": ("362", "998"),
@@ -64,6 +67,7 @@ _PLACES = ("DO NORTE", "DO SUL", "DO OESTE", "DA SERRA", "DAS FLORES", "DO RIO",
            "DO CAMPO", "DA LAGOA", "DAS PEDRAS", "DAS ALMAS", "DO ARAGUAIA", "DO PARAISO")
 _TUPI = ("ITA IBI CURU JACA PIRA TAQUA ARA GUARA ITU PARA CAMBU JURU MARA IGUA UBA ANHAN CAPI TUCU BURI IPO").split()
 _TUPI_END = ("TUBA PORA TINGA GUACU MIRIM PUA RANA CICA TIBA JUBA NDIBA UNA").split()
+# fmt: on
 
 
 def _draw(rng: random.Random, n: int, makers: Sequence[tuple[Callable[[], str], float]]) -> list[str]:
@@ -89,6 +93,7 @@ def _unique(rng: random.Random, make: Callable[[], str], n: int, seen: set[str] 
 
 
 def _cnaes(rng: random.Random) -> list[tuple[str, str]]:
+    # fmt: off
     goods = ("artigos do vestuário", "calçados", "peças e acessórios para veículos", "máquinas agrícolas",
              "produtos farmacêuticos", "cosméticos e perfumaria", "materiais de construção", "ferragens", "móveis",
              "eletrodomésticos", "equipamentos de informática", "brinquedos", "bebidas", "laticínios", "carnes",
@@ -112,6 +117,7 @@ def _cnaes(rng: random.Random) -> list[tuple[str, str]]:
     divisions = (1, 2, 3, 5, 6, 7, 8, 9, *range(10, 34), *range(35, 40), 41, 42, 43, 45, 46, 47, *range(49, 54),
                  55, 56, *range(58, 67), 68, *range(69, 76), *range(77, 83), *range(84, 89), *range(90, 98), 99)
     subclasses = ("00", "01", "02", "03", "99")
+    # fmt: on
     codes = _unique(rng, lambda: f"{rng.choice(divisions):02d}{rng.randrange(1000):03d}{rng.choice(subclasses)}",
                     LOOKUP_SIZES["cnaes"] - len(known), {c for c, _ in known})
 
@@ -146,16 +152,19 @@ def _municipios(rng: random.Random) -> list[tuple[str, str, str]]:
 
 def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
     """Motivos, naturezas, paises and qualificacoes: invented text around the few codes the data relies on."""
+    # fmt: off
     actions = ("EXTINCAO POR", "BAIXA POR", "INAPTIDAO POR", "SUSPENSAO POR", "ANULACAO POR", "CANCELAMENTO POR")
     reasons = ("INCORPORACAO", "FUSAO", "CISAO TOTAL", "OMISSAO DE DECLARACOES", "OMISSAO CONTUMAZ", "DECISAO "
                "JUDICIAL", "INEXISTENCIA DE FATO", "DETERMINACAO DO ORGAO DE REGISTRO", "MULTIPLICIDADE",
                "LOCALIZACAO DESCONHECIDA", "VICIOS NO REGISTRO", "FALECIMENTO DO EMPRESARIO", "TRANSFERENCIA DE "
                "FILIAL", "ENCERRAMENTO DA FALENCIA", "ENCERRAMENTO DO ESPOLIO", "INTERESSE DA ADMINISTRACAO",
                "PENDENCIA CADASTRAL", "NAO INICIO DE ATIVIDADE")
+    # fmt: on
     motivo_codes = ["00", "01", *sorted(rng.sample([f"{n:02d}" for n in range(2, 83) if f"{n:02d}" != "32"], 60))]
     motivo_text = ["SEM  MOTIVO", "EXTINCAO POR ENCERRAMENTO LIQUIDACAO VOLUNTARIA"]  # as in the real samples
     motivo_text += _unique(rng, lambda: f"{rng.choice(actions)} {rng.choice(reasons)}", 60)
 
+    # fmt: off
     naturezas = {"2135": "Empresário (Individual)", "2062": "Sociedade Empresária Limitada", "2305": "Empresa "
                  "Individual de Responsabilidade Limitada", "2240": "Sociedade Simples Limitada", "2232": "Sociedade "
                  "Simples Pura", "2054": "Sociedade Anônima Fechada", "2046": "Sociedade Anônima Aberta",
@@ -175,6 +184,7 @@ def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
              "2": ("", " Limitada", " por Ações", " de Natureza Empresária", " Estrangeira"),
              "3": ("", " Privada", " Domiciliada no Exterior", " de Âmbito Nacional", " de Direito Privado"),
              "4": ("", " (Pessoa Física)", " Domiciliado no Exterior"), "5": ("", " de Âmbito Regional")}
+    # fmt: on
     seen, used = set(naturezas.values()), {c[:3] for c in (*naturezas, *ORPHAN_CODES["naturezas"])}
     for group, size in (("1", 33), ("2", 30), ("3", 18), ("4", 7), ("5", 2)):  # 90 codes of 4 digits
         free = [f"{group}{n:02d}" for n in range(1, 100) if f"{group}{n:02d}" not in used]
@@ -193,6 +203,7 @@ def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
     pais_names = ["BRASIL", *countries, *_unique(rng, lambda: rng.choice(country)(), 254 - len(countries))]
     free = [f"{c:03d}" for c in range(1, 1000) if f"{c:03d}" not in ("105", *ORPHAN_CODES["paises"])]
 
+    # fmt: off
     known = {"00": "Não informada", "05": "Administrador", "10": "Diretor", "16": "Presidente", "22": "Sócio",
              "20": "Sociedade Consorciada", "37": "Sócio Pessoa Jurídica Domiciliado no Exterior", "50": "Empresário",
              "49": "Sócio-Administrador", "51": "Candidato a Cargo Político", "65": "Titular Pessoa Física"}
@@ -200,6 +211,7 @@ def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
              "Inventariante", "Tutor", "Curador", "Representante", "Titular", "Produtor Rural", "Fundador", "Gestor")
     qualifiers = ("", " Pessoa Física", " Pessoa Jurídica", " Residente no Exterior", " Comanditado", " Comanditário",
                   " Ostensivo", " Menor", " Incapaz", " Estrangeiro", " Judicial")
+    # fmt: on
     skipped = {"01", "02", "03", "04", "06", "11", "12", "44", "45", "46", *ORPHAN_CODES["qualificacoes"]}
     invented = iter(_unique(rng, lambda: rng.choice(roles) + rng.choice(qualifiers), 68, set(known.values())))
     return {
