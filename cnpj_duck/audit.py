@@ -89,8 +89,14 @@ class Scope:
             self.sql_table,
             self.id_column,
             self.id,
-            {"status": status, "finished_at": _now(), "error": self.error, **self.counts, **self.extra,
-             **({"note": self.note} if self.note else {})},
+            {
+                "status": status,
+                "finished_at": _now(),
+                "error": self.error,
+                **self.counts,
+                **self.extra,
+                **({"note": self.note} if self.note else {}),
+            },
         )
         self._log(status)
         if self.parent is not None:
@@ -126,8 +132,11 @@ class Scope:
         if level == "batch" and severity == logging.INFO:
             severity = logging.DEBUG  # one line per batch only with -vv
         message = f"{level} {status}" + (f": {self.error}" if self.error and status != "succeeded" else "")
-        log.log(severity, message, extra={**self._context(), "event": f"{level}_{status}", "status": status,
-                                          "metrics": dict(self.counts)})
+        log.log(
+            severity,
+            message,
+            extra={**self._context(), "event": f"{level}_{status}", "status": status, "metrics": dict(self.counts)},
+        )
 
     @contextmanager
     def _child(self, scope: Scope) -> Iterator[Any]:
@@ -251,12 +260,19 @@ class Audit:
             self.con.execute(f"UPDATE {table} SET {sets} WHERE {id_column} = ?", [*values.values(), row_id])
 
     @contextmanager
-    def run(self, command: str, release: str | None, config: dict[str, Any], version: str,
-            partial: bool = False) -> Iterator[RunScope]:
+    def run(
+        self, command: str, release: str | None, config: dict[str, Any], version: str, partial: bool = False
+    ) -> Iterator[RunScope]:
         """Open a run: the root of one command's audit records."""
         scope = RunScope(
-            self, None, command=command, release=release, config=json.dumps(config, default=str),
-            version=version, partial=partial, pid=os.getpid(),
+            self,
+            None,
+            command=command,
+            release=release,
+            config=json.dumps(config, default=str),
+            version=version,
+            partial=partial,
+            pid=os.getpid(),
         )
         self.con.flush()  # the run is in the catalog before any work: a killed run is found and marked abandoned
         try:
@@ -313,8 +329,11 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: int | None = None) -> dict[
     run = runs[0]
     tables = _rows(con, "SELECT * FROM audit_tables WHERE run_id = ? ORDER BY table_run_id", [run["run_id"]])
     files = _rows(con, "SELECT * FROM audit_files WHERE run_id = ? ORDER BY file_id", [run["run_id"]])
-    batches = _rows(con, "SELECT b.* FROM audit_batches b JOIN audit_files f USING (file_id) "
-                         "WHERE f.run_id = ? ORDER BY b.batch_id", [run["run_id"]])
+    batches = _rows(
+        con,
+        "SELECT b.* FROM audit_batches b JOIN audit_files f USING (file_id) WHERE f.run_id = ? ORDER BY b.batch_id",
+        [run["run_id"]],
+    )
     for f in files:
         f["batches"] = [b for b in batches if b["file_id"] == f["file_id"]]
     for t in tables:
@@ -323,8 +342,9 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: int | None = None) -> dict[
     return run
 
 
-def load_rejects(con: duckdb.DuckDBPyConnection, run_id: int | None = None, table: str | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
+def load_rejects(
+    con: duckdb.DuckDBPyConnection, run_id: int | None = None, table: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Rejected records, newest run first unless `run_id` is given, in file and line order."""
     where = ["run_id = coalesce(?, (SELECT max(run_id) FROM rejects))"]
     params: list[Any] = [run_id]
@@ -332,8 +352,12 @@ def load_rejects(con: duckdb.DuckDBPyConnection, run_id: int | None = None, tabl
         where.append("table_name = ?")
         params.append(table)
     params.append(limit)
-    return _rows(con, "SELECT run_id, release, table_name, zip_name, member_name, line, reason, raw FROM rejects "
-                      f"WHERE {' AND '.join(where)} ORDER BY zip_name, line LIMIT ?", params)
+    return _rows(
+        con,
+        "SELECT run_id, release, table_name, zip_name, member_name, line, reason, raw FROM rejects "
+        f"WHERE {' AND '.join(where)} ORDER BY zip_name, line LIMIT ?",
+        params,
+    )
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[dict[str, Any]]:
@@ -341,6 +365,8 @@ def list_runs(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[
     rel = con.execute(
         "SELECT run_id, command, release, status, rows_written, rows_rejected, started_at, "
         "date_diff('millisecond', started_at, finished_at) / 1000.0 AS duration_s "
-        "FROM audit_runs ORDER BY run_id DESC LIMIT ?", [limit if limit else 2 ** 62])
+        "FROM audit_runs ORDER BY run_id DESC LIMIT ?",
+        [limit if limit else 2**62],
+    )
     names = [d[0] for d in rel.description]
     return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]

@@ -81,8 +81,15 @@ def sha256_of(path: Path) -> str:
 def transform_fingerprint(transform: Transform, config: Config) -> str:
     """Changes when the SQL, the shared macros, the Parquet settings or cnpj-duck change: then outputs are rebuilt."""
     macros = config.sql_dir / MACROS_FILE
-    text = "\0".join([__version__, transform.sql, macros.read_text(encoding="utf-8") if macros.is_file() else "",
-                      config.parquet_compression, str(config.parquet_row_group_size)])
+    text = "\0".join(
+        [
+            __version__,
+            transform.sql,
+            macros.read_text(encoding="utf-8") if macros.is_file() else "",
+            config.parquet_compression,
+            str(config.parquet_row_group_size),
+        ]
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -109,8 +116,14 @@ class _FileOutcome:
 class Builder:
     """One build: the catalog and audit, the transform engine, and the release being built."""
 
-    def __init__(self, config: Config, progress: Progress, force: bool, limit_rows: int | None = None,
-                 max_files: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        progress: Progress,
+        force: bool,
+        limit_rows: int | None = None,
+        max_files: int | None = None,
+    ) -> None:
         self.config = config
         self.progress = progress
         self.limit_rows = limit_rows
@@ -137,8 +150,10 @@ class Builder:
             families = [name for name, t in wanted.items() if t.family is not None]
             if families and not any(f.family.name in wanted for f in scan.files):
                 what = "release file" if len(families) == len(FAMILIES) else f"file of {', '.join(families)}"
-                raise UsageError(f"{folder}: no {what} here (zips such as Empresas0.zip or Cnaes.zip); "
-                                 "pass --source the folder that holds the release's zips")
+                raise UsageError(
+                    f"{folder}: no {what} here (zips such as Empresas0.zip or Cnaes.zip); "
+                    "pass --source the folder that holds the release's zips"
+                )
             for warning in scan.warnings:
                 self.progress.message(warning, level="warning")
             with self.store.writer_lock(command):
@@ -152,13 +167,29 @@ class Builder:
                     if self.staging is not None:
                         self.store.drop_staging(self.staging)
                 warnings = [*scan.warnings, *self._refresh_catalog()]
-            return BuildSummary(run.id, release, run.status, tuple(results), tuple(warnings),
-                                time.monotonic() - started, config.data_dir / "parquet", self.partial)
+            return BuildSummary(
+                run.id,
+                release,
+                run.status,
+                tuple(results),
+                tuple(warnings),
+                time.monotonic() - started,
+                config.data_dir / "parquet",
+                self.partial,
+            )
         finally:
             engine.close()
 
-    def _run_audited(self, audit: Audit, engine: duckdb.DuckDBPyConnection, wanted: dict[str, Transform],
-                     scan: ReleaseFolder, release: str, command: str, results: list[TableResult]) -> RunScope:
+    def _run_audited(
+        self,
+        audit: Audit,
+        engine: duckdb.DuckDBPyConnection,
+        wanted: dict[str, Transform],
+        scan: ReleaseFolder,
+        release: str,
+        command: str,
+        results: list[TableResult],
+    ) -> RunScope:
         """The build's run in the audit: every table in order, their results appended to `results`."""
         audit.abandon_leftovers()
         with audit.run(command, release, self.config.redacted(), __version__, partial=self.partial) as run:
@@ -196,8 +227,10 @@ class Builder:
             if refreshed.mixed:
                 problems.append(refreshed.mixed)
         except (CnpjDuckError, duckdb.Error, OSError) as e:
-            problems = [f"{CATALOG_NAME}: views not refreshed ({str(e).strip().splitlines()[0]}); the outputs "
-                        "are built: fix this and build again (unchanged tables are skipped)"]
+            problems = [
+                f"{CATALOG_NAME}: views not refreshed ({str(e).strip().splitlines()[0]}); the outputs "
+                "are built: fix this and build again (unchanged tables are skipped)"
+            ]
         for problem in problems:
             self.progress.message(problem, level="warning")
         return problems
@@ -208,20 +241,39 @@ class Builder:
             return {t.name: t for t in ordered}
         unknown = [t for t in tables if t not in transforms]
         if unknown:
-            raise UsageError(f"--tables: no transform for {', '.join(unknown)} in {self.config.sql_dir}; "
-                             f"known: {', '.join(sorted(transforms))}")
+            raise UsageError(
+                f"--tables: no transform for {', '.join(unknown)} in {self.config.sql_dir}; "
+                f"known: {', '.join(sorted(transforms))}"
+            )
         return {t.name: t for t in ordered if t.name in tables}
 
-    def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float,
-                release: str) -> TableResult:
+    def _result(self, t: TableScope, files: int, nulled: dict[str, int], seconds: float, release: str) -> TableResult:
         c = t.counts
         manifest = self.store.manifest(t.columns["table_name"], release)
         total = sum(p["rows"] for p in manifest["parts"].values()) if manifest else 0
-        return TableResult(t.columns["table_name"], t.status, files, c["rows_read"], c["rows_written"],
-                           c["rows_rejected"], nulled, seconds, c["bytes_out"], t.error, total, t.note)
+        return TableResult(
+            t.columns["table_name"],
+            t.status,
+            files,
+            c["rows_read"],
+            c["rows_written"],
+            c["rows_rejected"],
+            nulled,
+            seconds,
+            c["bytes_out"],
+            t.error,
+            total,
+            t.note,
+        )
 
-    def _build_family(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
-                      files: list[SourceFile], release: str) -> dict[str, int]:
+    def _build_family(
+        self,
+        engine: duckdb.DuckDBPyConnection,
+        t: TableScope,
+        transform: Transform,
+        files: list[SourceFile],
+        release: str,
+    ) -> dict[str, int]:
         if not files:
             t.outcome = "skipped"
             t.note = f"no {transform.name} files in the release folder"
@@ -250,14 +302,17 @@ class Builder:
             t.set(output_path=str(final))
             self.store.drop_kept(transform.name, release)
             return nulled
-        self._publish(t, staged, transform.name, release,
-                      {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts})
+        self._publish(
+            t, staged, transform.name, release, {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts}
+        )
         self.store.drop_kept(transform.name, release)
         return nulled
 
-    def _run_files(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
-                   files: list[SourceFile]) -> list[_FileOutcome]:
+    def _run_files(
+        self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan, files: list[SourceFile]
+    ) -> list[_FileOutcome]:
         """Build a table's files, `parallel_files` at a time; Ctrl-C stops them all and marks them interrupted."""
+
         def interrupt() -> None:
             self.stop.set()
             for cursor in list(self.cursors):
@@ -267,15 +322,17 @@ class Builder:
         outcomes = run_pool(calls, self.config.parallel_files, "cnpj-duck-file", interrupt)
         return [o for o in outcomes if o is not None]
 
-    def _one_file(self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan,
-                  src: SourceFile) -> _FileOutcome | None:
+    def _one_file(
+        self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan, src: SourceFile
+    ) -> _FileOutcome | None:
         """One zip into one part file (or a link to the current part when the zip is unchanged)."""
         if self.stop.is_set():
             return None
         part = f"part-{src.index}.parquet"
         try:
-            with t.file(src.path.name, release=plan.release, zip_path=str(src.path),
-                        zip_size=src.path.stat().st_size) as f:
+            with t.file(
+                src.path.name, release=plan.release, zip_path=str(src.path), zip_size=src.path.stat().st_size
+            ) as f:
                 if src.problem:
                     raise SourceError(src.problem, path=src.path.name)
                 sha = sha256_of(src.path)
@@ -288,8 +345,11 @@ class Builder:
                     self.progress.advance("build", self.sizes[src.path])
                     return _FileOutcome(part, previous, {}, True)
                 kept = None if self.force else self.store.kept_part(plan.transform.name, plan.release, part)
-                if kept and (kept[1]["zip_name"], kept[1]["sha256"], kept[1]["fingerprint"]) == \
-                        (src.path.name, sha, plan.fingerprint):
+                if kept and (kept[1]["zip_name"], kept[1]["sha256"], kept[1]["fingerprint"]) == (
+                    src.path.name,
+                    sha,
+                    plan.fingerprint,
+                ):
                     link_or_copy(kept[0], plan.staged / part)
                     f.outcome = "skipped"
                     f.note = f"built by run {kept[1]['run_id']}, which stopped before publishing the table"
@@ -305,8 +365,12 @@ class Builder:
                     cursor.close()
                 entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
                 if not self.partial:  # kept until the table is published: a rerun after Ctrl-C starts from here
-                    self.store.keep_part(plan.transform.name, plan.release, plan.staged / part,
-                                         {**entry, "fingerprint": plan.fingerprint, "nulled": nulled})
+                    self.store.keep_part(
+                        plan.transform.name,
+                        plan.release,
+                        plan.staged / part,
+                        {**entry, "fingerprint": plan.fingerprint, "nulled": nulled},
+                    )
                 return _FileOutcome(part, entry, nulled, False)
         except Exception as e:  # recorded as the file's failure by its scope; the other files go on
             self.progress.message(str(e) or type(e).__name__, level="error")
@@ -319,15 +383,17 @@ class Builder:
         final = self.store.publish(staged, table, release, manifest)
         t.set(output_path=str(final))
 
-    def _build_derived(self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform,
-                       release: str) -> dict[str, int]:
+    def _build_derived(
+        self, engine: duckdb.DuckDBPyConnection, t: TableScope, transform: Transform, release: str
+    ) -> dict[str, int]:
         inputs: dict[str, list[Path]] = {}
         digests: dict[str, str] = {}
         for dep in sorted(transform.depends):
             files = self.store.part_files(dep, release)
             if not files:
-                raise SqlError(f"{transform.path}: reads {dep}, which has no output for release {release}; "
-                               f"build {dep} first")
+                raise SqlError(
+                    f"{transform.path}: reads {dep}, which has no output for release {release}; build {dep} first"
+                )
             inputs[dep] = files
             # what the input was built from (its manifest, as stored), not when: a rebuilt input rebuilds this
             manifest = json.dumps(self.store.manifest(dep, release), sort_keys=True)
@@ -335,8 +401,12 @@ class Builder:
         final = self.store.partition(transform.name, release)
         fingerprint = transform_fingerprint(transform, self.config)
         current = None if self.force else self.store.manifest(transform.name, release)
-        if current and current.get("fingerprint") == fingerprint and current.get("inputs") == digests \
-                and not current.get("partial"):
+        if (
+            current
+            and current.get("fingerprint") == fingerprint
+            and current.get("inputs") == digests
+            and not current.get("partial")
+        ):
             t.outcome = "skipped"
             t.note = "its SQL and the tables it reads are unchanged since the output was built; --force rebuilds"
             t.set(output_path=str(final))
@@ -345,20 +415,46 @@ class Builder:
         staged = self.staging / transform.name / f"release={release}"
         staged.mkdir(parents=True, exist_ok=True)
         with t.file(transform.path.name, release=release) as f:
-            written = write_derived(engine, transform, inputs, staged / "part-0.parquet",
-                                    self.config.parquet_compression, self.config.parquet_row_group_size)
+            written = write_derived(
+                engine,
+                transform,
+                inputs,
+                staged / "part-0.parquet",
+                self.config.parquet_compression,
+                self.config.parquet_row_group_size,
+            )
             f.add(rows_read=written.rows, rows_written=written.rows, bytes_out=written.bytes)
             f.set(output_path=str(final / "part-0.parquet"))
-        parts = {"part-0.parquet": {"zip_name": transform.path.name, "sha256": fingerprint, "rows": written.rows,
-                                    "run_id": t.run_id}}
-        self._publish(t, staged, transform.name, release,
-                      {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts, "inputs": digests})
+        parts = {
+            "part-0.parquet": {
+                "zip_name": transform.path.name,
+                "sha256": fingerprint,
+                "rows": written.rows,
+                "run_id": t.run_id,
+            }
+        }
+        self._publish(
+            t,
+            staged,
+            transform.name,
+            release,
+            {"fingerprint": fingerprint, "run_id": t.run_id, "parts": parts, "inputs": digests},
+        )
         return {}
 
 
-def build(config: Config, *, release: str | None = None, source: Path | None = None,
-          tables: list[str] | None = None, force: bool = False, progress: Progress | None = None,
-          command: str = "build", limit_rows: int | None = None, max_files: int | None = None) -> BuildSummary:
+def build(
+    config: Config,
+    *,
+    release: str | None = None,
+    source: Path | None = None,
+    tables: list[str] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    command: str = "build",
+    limit_rows: int | None = None,
+    max_files: int | None = None,
+) -> BuildSummary:
     """Build a release into Parquet under <data_dir>/parquet; returns a summary (check `.failed`).
 
     `limit_rows` and `max_files` make a quick development run: it reads about that many rows of each file

@@ -25,8 +25,9 @@ from .transform import FamilyWriter
 class FileIngest:
     """The build's file workers share this: its settings, its progress, its stop event and its cut tables."""
 
-    def __init__(self, config: Config, progress: Progress, stop: threading.Event, limit_rows: int | None,
-                 cut: set[str]) -> None:
+    def __init__(
+        self, config: Config, progress: Progress, stop: threading.Event, limit_rows: int | None, cut: set[str]
+    ) -> None:
         self.config = config
         self.progress = progress
         self.stop = stop  # set on Ctrl-C: every file stops at its next batch
@@ -35,8 +36,9 @@ class FileIngest:
         # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
         self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
 
-    def file(self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile,
-                out_path: Path) -> tuple[int, dict[str, int]]:
+    def file(
+        self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile, out_path: Path
+    ) -> tuple[int, dict[str, int]]:
         """One zip's member into `out_path`; returns the rows written and the values nulled per column."""
         member = find_member(src.path, src.family)
         f.set(member_name=member.member_name)
@@ -63,13 +65,16 @@ class FileIngest:
         self.progress.finish(task, rows=written.rows, rejected=f.counts["rows_rejected"])
         return written.rows, written.nulled
 
-    def _batches(self, f: FileScope, member: Member, writer: FamilyWriter, task: str,
-                         failure: list[BaseException]) -> Generator[pa.RecordBatch, None, None]:
+    def _batches(
+        self, f: FileScope, member: Member, writer: FamilyWriter, task: str, failure: list[BaseException]
+    ) -> Generator[pa.RecordBatch, None, None]:
         """Record each parsed batch in the audit and pass its rows on; errors are kept for the caller to raise."""
         limit = self.config.max_rejects_per_file
         try:
-            measured = ((item, writer.measure(item.table) if isinstance(item, Batch) else None)
-                        for item in iter_member(member, self.batch_bytes))
+            measured = (
+                (item, writer.measure(item.table) if isinstance(item, Batch) else None)
+                for item in iter_member(member, self.batch_bytes)
+            )
             for item, counts in prefetch(measured):  # measured in the reading thread, counted when written
                 if self.stop.is_set():
                     with f.batch(item.first_line):
@@ -78,8 +83,12 @@ class FileIngest:
                     with f.batch(item.first_line):
                         raise item.error
                 with f.batch(item.first_line) as b:
-                    b.add(rows_read=item.records, rows_written=item.rows, rows_rejected=len(item.rejects),
-                          bytes_in=item.bytes_in)
+                    b.add(
+                        rows_read=item.records,
+                        rows_written=item.rows,
+                        rows_rejected=len(item.rejects),
+                        bytes_in=item.bytes_in,
+                    )
                     b.set(last_line=item.last_line)
                     f.record_rejects(b, item.rejects)
                 self.progress.advance(task, item.bytes_in, rows=item.rows, rejected=len(item.rejects))

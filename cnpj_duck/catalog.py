@@ -37,7 +37,7 @@ _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 RELEASE_DOC = "the release month (YYYY-MM) the row comes from"
 AUDIT_DOCS = {
     "audit_runs": "audit: one row per run (a build, an export, a download): command, release, status, row counts "
-                  "and the configuration used",
+    "and the configuration used",
     "audit_tables": "audit: one row per table of a run, with its status, row counts and output folder",
     "audit_files": "audit: one row per file of a table in a run: the zip, its sha256, rows and values nulled",
     "audit_batches": "audit: one row per batch of rows read from a file, with the physical lines it covers",
@@ -45,9 +45,17 @@ AUDIT_DOCS = {
 }
 
 
-def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, release: str | None = None,
-                 temporary: bool = False, problems: list[str] | None = None, atomic: bool = False,
-                 relative: bool = False, documented: bool = True) -> list[str]:
+def create_views(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    sql_dir: Path,
+    release: str | None = None,
+    temporary: bool = False,
+    problems: list[str] | None = None,
+    atomic: bool = False,
+    relative: bool = False,
+    documented: bool = True,
+) -> list[str]:
     """Define the views of every output table for `release` (default: the latest built release), their
     `_history` views and the views of sql/views/, with comments; returns the names created.
 
@@ -63,8 +71,10 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     releases = store.built()
     if release is not None and not any(release in found for found in releases.values()):
         built = store.releases()
-        raise UsageError(f"release {release}: nothing built under {store.parquet_dir} "
-                         f"(built: {', '.join(built) or 'none'}); build it first")
+        raise UsageError(
+            f"release {release}: nothing built under {store.parquet_dir} "
+            f"(built: {', '.join(built) or 'none'}); build it first"
+        )
     create_macros(con, sql_dir, temporary, atomic)
     view = "TEMPORARY VIEW" if temporary else "VIEW"
     docs = table_docs(sql_dir) if documented else {}
@@ -73,15 +83,27 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     for table, found in releases.items():
         doc, columns = docs.get(table, ("", {}))
         history_about = f"Every built release ({', '.join(found)}), with its month in release."
-        for name, about, docs_of in ((table, f"Release {wanted}.", columns),
-                                     (f"{table}_history", history_about, {"release": RELEASE_DOC, **columns})):
+        for name, about, docs_of in (
+            (table, f"Release {wanted}.", columns),
+            (f"{table}_history", history_about, {"release": RELEASE_DOC, **columns}),
+        ):
             if name == table and wanted not in found:
                 continue
             try:
-                body = (f"SELECT * FROM {store.scan_sql(table, wanted, relative)}" if name == table else
-                        f"SELECT release, * EXCLUDE (release) FROM {store.history_sql(table, relative, found)}")
-                _create(con, view, name, body, _sentence(doc, about) if documented else "",
-                        docs_of if documented else {}, atomic)
+                body = (
+                    f"SELECT * FROM {store.scan_sql(table, wanted, relative)}"
+                    if name == table
+                    else f"SELECT release, * EXCLUDE (release) FROM {store.history_sql(table, relative, found)}"
+                )
+                _create(
+                    con,
+                    view,
+                    name,
+                    body,
+                    _sentence(doc, about) if documented else "",
+                    docs_of if documented else {},
+                    atomic,
+                )
                 if relative and name != table:  # the catalog file's: every footer read once, a damaged one found
                     con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()
             except duckdb.Error as e:  # a damaged file
@@ -96,8 +118,9 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     ours = outputs | {item.name for item, _ in ordered}
     for item, reads in ordered:
         if item.name in outputs:
-            _problem(problems, f"{item.path}: a view cannot be named after the output table {item.name}; "
-                               "rename the file")
+            _problem(
+                problems, f"{item.path}: a view cannot be named after the output table {item.name}; rename the file"
+            )
             continue
         # An output table or view must have been made now (for this release); anything else (the audit tables)
         # must exist in the connection.
@@ -116,8 +139,13 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: Path, sql_dir: Path, 
     return created
 
 
-def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None, documented: bool = False,
-                   engine: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def connect_reader(
+    data_dir: Path,
+    sql_dir: Path,
+    release: str | None = None,
+    documented: bool = False,
+    engine: duckdb.DuckDBPyConnection | None = None,
+) -> duckdb.DuckDBPyConnection:
     """What every reader queries: an in-memory database with a copy of the catalog's audit tables and the views
     over the Parquet of `release` (default: the latest built release), commented. It holds no file: builds,
     exports and downloads write meanwhile, and a moved data dir answers the same. `documented` adds the data
@@ -137,8 +165,7 @@ def connect_reader(data_dir: Path, sql_dir: Path, release: str | None = None, do
     return con
 
 
-def create_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path, temporary: bool = False,
-                  atomic: bool = False) -> None:
+def create_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path, temporary: bool = False, atomic: bool = False) -> None:
     """Run sql/_macros.sql in `con`, as temporary macros when asked (a read-only catalog takes only those)."""
     path = sql_dir / MACROS_FILE
     text = macros_sql(sql_dir, temporary)
@@ -176,9 +203,12 @@ def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
         managed = set(store.built()) | set(table_docs(sql_dir))
         managed |= {f"{t}_history" for t in managed}
         managed |= set(view_names(sql_dir))
-        persistent = {r[0] for r in con.execute(
-            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
-        ).fetchall()}
+        persistent = {
+            r[0]
+            for r in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
+            ).fetchall()
+        }
         for stale in sorted((managed & persistent) - set(views)):
             con.execute(f"DROP VIEW {quote_ident(stale)}")
         _comment_audit_tables(con)
@@ -192,8 +222,10 @@ def mixed_releases(data_dir: Path) -> str | None:
     if not newer:
         return None
     shown = "; ".join(f"{release}: {', '.join(tables)}" for release, tables in sorted(newer.items()))
-    return (f"newer releases are built only in part ({shown}); the views show {store.latest_release()}, the "
-            "latest complete release. Build the missing tables, or query one of them with --release YYYY-MM")
+    return (
+        f"newer releases are built only in part ({shown}); the views show {store.latest_release()}, the "
+        "latest complete release. Build the missing tables, or query one of them with --release YYYY-MM"
+    )
 
 
 @dataclass(frozen=True)
@@ -231,8 +263,9 @@ def describe_catalog(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> list[Cata
         columns.setdefault(table, []).append(CatalogColumn(name, kind, doc))
     objects = []
     for name, doc, is_view in found:
-        kind = "audit" if not is_view else "view" if name in own else "history" if name.endswith("_history") \
-            else "table"
+        kind = (
+            "audit" if not is_view else "view" if name in own else "history" if name.endswith("_history") else "table"
+        )
         objects.append(CatalogObject(name, kind, doc or None, tuple(columns.get(name, ()))))
     return sorted(objects, key=lambda o: (_KINDS.index(o.kind), o.name))
 
@@ -287,14 +320,23 @@ def local_releases(data_dir: Path) -> list[LocalRelease]:
             rows = sum(p["rows"] for p in manifest["parts"].values()) if manifest else None
             path = store.manifest_path(table, release)
             built = datetime.fromtimestamp(path.stat().st_mtime) if manifest and path.is_file() else None
-            per_release.setdefault(release, []).append(LocalTable(
-                table, rows, sum(1 for p in files if p.match(DATA_FILES)), sum(p.stat().st_size for p in files),
-                built, manifest.get("run_id") if manifest else None, bool(manifest and manifest.get("partial"))))
+            per_release.setdefault(release, []).append(
+                LocalTable(
+                    table,
+                    rows,
+                    sum(1 for p in files if p.match(DATA_FILES)),
+                    sum(p.stat().st_size for p in files),
+                    built,
+                    manifest.get("run_id") if manifest else None,
+                    bool(manifest and manifest.get("partial")),
+                )
+            )
     return [LocalRelease(r, tuple(per_release[r])) for r in sorted(per_release)]
 
 
-def _create(con: duckdb.DuckDBPyConnection, view: str, name: str, body: str, doc: str,
-            columns: dict[str, str], atomic: bool) -> None:
+def _create(
+    con: duckdb.DuckDBPyConnection, view: str, name: str, body: str, doc: str, columns: dict[str, str], atomic: bool
+) -> None:
     """Create (or replace) one view and give it and its columns their comments."""
     if atomic:
         con.execute("BEGIN TRANSACTION")
@@ -304,8 +346,9 @@ def _create(con: duckdb.DuckDBPyConnection, view: str, name: str, body: str, doc
             con.execute(f"COMMENT ON VIEW {quote_ident(name)} IS {quote_literal(doc)}")
         for column in con.sql(f"SELECT * FROM {quote_ident(name)} LIMIT 0").columns if columns else ():
             if column in columns:
-                con.execute(f"COMMENT ON COLUMN {quote_ident(name)}.{quote_ident(column)} IS "
-                            f"{quote_literal(columns[column])}")
+                con.execute(
+                    f"COMMENT ON COLUMN {quote_ident(name)}.{quote_ident(column)} IS {quote_literal(columns[column])}"
+                )
     except BaseException:
         if atomic:
             con.execute("ROLLBACK")
@@ -315,16 +358,21 @@ def _create(con: duckdb.DuckDBPyConnection, view: str, name: str, body: str, doc
 
 
 def _existing_names(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
-                       "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    ).fetchall()
     return {r[0] for r in rows}
 
 
 def _comment_audit_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The audit tables get their descriptions too, from AUDIT_DOCS and audit.sql's column comments."""
     text = resources.files("cnpj_duck").joinpath("audit.sql").read_text(encoding="utf-8")
-    present = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    }
     statements = []
     for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", text, re.DOTALL):
         if table not in present:
@@ -332,8 +380,7 @@ def _comment_audit_tables(con: duckdb.DuckDBPyConnection) -> None:
         if table in AUDIT_DOCS:
             statements.append(f"COMMENT ON TABLE {quote_ident(table)} IS {quote_literal(AUDIT_DOCS[table])}")
         for column, doc in re.findall(r"^\s+(\w+)\s+[A-Z][^\n]*?--\s*(.+?)\s*$", body, re.MULTILINE):
-            statements.append(f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS "
-                              f"{quote_literal(doc)}")
+            statements.append(f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(doc)}")
     if statements:  # one transaction: one commit instead of one per comment
         con.execute("BEGIN TRANSACTION;\n" + ";\n".join(statements) + ";\nCOMMIT;")
 

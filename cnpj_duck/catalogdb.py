@@ -64,7 +64,6 @@ def open_catalog(store: Store, read_only: bool = False, wait: float = 10.0) -> I
             con.close()
 
 
-
 def _while_locked(path: Path, wait: float, attempt: Callable[[], T]) -> T:
     """Try to open (or attach) the catalog, again while another process holds its lock, for up to `wait` s."""
     deadline = time.monotonic() + wait
@@ -77,7 +76,8 @@ def _while_locked(path: Path, wait: float, attempt: Callable[[], T]) -> T:
             if time.monotonic() >= deadline:
                 raise CatalogLockedError(
                     f"{path}: the catalog is held by another process (a DuckDB client opened it for writing?); "
-                    "close it and retry (open it read-only: duckdb -readonly)") from None
+                    "close it and retry (open it read-only: duckdb -readonly)"
+                ) from None
             time.sleep(0.05)
 
 
@@ -148,8 +148,12 @@ def _copy_audit(store: Store, con: duckdb.DuckDBPyConnection, wait: float = 10.0
     attach = f"ATTACH {quote_literal(str(store.catalog_path))} AS cnpj_catalog (READ_ONLY)"
     _while_locked(store.catalog_path, wait, lambda: con.execute(attach))
     try:
-        have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
-                                          "'cnpj_catalog' AND schema_name = 'main'").fetchall()}
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'cnpj_catalog' AND schema_name = 'main'"
+            ).fetchall()
+        }
         con.execute(audit_ddl())  # the schema as this version knows it, then the rows by name
         for table in AUDIT_TABLES:
             if table in have:
@@ -165,8 +169,13 @@ class Journal:
     `interval` seconds; `flush` writes it now. Enough of a DuckDB connection for `Audit`.
     """
 
-    def __init__(self, store: Store, interval: float = 1.0, final_wait: float = 600.0,
-                 notify: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        interval: float = 1.0,
+        final_wait: float = 600.0,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.interval = interval
         self.final_wait = final_wait
@@ -253,8 +262,10 @@ class Journal:
                 self.flush(wait=2.0)
             except CatalogLockedError:
                 if self.notify is not None:
-                    self.notify(f"{self.store.catalog_path}: waiting for the catalog to write this run's audit rows "
-                                "(another process holds it)")
+                    self.notify(
+                        f"{self.store.catalog_path}: waiting for the catalog to write this run's audit rows "
+                        "(another process holds it)"
+                    )
                 self.flush()
         except KeyboardInterrupt:  # a second Ctrl-C while the last rows are written: write them, then stop
             self.flush()

@@ -19,17 +19,35 @@ from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="cnpj-duck")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where raw zips, Parquet and the catalog live (default ./data; env CNPJ_DUCK_DATA_DIR).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The config.yaml to use (default ./config.yaml when present).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where raw zips, Parquet and the catalog live (default ./data; env CNPJ_DUCK_DATA_DIR).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config.yaml to use (default ./config.yaml when present).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("--verbose", "-v", count=True, help="More detail on stderr (-v info, -vv debug).")
-@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write JSON lines (time, level, run, table, file, batch, event, metrics) to this file.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write JSON lines (time, level, run, table, file, batch, event, metrics) to this file.",
+)
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, config_path: Path | None, debug: bool, verbose: int,
-        log_file: Path | None) -> None:
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    config_path: Path | None,
+    debug: bool,
+    verbose: int,
+    log_file: Path | None,
+) -> None:
     """Turn the Receita Federal CNPJ open-data release into typed Parquet with DuckDB.
 
     \b
@@ -55,16 +73,32 @@ for _command in (status, runs, rejects, describe, query, diff, lookup, search, r
 @click.option("--tables", help="Comma-separated tables to build (default: all).")
 @click.option("--force", is_flag=True, help="Rebuild every file even if its output is current.")
 @click.option("--sample", is_flag=True, help="Build the embedded sample release (generated on first use).")
-@click.option("--limit-rows", type=click.IntRange(min=1),
-              help="Development: stop each file after about N rows (recorded as a partial run).")
-@click.option("--max-files-per-table", type=click.IntRange(min=1),
-              help="Development: only the first N files of each table (recorded as a partial run).")
+@click.option(
+    "--limit-rows",
+    type=click.IntRange(min=1),
+    help="Development: stop each file after about N rows (recorded as a partial run).",
+)
+@click.option(
+    "--max-files-per-table",
+    type=click.IntRange(min=1),
+    help="Development: only the first N files of each table (recorded as a partial run).",
+)
 @click.option("--download", is_flag=True, help="Download the release into <data_dir>/raw first, then build it.")
 @progress_options
 @click.pass_context
-def build(ctx: click.Context, release: str | None, source: Path | None, tables: str | None, force: bool,
-          sample: bool, limit_rows: int | None, max_files_per_table: int | None, no_progress: bool,
-          quiet: bool, download: bool) -> None:
+def build(
+    ctx: click.Context,
+    release: str | None,
+    source: Path | None,
+    tables: str | None,
+    force: bool,
+    sample: bool,
+    limit_rows: int | None,
+    max_files_per_table: int | None,
+    no_progress: bool,
+    quiet: bool,
+    download: bool,
+) -> None:
     """Build a release of zips into Parquet under <data_dir>/parquet.
 
     \b
@@ -90,8 +124,16 @@ def build(ctx: click.Context, release: str | None, source: Path | None, tables: 
     with progress_display(no_progress, quiet) as reporter:
         if download:
             release = _download_into_raw(config, release, reporter)
-        summary = run_build(config, release=release, source=source, force=force, progress=reporter,
-                            command=command_line(), limit_rows=limit_rows, max_files=max_files_per_table)
+        summary = run_build(
+            config,
+            release=release,
+            source=source,
+            force=force,
+            progress=reporter,
+            command=command_line(),
+            limit_rows=limit_rows,
+            max_files=max_files_per_table,
+        )
     show(summary_table(summary))
     fail_if_failed(summary, reporter)
 
@@ -109,11 +151,19 @@ def _download_into_raw(config: Any, release: str | None, reporter: Any) -> str:
 
 @cli.command()
 @click.option("--release", default="2026-10", show_default=True, help="Release month to name the files after.")
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True, max=2), default=0.0002, show_default=True,
-              help="Fraction of a real release's row counts (1 = 57.6 M empresas, 66 M estabelecimentos).")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True, max=2),
+    default=0.0002,
+    show_default=True,
+    help="Fraction of a real release's row counts (1 = 57.6 M empresas, 66 M estabelecimentos).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: same seed, same bytes.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write the release folder <release>/ into (default <data_dir>/raw).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the release folder <release>/ into (default <data_dir>/raw).",
+)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes to use.")
 @click.pass_context
 def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path | None, workers: int) -> None:
@@ -129,13 +179,16 @@ def sample(ctx: click.Context, release: str, scale: float, seed: int, out: Path 
     if not is_valid_release(release):
         raise click.BadParameter(f"{release!r} is not a month as YYYY-MM", param_hint="--release")
     config = config_of(ctx)
-    manifest = generate_release(out or config.data_dir / "raw", release=release, scale=scale, seed=seed,
-                                workers=workers)
+    manifest = generate_release(
+        out or config.data_dir / "raw", release=release, scale=scale, seed=seed, workers=workers
+    )
     rows = sum(f.records for f in manifest.files)
     size = sum(f.uncompressed_bytes for f in manifest.files)
     zipped = sum(f.zipped_bytes for f in manifest.files)
-    click.echo(f"{manifest.folder}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
-               f"{zipped / 1e6:,.1f} MB zipped")
+    click.echo(
+        f"{manifest.folder}: {len(manifest.files)} zips, {rows:,} records, {size / 1e6:,.1f} MB unzipped, "
+        f"{zipped / 1e6:,.1f} MB zipped"
+    )
 
 
 @cli.command()
@@ -156,8 +209,10 @@ def prune(ctx: click.Context, keep: int, dry_run: bool) -> None:
 
     result = run_prune(config_of(ctx), keep, dry_run)
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"{verb} {', '.join(result.removed) or 'nothing'} ({result.freed_bytes / 1e6:,.1f} MB); "
-               f"kept {', '.join(result.kept) or 'nothing'}")
+    click.echo(
+        f"{verb} {', '.join(result.removed) or 'nothing'} ({result.freed_bytes / 1e6:,.1f} MB); "
+        f"kept {', '.join(result.kept) or 'nothing'}"
+    )
     for release, why in result.protected.items():
         click.echo(f"kept {release} beyond --keep {keep}: {why}", err=True)
     for warning in result.warnings:
@@ -189,8 +244,9 @@ def _log_error(message: str, exc_info: bool = False) -> None:
 
     for handler in logging.getLogger("cnpj_duck").handlers:
         if isinstance(handler, logging.FileHandler):
-            record = logging.LogRecord("cnpj_duck.cli", logging.ERROR, __file__, 0, message, None,
-                                       sys.exc_info() if exc_info else None)
+            record = logging.LogRecord(
+                "cnpj_duck.cli", logging.ERROR, __file__, 0, message, None, sys.exc_info() if exc_info else None
+            )
             record.event = "error"
             handler.handle(record)
 

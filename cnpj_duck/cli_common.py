@@ -30,8 +30,14 @@ def config_of(ctx: click.Context, **overrides: Any) -> Any:
     return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides}, notify=notify)
 
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-                      help="A rich view for people, or JSON for programs (stable keys, see the README).")
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A rich view for people, or JSON for programs (stable keys, see the README).",
+)
 
 
 def progress_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,8 +113,9 @@ def failure(result: Any, errors_shown: int) -> CnpjDuckError | None:
     head = f"{what} of {result.release} {result.status}"
     if errors_shown:
         listed = f"{len(failed)} {noun}{'s' * (len(failed) > 1)} ({', '.join(failed)})" if failed else "the run"
-        return kind(f"{head}: {listed}; the errors are above, and `cnpj-duck status --run {result.run_id}` has "
-                    "the details")
+        return kind(
+            f"{head}: {listed}; the errors are above, and `cnpj-duck status --run {result.run_id}` has the details"
+        )
     return kind(f"{head}: {result.errors[0] if result.errors else f'see `cnpj-duck status --run {result.run_id}`'}")
 
 
@@ -118,7 +125,8 @@ def _not_found(result: Any) -> str:
     company = result.cnpj[:8]
     if result.establishments_of_company:
         head = f", head office {', '.join(map(format_cnpj, result.matriz_cnpj))}" if result.matriz_cnpj else ""
-        return (f"CNPJ {result.formatted} not found in release {result.release}; its company {company} has "
-                f"{result.establishments_of_company} establishment(s){head}")
+        return (
+            f"CNPJ {result.formatted} not found in release {result.release}; its company {company} has "
+            f"{result.establishments_of_company} establishment(s){head}"
+        )
     return f"CNPJ {result.formatted} not found in release {result.release} (nor any CNPJ of company {company})"
-

@@ -12,17 +12,25 @@ from .cli_common import FORMAT, command_line, config_of, fail_if_failed, print_j
 
 
 def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--mirror", is_flag=True, default=None,
-                     help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.")(f)
+    f = click.option(
+        "--mirror",
+        is_flag=True,
+        default=None,
+        help="The base URL is a plain HTTP folder of YYYY-MM/ folders of zips, not the WebDAV share.",
+    )(f)
     f = click.option("--token", help="The share token, sent as the basic-auth user (config download.token).")(f)
     f = click.option("--base-url", help="Where the YYYY-MM/ folders are (config download.base_url).")(f)
     return f
 
 
-def _source_config(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None,
-                   **overrides: Any) -> Any:
-    return config_of(ctx, **{"download.base_url": base_url, "download.token": token,
-                             "download.mode": "mirror" if mirror else None}, **overrides)
+def _source_config(
+    ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, **overrides: Any
+) -> Any:
+    return config_of(
+        ctx,
+        **{"download.base_url": base_url, "download.token": token, "download.mode": "mirror" if mirror else None},
+        **overrides,
+    )
 
 
 @click.command()
@@ -30,8 +38,9 @@ def _source_config(ctx: click.Context, base_url: str | None, token: str | None, 
 @click.option("--local", is_flag=True, help="The releases built here instead: rows per table, size, when built.")
 @FORMAT
 @click.pass_context
-def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, local: bool,
-             fmt: str) -> None:
+def releases(
+    ctx: click.Context, base_url: str | None, token: str | None, mirror: bool | None, local: bool, fmt: str
+) -> None:
     """List the months on the server with their file count and size (37 files make a complete month).
 
     \b
@@ -50,8 +59,18 @@ def releases(ctx: click.Context, base_url: str | None, token: str | None, mirror
     config = _source_config(ctx, base_url, token, mirror)
     found = list_releases(config, notify=lambda text: click.echo(f"warning: {text}", err=True))
     if fmt == "json":
-        print_json([{"release": r.release, "files": len(r.files), "bytes": r.size, "missing": r.missing(),
-                     "url": plain_url(r.url)} for r in found])
+        print_json(
+            [
+                {
+                    "release": r.release,
+                    "files": len(r.files),
+                    "bytes": r.size,
+                    "missing": r.missing(),
+                    "url": plain_url(r.url),
+                }
+                for r in found
+            ]
+        )
         return
     from .console import show
     from .views import releases_view
@@ -64,10 +83,28 @@ def _local_releases(config: Any, fmt: str) -> None:
 
     found = local_releases(config.data_dir)
     if fmt == "json":
-        print_json([{"release": r.release, "rows": r.rows, "bytes": r.bytes,
-                     "tables": [{"table": t.name, "rows": t.rows, "files": t.files, "bytes": t.bytes,
-                                 "built_at": t.built_at, "run_id": t.run_id, "partial": t.partial} for t in r.tables]}
-                    for r in found])
+        print_json(
+            [
+                {
+                    "release": r.release,
+                    "rows": r.rows,
+                    "bytes": r.bytes,
+                    "tables": [
+                        {
+                            "table": t.name,
+                            "rows": t.rows,
+                            "files": t.files,
+                            "bytes": t.bytes,
+                            "built_at": t.built_at,
+                            "run_id": t.run_id,
+                            "partial": t.partial,
+                        }
+                        for t in r.tables
+                    ],
+                }
+                for r in found
+            ]
+        )
         return
     from .console import show
     from .views import local_releases_table
@@ -81,8 +118,16 @@ def _local_releases(config: Any, fmt: str) -> None:
 @_source_options
 @progress_options
 @click.pass_context
-def download(ctx: click.Context, release: str | None, tables: str | None, base_url: str | None, token: str | None,
-             mirror: bool | None, no_progress: bool, quiet: bool) -> None:
+def download(
+    ctx: click.Context,
+    release: str | None,
+    tables: str | None,
+    base_url: str | None,
+    token: str | None,
+    mirror: bool | None,
+    no_progress: bool,
+    quiet: bool,
+) -> None:
     """Download a release's zips into <data_dir>/raw/YYYY-MM/: resumed, retried and CRC-verified.
 
     A zip is written to NAME.part and renamed only once complete and verified; an interrupted download
@@ -103,5 +148,3 @@ def download(ctx: click.Context, release: str | None, tables: str | None, base_u
         summary = download_release(config, progress=reporter, command=command_line())
     show(download_view(summary), highlight=False)
     fail_if_failed(summary, reporter)
-
-

@@ -21,15 +21,30 @@ def export() -> None:
 @export.command("postgres")
 @click.option("--dsn", help="postgresql://user:password@host:5432/db (default: env CNPJ_DUCK_PG_DSN); never printed.")
 @click.option("--schema", help="Postgres schema of the tables (default: export.schema in config.yaml, cnpj).")
-@click.option("--tables", help="Comma-separated tables and views to export (default: every table built for the "
-                               "release and the views of sql/views/).")
+@click.option(
+    "--tables",
+    help="Comma-separated tables and views to export (default: every table built for the "
+    "release and the views of sql/views/).",
+)
 @click.option("--release", help="Release to export, YYYY-MM (default: the latest built).")
-@click.option("--batch-rows", type=click.IntRange(min=1), default=None,
-              help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.")
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.",
+)
 @progress_options
 @click.pass_context
-def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tables: str | None,
-                    release: str | None, batch_rows: int | None, no_progress: bool, quiet: bool) -> None:
+def export_postgres(
+    ctx: click.Context,
+    dsn: str | None,
+    schema: str | None,
+    tables: str | None,
+    release: str | None,
+    batch_rows: int | None,
+    no_progress: bool,
+    quiet: bool,
+) -> None:
     """Load a built release into Postgres: typed, indexed, verified, and swapped in whole or not at all.
 
     Every table is loaded into a staging table, given its primary key (where the data has no repeated keys),
@@ -53,9 +68,14 @@ def export_postgres(ctx: click.Context, dsn: str | None, schema: str | None, tab
 
     config = config_of(ctx, **{"export.dsn": dsn, "export.schema": schema})
     with progress_display(no_progress, quiet) as reporter:
-        summary = run_export(config, dsn=config.export_dsn, schema=config.export_schema, release=release,
-                             tables=split_list(tables) if tables else None, progress=reporter,
-                             command=command_line(), batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
+        summary = run_export(
+            config,
+            dsn=config.export_dsn,
+            schema=config.export_schema,
+            release=release,
+            tables=split_list(tables) if tables else None,
+            progress=reporter,
+            command=command_line(),
+            batch_rows=batch_rows or DEFAULT_BATCH_ROWS,
+        )
     show(export_view(summary, describe_server(config.export_dsn)))
-
-

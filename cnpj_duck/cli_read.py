@@ -17,13 +17,27 @@ from .errors import CnpjDuckError
 
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--format, --output and --max-rows of the commands that write rows (query, diff)."""
-    f = click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
-                     help="Rows shown by table and markdown (0: all).")(f)
-    f = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Write to this file instead of stdout (needed for parquet).")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
-                     default="table", show_default=True, help="table/markdown for people (first --max-rows rows); "
-                     "csv, json, jsonl, parquet stream every row.")(f)
+    f = click.option(
+        "--max-rows",
+        type=click.IntRange(min=0),
+        default=100,
+        show_default=True,
+        help="Rows shown by table and markdown (0: all).",
+    )(f)
+    f = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file instead of stdout (needed for parquet).",
+    )(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json", "jsonl", "markdown", "parquet"]),
+        default="table",
+        show_default=True,
+        help="table/markdown for people (first --max-rows rows); csv, json, jsonl, parquet stream every row.",
+    )(f)
     return f
 
 
@@ -47,7 +61,6 @@ def drop_stdout() -> None:
         pass
 
 
-
 @click.command()
 @click.option("--run", "run_id", type=int, help="The run to show (default: the last one).")
 @FORMAT
@@ -61,6 +74,7 @@ def status(ctx: click.Context, run_id: int | None, fmt: str) -> None:
       cnpj-duck status --run 3 --format json
     """
     from .audit import load_run
+
     run = read_audit(ctx, lambda con: load_run(con, run_id))
     if run is None:
         raise CnpjDuckError(f"no run {run_id} in the catalog" if run_id else "no run in the catalog yet")
@@ -89,6 +103,7 @@ def runs(ctx: click.Context, limit: int, fmt: str) -> None:
       cnpj-duck runs --limit 5 --format json
     """
     from .audit import list_runs
+
     found = read_audit(ctx, lambda con: list_runs(con, limit))
     if fmt == "json":
         print_json(found)
@@ -114,6 +129,7 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
       cnpj-duck rejects --run 3 --format json --limit 1000
     """
     from .audit import load_rejects
+
     found = read_audit(ctx, lambda con: load_rejects(con, run_id, table, limit))
     if fmt == "json":
         print_json(found)
@@ -159,15 +175,28 @@ def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt:
 @click.option("--from", "from_release", help="The older release, YYYY-MM (default: the built release before --to).")
 @click.option("--to", "to_release", help="The newer release, YYYY-MM (default: the latest built release).")
 @click.option("--table", "tables", help="Comma-separated tables to compare (default: every table built in both).")
-@click.option("--records", is_flag=True,
-              help="Print the differing records (table, status, key, changed columns) instead of the summary; "
-                   "the summary then goes to stderr.")
-@click.option("--status", "statuses", help="With --records: only these, comma-separated: new, removed, changed, "
-                                           "duplicate.")
+@click.option(
+    "--records",
+    is_flag=True,
+    help="Print the differing records (table, status, key, changed columns) instead of the summary; "
+    "the summary then goes to stderr.",
+)
+@click.option(
+    "--status", "statuses", help="With --records: only these, comma-separated: new, removed, changed, duplicate."
+)
 @output_options
 @click.pass_context
-def diff(ctx: click.Context, from_release: str | None, to_release: str | None, tables: str | None, records: bool,
-         statuses: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
+def diff(
+    ctx: click.Context,
+    from_release: str | None,
+    to_release: str | None,
+    tables: str | None,
+    records: bool,
+    statuses: str | None,
+    fmt: str,
+    output: Path | None,
+    max_rows: int,
+) -> None:
     """Compare two built releases: new, removed and changed records per table, and which columns changed.
 
     Records are matched by key: cnpj (estabelecimentos), cnpj_basico (empresas, simples), codigo (lookups),
@@ -188,22 +217,31 @@ def diff(ctx: click.Context, from_release: str | None, to_release: str | None, t
     if wanted and not records:
         raise click.UsageError("--status selects records: add --records")
     if wanted and set(wanted) - set(STATUSES):
-        raise click.BadParameter(f"{', '.join(sorted(set(wanted) - set(STATUSES)))}: not one of "
-                                 f"{', '.join(STATUSES)}", param_hint="--status")
+        raise click.BadParameter(
+            f"{', '.join(sorted(set(wanted) - set(STATUSES)))}: not one of {', '.join(STATUSES)}", param_hint="--status"
+        )
     _check_output(fmt, output)
     with run_diff(config_of(ctx), from_release, to_release, split_list(tables) if tables else None) as result:
         if result.from_release > result.to_release:  # allowed (a diff backwards), but likely a slip: say so
-            click.echo(f"warning: --from {result.from_release} is newer than --to {result.to_release}: new and "
-                       "removed are read backwards; swap them to compare forwards", err=True)
+            click.echo(
+                f"warning: --from {result.from_release} is newer than --to {result.to_release}: new and "
+                "removed are read backwards; swap them to compare forwards",
+                err=True,
+            )
         people = fmt in ("table", "markdown") and not records
         if people and output is None:
             click.echo(f"{'## ' if fmt == 'markdown' else ''}diff {result.from_release} -> {result.to_release}\n")
-        written = _write(result.records(wanted) if records else result.summary_relation(for_people=people), fmt,
-                         output, max_rows)
+        written = _write(
+            result.records(wanted) if records else result.summary_relation(for_people=people), fmt, output, max_rows
+        )
         if written is None:
             return
-        notes = result.lines() if records else (result.lines()[-1:] if result.skipped else []) + [
-            f"{t.table}: {note}" for t in result.summary() for note in t.notes]
+        notes = (
+            result.lines()
+            if records
+            else (result.lines()[-1:] if result.skipped else [])
+            + [f"{t.table}: {note}" for t in result.summary() for note in t.notes]
+        )
         for line in notes:  # the summary goes with the records, on stderr; so do the summary's notes
             click.echo(line, err=True)
     _wrote(written)
@@ -211,13 +249,24 @@ def diff(ctx: click.Context, from_release: str | None, to_release: str | None, t
 
 @click.command()
 @click.argument("sql", required=False)
-@click.option("--file", "sql_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the SQL from this file.")
+@click.option(
+    "--file",
+    "sql_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the SQL from this file.",
+)
 @click.option("--release", help="Query this release, YYYY-MM, instead of each table's latest.")
 @output_options
 @click.pass_context
-def query(ctx: click.Context, sql: str | None, sql_file: Path | None, fmt: str, output: Path | None,
-          release: str | None, max_rows: int) -> None:
+def query(
+    ctx: click.Context,
+    sql: str | None,
+    sql_file: Path | None,
+    fmt: str,
+    output: Path | None,
+    release: str | None,
+    max_rows: int,
+) -> None:
     """Run SQL on the catalog: the output tables, their _history views, the enriched views and the audit tables.
 
     The SQL comes from the argument, from --file, or from stdin (`-` or a pipe). `cnpj-duck describe` lists
@@ -317,8 +366,9 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
     from .console import show
     from .views import catalog_view, columns_view
 
-    show(catalog_view(objects, config.data_dir / "cnpj.duckdb") if table is None else columns_view(objects[0]),
-         width=160)
+    show(
+        catalog_view(objects, config.data_dir / "cnpj.duckdb") if table is None else columns_view(objects[0]), width=160
+    )
 
 
 @click.command()
@@ -331,8 +381,19 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
 @click.option("--release", help="Search this release, YYYY-MM or latest (default: the latest built).")
 @output_options
 @click.pass_context
-def search(ctx: click.Context, name: str | None, words: bool, uf: str | None, municipio: str | None,
-           cnae: str | None, limit: int, release: str | None, fmt: str, output: Path | None, max_rows: int) -> None:
+def search(
+    ctx: click.Context,
+    name: str | None,
+    words: bool,
+    uf: str | None,
+    municipio: str | None,
+    cnae: str | None,
+    limit: int,
+    release: str | None,
+    fmt: str,
+    output: Path | None,
+    max_rows: int,
+) -> None:
     """Find establishments by the start of their legal or trade name (or its words), with filters.
 
     Case and accents do not matter. Then `cnpj-duck lookup CNPJ` shows everything about one of them.
@@ -348,8 +409,9 @@ def search(ctx: click.Context, name: str | None, words: bool, uf: str | None, mu
     from .search import search as run_search
 
     _check_output(fmt, output)
-    found = run_search(config_of(ctx), name, words=words, uf=uf, municipio=municipio, cnae=cnae, limit=limit,
-                       release=release)
+    found = run_search(
+        config_of(ctx), name, words=words, uf=uf, municipio=municipio, cnae=cnae, limit=limit, release=release
+    )
     if not found.rows:
         click.echo(f"no establishment matches in release {found.release}", err=True)
         return
@@ -359,4 +421,3 @@ def search(ctx: click.Context, name: str | None, words: bool, uf: str | None, mu
     if found.more:
         click.echo(f"the first {found.limit} in CNPJ order; --limit shows more", err=True)
     _wrote(written)
-

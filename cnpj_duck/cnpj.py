@@ -47,21 +47,28 @@ def parse(text: str) -> str:
     cnpj = normalize(text)
     shown = repr(text.strip())
     if len(cnpj) != 14:
-        raise InvalidCnpjError(f"CNPJ {shown}: has {len(cnpj)} characters without punctuation, expected 14 "
-                               "(8 root + 4 order + 2 check digits, e.g. 12.345.678/0001-95)")
+        raise InvalidCnpjError(
+            f"CNPJ {shown}: has {len(cnpj)} characters without punctuation, expected 14 "
+            "(8 root + 4 order + 2 check digits, e.g. 12.345.678/0001-95)"
+        )
     bad = sorted({c for c in cnpj[:12] if not ("0" <= c <= "9" or "A" <= c <= "Z")})
     if bad:
-        raise InvalidCnpjError(f"CNPJ {shown}: character {', '.join(map(repr, bad))} not allowed; the first 12 "
-                               "characters are digits or letters A-Z")
+        raise InvalidCnpjError(
+            f"CNPJ {shown}: character {', '.join(map(repr, bad))} not allowed; the first 12 "
+            "characters are digits or letters A-Z"
+        )
     if not cnpj[12:].isdigit() or not cnpj[12:].isascii():
-        raise InvalidCnpjError(f"CNPJ {shown}: the last two characters are check digits and must be 0-9, "
-                               f"not {cnpj[12:]!r}")
+        raise InvalidCnpjError(
+            f"CNPJ {shown}: the last two characters are check digits and must be 0-9, not {cnpj[12:]!r}"
+        )
     expected = check_digits(cnpj[:12])
     if cnpj[12:] != expected:
         which = [name for name, got, want in zip(("first", "second"), cnpj[12:], expected, strict=True) if got != want]
         differs = "both differ" if len(which) == 2 else f"the {which[0]} one differs"
-        raise InvalidCnpjError(f"CNPJ {shown}: wrong check digits {cnpj[12:]!r}, expected {expected!r} ({differs}); "
-                               "check the CNPJ for a typo")
+        raise InvalidCnpjError(
+            f"CNPJ {shown}: wrong check digits {cnpj[12:]!r}, expected {expected!r} ({differs}); "
+            "check the CNPJ for a typo"
+        )
     return cnpj
 
 

@@ -120,8 +120,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("download.retries", int, 8, _between(0, 100)),
     Setting("download.backoff", float, 2.0, _seconds(0, 600)),
     Setting("export.schema", str, "cnpj", _schema),
-    Setting("export.dsn", str, "", lambda v: None if v == "" else check_dsn(v), secret=True, in_file=False,
-            env="CNPJ_DUCK_PG_DSN"),
+    Setting(
+        "export.dsn",
+        str,
+        "",
+        lambda v: None if v == "" else check_dsn(v),
+        secret=True,
+        in_file=False,
+        env="CNPJ_DUCK_PG_DSN",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -283,8 +290,10 @@ def load_config(
                 known = ", ".join(s.key for s in SETTINGS)
                 raise ConfigError(f"{file}: unknown key '{key}'; known keys: {known}")
             if not setting.in_file:
-                raise ConfigError(f"{file}: '{key}' is a secret and is not read from files; set {setting.env_name} "
-                                  f"or pass it as a flag")
+                raise ConfigError(
+                    f"{file}: '{key}' is a secret and is not read from files; set {setting.env_name} "
+                    f"or pass it as a flag"
+                )
             if value is None:
                 continue
             values[key] = _coerce(setting, value, str(file))

@@ -22,8 +22,9 @@ def _clock(seconds: float | None) -> str:
 
 
 def _sizes(done: float, total: float | None) -> str:
-    scale, unit = next(((f, u) for f, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")) if (total or done) >= f),
-                       (1.0, "bytes"))
+    scale, unit = next(
+        ((f, u) for f, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")) if (total or done) >= f), (1.0, "bytes")
+    )
     if unit == "bytes":
         return f"{done:,.0f}/{total:,.0f} bytes" if total else f"{done:,.0f} bytes"
     return f"{done / scale:,.1f}/{total / scale:,.1f} {unit}" if total else f"{done / scale:,.1f} {unit}"
@@ -109,8 +110,13 @@ class RichProgress:
             self.rows["build"] = sum(v for k, v in self.rows.items() if k != "build")
             self.rejects["build"] = sum(v for k, v in self.rejects.items() if k != "build")
         elapsed = max(time.monotonic() - self.started[task], 1e-6)
-        self.bars.update(self.tasks[task], advance=amount, rows=self.rows[task],
-                         rate=f"{self.rows[task] / elapsed:,.0f}", rejects=self.rejects[task])
+        self.bars.update(
+            self.tasks[task],
+            advance=amount,
+            rows=self.rows[task],
+            rate=f"{self.rows[task] / elapsed:,.0f}",
+            rejects=self.rejects[task],
+        )
 
     def finish(self, task: str, *, status: str = "succeeded", **metrics: Any) -> None:
         with self.lock:
@@ -158,8 +164,10 @@ class PlainProgress:
         if info.get("kind") == "transfer":  # a download: bytes and MB/s, no rows
             self.transfers[task] = [float(total or 0), 0.0, time.monotonic()]
             if not self.quiet and task == "download":
-                self._print(f"start download of release {info.get('release', '?')}, run {info.get('run_id', '?')} "
-                            f"({info.get('files', '?')} files, {(total or 0) / 1e6:,.1f} MB to fetch)")
+                self._print(
+                    f"start download of release {info.get('release', '?')}, run {info.get('run_id', '?')} "
+                    f"({info.get('files', '?')} files, {(total or 0) / 1e6:,.1f} MB to fetch)"
+                )
             return
         if not self.quiet and task == "build":
             size = f" ({total / 1e6:,.1f} MB unzipped)" if total and unit == "bytes" else ""
@@ -185,8 +193,9 @@ class PlainProgress:
             if metrics.get("note"):  # a file not fetched: say why, not 0.0 MB/s
                 self._print(f"{status} {task}: {metrics['note']}")
                 return
-            self._print(f"{status} {task}: {done / 1e6:,.1f} MB in {seconds:.1f}s "
-                        f"({done / 1e6 / max(seconds, 1e-6):,.1f} MB/s)")
+            self._print(
+                f"{status} {task}: {done / 1e6:,.1f} MB in {seconds:.1f}s ({done / 1e6 / max(seconds, 1e-6):,.1f} MB/s)"
+            )
             return
         rows = metrics.get("rows", self.rows.get(task, 0))
         if task == "build":

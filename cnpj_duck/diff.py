@@ -56,8 +56,14 @@ class TableDiff:
 class DiffResult:
     """The differences, held in a DuckDB connection: a summary per table and a stream of differing records."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, from_release: str, to_release: str,
-                 tables: Sequence[TableDiff], skipped: Sequence[str]) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        from_release: str,
+        to_release: str,
+        tables: Sequence[TableDiff],
+        skipped: Sequence[str],
+    ) -> None:
         self.con = con
         self.from_release = from_release
         self.to_release = to_release
@@ -74,14 +80,29 @@ class DiffResult:
         `cep: 2, logradouro: 2` and leaves out the two release columns.
         """
         kind = "VARCHAR" if for_people else "MAP(VARCHAR, BIGINT)"
-        self.con.execute("CREATE OR REPLACE TEMP TABLE diff_summary (from_release VARCHAR, to_release VARCHAR, "
-                         "table_name VARCHAR, key VARCHAR, rows_from BIGINT, rows_to BIGINT, new BIGINT, "
-                         "removed BIGINT, changed BIGINT, unchanged BIGINT, duplicate_keys BIGINT, "
-                         f"changed_columns {kind})")
-        rows = [(self.from_release, self.to_release, t.table, ", ".join(t.key), t.rows_from, t.rows_to, t.new,
-                 t.removed, t.changed, t.unchanged, t.duplicate_keys,
-                 ", ".join(f"{c}: {n}" for c, n in t.changed_columns.items()) if for_people
-                 else t.changed_columns) for t in self.tables]
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE diff_summary (from_release VARCHAR, to_release VARCHAR, "
+            "table_name VARCHAR, key VARCHAR, rows_from BIGINT, rows_to BIGINT, new BIGINT, "
+            "removed BIGINT, changed BIGINT, unchanged BIGINT, duplicate_keys BIGINT, "
+            f"changed_columns {kind})"
+        )
+        rows = [
+            (
+                self.from_release,
+                self.to_release,
+                t.table,
+                ", ".join(t.key),
+                t.rows_from,
+                t.rows_to,
+                t.new,
+                t.removed,
+                t.changed,
+                t.unchanged,
+                t.duplicate_keys,
+                ", ".join(f"{c}: {n}" for c, n in t.changed_columns.items()) if for_people else t.changed_columns,
+            )
+            for t in self.tables
+        ]
         if rows:
             self.con.executemany("INSERT INTO diff_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         rel = self.con.sql("SELECT * FROM diff_summary ORDER BY table_name")
@@ -90,13 +111,21 @@ class DiffResult:
 
     def lines(self) -> list[str]:
         """The summary in a few lines of text, for stderr next to a stream of records."""
-        out = [f"{t.table}: {t.new:,} new, {t.removed:,} removed, {t.changed:,} changed, {t.unchanged:,} unchanged"
-               + (f", {t.duplicate_keys:,} duplicate key{'' if t.duplicate_keys == 1 else 's'}" if t.duplicate_keys
-                  else "")
-               + "".join(f"; {note}" for note in t.notes) for t in self.tables]
+        out = [
+            f"{t.table}: {t.new:,} new, {t.removed:,} removed, {t.changed:,} changed, {t.unchanged:,} unchanged"
+            + (
+                f", {t.duplicate_keys:,} duplicate key{'' if t.duplicate_keys == 1 else 's'}"
+                if t.duplicate_keys
+                else ""
+            )
+            + "".join(f"; {note}" for note in t.notes)
+            for t in self.tables
+        ]
         if self.skipped:
-            out.append(f"not compared (built for only one of {self.from_release} and {self.to_release}): "
-                       f"{', '.join(self.skipped)}")
+            out.append(
+                f"not compared (built for only one of {self.from_release} and {self.to_release}): "
+                f"{', '.join(self.skipped)}"
+            )
         return out
 
     def records(self, statuses: Sequence[str] | None = None) -> duckdb.DuckDBPyRelation:
@@ -104,8 +133,10 @@ class DiffResult:
         parts = []
         for t in self.tables:
             key = " || ' | ' || ".join(f"coalesce({quote_ident(k)}, '')" for k in t.key)
-            parts.append(f"SELECT {quote_literal(t.table)} AS table_name, status, {key} AS key, changed_columns, "
-                         f"rows_from, rows_to FROM {quote_ident(_temp_name(t.table))}")
+            parts.append(
+                f"SELECT {quote_literal(t.table)} AS table_name, status, {key} AS key, changed_columns, "
+                f"rows_from, rows_to FROM {quote_ident(_temp_name(t.table))}"
+            )
         rel = self.con.sql(" UNION ALL ".join(parts))
         if statuses:
             rel = rel.filter(duckdb.ColumnExpression("status").isin(*map(duckdb.ConstantExpression, statuses)))
@@ -153,8 +184,9 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
 
 
-def diff(config: Config, from_release: str | None = None, to_release: str | None = None,
-         tables: Sequence[str] | None = None) -> DiffResult:
+def diff(
+    config: Config, from_release: str | None = None, to_release: str | None = None, tables: Sequence[str] | None = None
+) -> DiffResult:
     """Compare two built releases, per table (default: every table built in both); close the result when done.
 
     By default `to` is the latest built release and `from` the built release before it.
@@ -182,13 +214,17 @@ def diff(config: Config, from_release: str | None = None, to_release: str | None
         if not missing:
             both.append(table)
         elif tables:
-            raise UsageError(f"--table {table}: not built for {' and '.join(missing)} (built: "
-                             f"{', '.join(built) or 'none'}); run `cnpj-duck build --release {missing[0]}`")
+            raise UsageError(
+                f"--table {table}: not built for {' and '.join(missing)} (built: "
+                f"{', '.join(built) or 'none'}); run `cnpj-duck build --release {missing[0]}`"
+            )
         elif len(missing) == 1:
             skipped.append(table)
     if not both:
-        raise UsageError(f"no table is built for both {from_release} and {to_release} under {store.parquet_dir}; "
-                         "build both releases first")
+        raise UsageError(
+            f"no table is built for both {from_release} and {to_release} under {store.parquet_dir}; "
+            "build both releases first"
+        )
     con = open_engine(config.threads, config.memory_limit, store.tmp_dir, preserve_insertion_order=False)
     results: list[TableDiff] = []
     try:
@@ -209,14 +245,19 @@ def _failed(table: str, from_release: str, to_release: str, e: duckdb.Error) -> 
     named = damaged_partition(message)
     head = f"diff of {table} {from_release} -> {to_release}: {message}"
     if named is not None and named[1] in (from_release, to_release):
-        return CnpjDuckError(f"{head}; release {named[1]} of {named[0]} has a damaged file: rebuild it with "
-                             f"`cnpj-duck build --release {named[1]} --force --tables {named[0]}`")
-    return CnpjDuckError(f"{head}; if a part file of {table} is damaged, rebuild its release with `cnpj-duck build "
-                         f"--release {from_release} --force --tables {table}` (or --release {to_release})")
+        return CnpjDuckError(
+            f"{head}; release {named[1]} of {named[0]} has a damaged file: rebuild it with "
+            f"`cnpj-duck build --release {named[1]} --force --tables {named[0]}`"
+        )
+    return CnpjDuckError(
+        f"{head}; if a part file of {table} is damaged, rebuild its release with `cnpj-duck build "
+        f"--release {from_release} --force --tables {table}` (or --release {to_release})"
+    )
 
 
-def _diff_table(con: duckdb.DuckDBPyConnection, table: str, store: Store, from_release: str,
-                to_release: str) -> TableDiff:
+def _diff_table(
+    con: duckdb.DuckDBPyConnection, table: str, store: Store, from_release: str, to_release: str
+) -> TableDiff:
     """Classify one table's keys into a temporary table and count them."""
     sides = {}
     for side, release in (("a", from_release), ("b", to_release)):
@@ -225,8 +266,9 @@ def _diff_table(con: duckdb.DuckDBPyConnection, table: str, store: Store, from_r
     key = DIFF_KEYS[table]
     absent = [k for k in key if k not in sides["a"] or k not in sides["b"]]
     if absent:
-        raise UsageError(f"{table}: key column {', '.join(absent)} missing in one of the releases; rebuild both "
-                         "with the same sql/")
+        raise UsageError(
+            f"{table}: key column {', '.join(absent)} missing in one of the releases; rebuild both with the same sql/"
+        )
     notes = []
     only_a = [c for c in sides["a"] if c not in sides["b"]]
     only_b = [c for c in sides["b"] if c not in sides["a"]]
@@ -263,33 +305,54 @@ def _diff_table(con: duckdb.DuckDBPyConnection, table: str, store: Store, from_r
         )
         WHERE NOT (rows_from = 1 AND rows_to = 1 AND h_from = h_to)
     """)
+
     # Pass 2: for the changed keys only, which columns differ (a join of just their rows; an UPDATE of the key
     # table in place was twice as slow).
     def same(x: str, y: str) -> str:
         return " AND ".join(f"{x}.{quote_ident(k)} IS NOT DISTINCT FROM {y}.{quote_ident(k)}" for k in key)
 
     changed = f"(SELECT {keys} FROM {found} WHERE status = 'changed')"
-    checks = ", ".join(f"CASE WHEN {value('o', c)} IS DISTINCT FROM {value('n', c)} THEN {quote_literal(c)} END"
-                       for c in compared)
-    differing = (f"""(
-        SELECT {', '.join(f'o.{quote_ident(k)}' for k in key)},
+    checks = ", ".join(
+        f"CASE WHEN {value('o', c)} IS DISTINCT FROM {value('n', c)} THEN {quote_literal(c)} END" for c in compared
+    )
+    differing = (
+        f"""(
+        SELECT {", ".join(f"o.{quote_ident(k)}" for k in key)},
                list_filter([{checks}], lambda x: x IS NOT NULL) AS changed_columns
-        FROM (SELECT t.* FROM {a} t SEMI JOIN {changed} k ON {same('t', 'k')}) o
-        JOIN (SELECT t.* FROM {b} t SEMI JOIN {changed} k ON {same('t', 'k')}) n ON {same('o', 'n')}
-    )""" if compared else f"(SELECT {keys}, NULL::VARCHAR[] AS changed_columns FROM {found} WHERE false)")
+        FROM (SELECT t.* FROM {a} t SEMI JOIN {changed} k ON {same("t", "k")}) o
+        JOIN (SELECT t.* FROM {b} t SEMI JOIN {changed} k ON {same("t", "k")}) n ON {same("o", "n")}
+    )"""
+        if compared
+        else f"(SELECT {keys}, NULL::VARCHAR[] AS changed_columns FROM {found} WHERE false)"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {temp} AS
         SELECT d.*, c.changed_columns FROM {found} d
-        LEFT JOIN {differing} AS c ON d.status = 'changed' AND {same('d', 'c')}
+        LEFT JOIN {differing} AS c ON d.status = 'changed' AND {same("d", "c")}
     """)
     con.execute(f"DROP TABLE {found}")
     counts = dict(con.execute(f"SELECT status, count(*) FROM {temp} GROUP BY status").fetchall())
     dup_from = con.execute(f"SELECT coalesce(sum(rows_from), 0) FROM {temp} WHERE status = 'duplicate'").fetchall()
     rows_from = con.execute(f"SELECT count(*) FROM {a}").fetchall()[0][0]
     rows_to = con.execute(f"SELECT count(*) FROM {b}").fetchall()[0][0]
-    columns = dict(con.execute(f"SELECT c, count(*) FROM (SELECT unnest(changed_columns) AS c FROM {temp}) "
-                               "GROUP BY c ORDER BY count(*) DESC, c").fetchall())
+    columns = dict(
+        con.execute(
+            f"SELECT c, count(*) FROM (SELECT unnest(changed_columns) AS c FROM {temp}) "
+            "GROUP BY c ORDER BY count(*) DESC, c"
+        ).fetchall()
+    )
     new, removed, changed = (counts.get(s, 0) for s in ("new", "removed", "changed"))
     unchanged = rows_from - removed - changed - int(dup_from[0][0])
-    return TableDiff(table, key, rows_from, rows_to, new, removed, changed, unchanged, counts.get("duplicate", 0),
-                     columns, tuple(notes))
+    return TableDiff(
+        table,
+        key,
+        rows_from,
+        rows_to,
+        new,
+        removed,
+        changed,
+        unchanged,
+        counts.get("duplicate", 0),
+        columns,
+        tuple(notes),
+    )

@@ -43,8 +43,20 @@ from .unzip import verify_zip
 if TYPE_CHECKING:
     from .audit import FileScope, TableScope
 
-__all__ = ["STATE_NAME", "DownloadSummary", "FileResult", "RemoteFile", "RemoteRelease", "download_release",
-           "find_release", "list_releases", "parse_index", "parse_multistatus", "plain_url", "verify_zip"]
+__all__ = [
+    "STATE_NAME",
+    "DownloadSummary",
+    "FileResult",
+    "RemoteFile",
+    "RemoteRelease",
+    "download_release",
+    "find_release",
+    "list_releases",
+    "parse_index",
+    "parse_multistatus",
+    "plain_url",
+    "verify_zip",
+]
 
 log = logging.getLogger(__name__)
 
@@ -157,19 +169,44 @@ class _Downloader:
                     status, sha, note = self._fetch(f, remote, counts)
                 finally:
                     f.add(bytes_in=counts["fetched"])  # what came over the network, kept or not
-            return FileResult(remote.name, t.columns["table_name"], status, remote.size, counts["fetched"],
-                              time.monotonic() - started, counts["attempts"], sha, note=note)
+            return FileResult(
+                remote.name,
+                t.columns["table_name"],
+                status,
+                remote.size,
+                counts["fetched"],
+                time.monotonic() - started,
+                counts["attempts"],
+                sha,
+                note=note,
+            )
         except KeyboardInterrupt:
             self.progress.finish(remote.name, status="interrupted")
-            return FileResult(remote.name, t.columns["table_name"], "interrupted", remote.size, counts["fetched"],
-                              time.monotonic() - started, counts["attempts"], error="interrupted by the user")
+            return FileResult(
+                remote.name,
+                t.columns["table_name"],
+                "interrupted",
+                remote.size,
+                counts["fetched"],
+                time.monotonic() - started,
+                counts["attempts"],
+                error="interrupted by the user",
+            )
         except Exception as e:
             message = str(e) if isinstance(e, CnpjDuckError) else f"{type(e).__name__}: {e}"
             self.progress.finish(remote.name, status="failed")
             self.progress.message(message, level="error")
-            return FileResult(remote.name, t.columns["table_name"], "failed", remote.size, counts["fetched"],
-                              time.monotonic() - started, counts["attempts"], error=message,
-                              network=isinstance(e, NetworkError))
+            return FileResult(
+                remote.name,
+                t.columns["table_name"],
+                "failed",
+                remote.size,
+                counts["fetched"],
+                time.monotonic() - started,
+                counts["attempts"],
+                error=message,
+                network=isinstance(e, NetworkError),
+            )
 
     def held(self, remote: RemoteFile) -> int:
         """Bytes already here for a file: all of it when the zip is current, else what its part holds."""
@@ -198,8 +235,9 @@ class _Downloader:
             if sha is None:
                 with final.open("rb") as fh:
                     sha = hashlib.file_digest(fh, "sha256").hexdigest()
-                self.state.put(remote.name, size=remote.size, etag=remote.etag,
-                               last_modified=remote.last_modified, sha256=sha)
+                self.state.put(
+                    remote.name, size=remote.size, etag=remote.etag, last_modified=remote.last_modified, sha256=sha
+                )
             f.outcome, f.note = "skipped", f"already complete: {why}"
             f.set(sha256=sha)
             self.progress.start(remote.name, total=0, unit="bytes", kind="transfer")
@@ -227,8 +265,9 @@ class _Downloader:
         if stamp is not None:
             os.utime(part_path, (stamp, stamp))  # the zip's mtime is the server's: a later run can tell it is current
         os.replace(part_path, final)
-        self.state.put(remote.name, size=part.size, etag=remote.etag, last_modified=remote.last_modified,
-                       sha256=sha, part=None)
+        self.state.put(
+            remote.name, size=part.size, etag=remote.etag, last_modified=remote.last_modified, sha256=sha, part=None
+        )
         f.set(sha256=sha, zip_size=part.size)
         notes = [f"resumed at byte {resumed:,}"] if resumed else []
         if counts["attempts"] > 1:
@@ -264,12 +303,14 @@ class _Downloader:
                 failures += 1
                 if failures > self.config.download_retries:
                     kept = f"the {part.size:,} bytes fetched are kept in {part.path.name} for the next run"
-                    raise NetworkError(f"{remote.name}: {e}; gave up after {counts['attempts']} attempts; {kept}") \
-                        from None
+                    raise NetworkError(
+                        f"{remote.name}: {e}; gave up after {counts['attempts']} attempts; {kept}"
+                    ) from None
                 wait = self.http.delay(failures, e.retry_after)
                 self.gate.slow_down()
-                self.progress.message(f"{remote.name}: {e}; retrying in {wait:.1f}s from byte {part.size:,}",
-                                      level="warning")
+                self.progress.message(
+                    f"{remote.name}: {e}; retrying in {wait:.1f}s from byte {part.size:,}", level="warning"
+                )
                 self.http.sleep(wait)
                 continue
             part.fh.flush()
@@ -282,14 +323,18 @@ class _Downloader:
             if damaged > min(2, self.config.download_retries):
                 part.close()
                 part.path.unlink(missing_ok=True)  # never leave damaged bytes behind, not even as a .part
-                raise SourceError(f"{problem} after {damaged} complete downloads; the file may be damaged on the "
-                                  "server: try again later", path=remote.name)
+                raise SourceError(
+                    f"{problem} after {damaged} complete downloads; the file may be damaged on the "
+                    "server: try again later",
+                    path=remote.name,
+                )
             self.progress.message(f"{remote.name}: {problem}; fetching it again", level="warning")
 
     def _restart(self, remote: RemoteFile, part: PartFile, why: str) -> None:
         dropped = part.reset()
-        self.state.put(remote.name, part={"size": remote.size, "etag": remote.etag,
-                                          "last_modified": remote.last_modified})
+        self.state.put(
+            remote.name, part={"size": remote.size, "etag": remote.etag, "last_modified": remote.last_modified}
+        )
         if dropped:
             log.info("%s: %s; starting the file again (%d bytes dropped)", remote.name, why, dropped)
             self.progress.advance(remote.name, -dropped)
@@ -316,8 +361,10 @@ class _Downloader:
                 self._restart(remote, part, f"asked for byte {start}, the server sent from {first}")
                 raise Transient("the server answered a different range")
             if total is not None and expected is not None and total != expected:
-                raise CnpjDuckError(f"{remote.name}: the server now sends {total:,} bytes, its listing said "
-                                    f"{expected:,}: the file changed on the server; run the download again")
+                raise CnpjDuckError(
+                    f"{remote.name}: the server now sends {total:,} bytes, its listing said "
+                    f"{expected:,}: the file changed on the server; run the download again"
+                )
             self._check_validators(remote, part, resp)
             got = 0
             while True:
@@ -357,13 +404,19 @@ def _families(tables: list[str] | None) -> list[str]:
         return list(FAMILIES)
     families = [t for t in tables if t in FAMILIES]
     if not families:
-        raise UsageError(f"--tables {','.join(tables)}: no release file family among them; download takes "
-                         f"{', '.join(FAMILIES)}")
+        raise UsageError(
+            f"--tables {','.join(tables)}: no release file family among them; download takes {', '.join(FAMILIES)}"
+        )
     return families
 
 
-def download_release(config: Config, release: str | None = None, tables: list[str] | None = None,
-                     progress: Progress | None = None, command: str = "download") -> DownloadSummary:
+def download_release(
+    config: Config,
+    release: str | None = None,
+    tables: list[str] | None = None,
+    progress: Progress | None = None,
+    command: str = "download",
+) -> DownloadSummary:
     """Download a release's zips (all families, or those of `tables`) into <data_dir>/raw/<YYYY-MM>/."""
     from .audit import Audit
     from .catalogdb import Journal
@@ -382,8 +435,10 @@ def download_release(config: Config, release: str | None = None, tables: list[st
     if missing:
         asked = sum(FAMILIES[f].file_count for f in families) if families else EXPECTED_FILE_COUNT
         what = "release files" if asked == EXPECTED_FILE_COUNT else "files asked for"
-        warnings.append(f"{len(missing)} of the {asked} {what} are not on the server for {remote.release}; "
-                        f"missing: {', '.join(missing)}")
+        warnings.append(
+            f"{len(missing)} of the {asked} {what} are not on the server for {remote.release}; "
+            f"missing: {', '.join(missing)}"
+        )
     for warning in warnings:
         progress.message(warning, level="warning")
     wanted = [f for f in remote.files if f.family in families]
@@ -410,12 +465,27 @@ def download_release(config: Config, release: str | None = None, tables: list[st
                             t.outcome = "skipped"
                     scopes[family] = t
                 total = sum(max((f.size or 0) - downloader.held(f), 0) for f in wanted)
-                progress.start("download", total=total, unit="bytes", kind="transfer", release=remote.release,
-                               run_id=run.id, files=len(wanted))
+                progress.start(
+                    "download",
+                    total=total,
+                    unit="bytes",
+                    kind="transfer",
+                    release=remote.release,
+                    run_id=run.id,
+                    files=len(wanted),
+                )
                 results = _run_all(downloader, scopes, wanted)
                 progress.finish("download", status="failed" if run.failed_children else "succeeded")
-            return DownloadSummary(run.id, remote.release, run.status, folder, tuple(results), tuple(missing),
-                                   tuple(warnings), time.monotonic() - started)
+            return DownloadSummary(
+                run.id,
+                remote.release,
+                run.status,
+                folder,
+                tuple(results),
+                tuple(missing),
+                tuple(warnings),
+                time.monotonic() - started,
+            )
         finally:
             catalog.close()
 

@@ -78,7 +78,7 @@ def _server_part(dsn: str) -> str:
     body = dsn.split("://", 1)[-1]
     before_query = body.partition("?")[0]
     if "@" in before_query:
-        return body[before_query.rindex("@") + 1:]
+        return body[before_query.rindex("@") + 1 :]
     return body.rpartition("@")[2]
 
 
@@ -96,8 +96,11 @@ def with_connection_defaults(dsn: str) -> str:
     """The DSN with a connect timeout and an application name, unless it sets them itself. They are appended
     to the query as typed: re-encoding it would change what libpq reads (it decodes %20, not "+", as a space)."""
     present = {key for key, _ in _query_params(dsn)}
-    extra = [f"{key}={quote(value, safe='')}" for key, value in
-             (("connect_timeout", str(CONNECT_TIMEOUT)), ("application_name", "cnpj-duck")) if key not in present]
+    extra = [
+        f"{key}={quote(value, safe='')}"
+        for key, value in (("connect_timeout", str(CONNECT_TIMEOUT)), ("application_name", "cnpj-duck"))
+        if key not in present
+    ]
     if not extra:
         return dsn
     url, hash_, fragment = dsn.partition("#")

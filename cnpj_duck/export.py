@@ -92,8 +92,9 @@ class _Staged:
 class Exporter:
     """One export: the Postgres connection, the DuckDB engine for checks and views, the audit and progress."""
 
-    def __init__(self, config: Config, dsn: str, schema: str, release: str, progress: Progress,
-                 batch_rows: int) -> None:
+    def __init__(
+        self, config: Config, dsn: str, schema: str, release: str, progress: Progress, batch_rows: int
+    ) -> None:
         self.config = config
         self.schema = schema
         self.release = release
@@ -113,12 +114,19 @@ class Exporter:
             self.engine = self.open_engine()
             leftovers = prepare_schema(self.pg, self.schema)
             if leftovers:
-                self.progress.message(f"dropped {len(leftovers)} staging table(s) left by an interrupted export: "
-                                      f"{', '.join(leftovers)}", level="warning")
+                self.progress.message(
+                    f"dropped {len(leftovers)} staging table(s) left by an interrupted export: {', '.join(leftovers)}",
+                    level="warning",
+                )
             sources = self.define_views(sources)
             checks = {s.name: self.check(s) for s in sources}
-            self.progress.start("export", total=sum(c[0] for c in checks.values()), release=self.release,
-                                run_id=run.id, schema=self.schema)
+            self.progress.start(
+                "export",
+                total=sum(c[0] for c in checks.values()),
+                release=self.release,
+                run_id=run.id,
+                schema=self.schema,
+            )
             begun = True
             staged: list[_Staged] = []
             with ExitStack() as scopes:  # each table's audit row stays open until the swap makes it live
@@ -130,8 +138,15 @@ class Exporter:
                 self.staging.clear()
                 swap_seconds = time.monotonic() - swap_started
             self.progress.finish("export", rows=sum(s.result.rows for s in staged))
-            return ExportSummary(run.id, self.release, self.schema, tuple(s.result for s in staged),
-                                 time.monotonic() - started, swap_seconds, tuple(leftovers))
+            return ExportSummary(
+                run.id,
+                self.release,
+                self.schema,
+                tuple(s.result for s in staged),
+                time.monotonic() - started,
+                swap_seconds,
+                tuple(leftovers),
+            )
         except BaseException as e:
             if begun:
                 self.progress.finish("export", status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
@@ -146,8 +161,9 @@ class Exporter:
         tables (qualidade reads them); the catalog file itself stays free for others."""
         store = Store(self.config.data_dir)
         # Row order means nothing to a Postgres table.
-        engine = open_engine(self.config.threads, self.config.memory_limit, store.tmp_dir,
-                             preserve_insertion_order=False)
+        engine = open_engine(
+            self.config.threads, self.config.memory_limit, store.tmp_dir, preserve_insertion_order=False
+        )
         return snapshot(store, engine)
 
     def define_views(self, sources: list[Source]) -> list[Source]:
@@ -159,8 +175,16 @@ class Exporter:
 
         assert self.engine is not None
         problems: list[str] = []
-        made = set(create_views(self.engine, self.config.data_dir, self.config.sql_dir, release=self.release,
-                                temporary=True, problems=problems))
+        made = set(
+            create_views(
+                self.engine,
+                self.config.data_dir,
+                self.config.sql_dir,
+                release=self.release,
+                temporary=True,
+                problems=problems,
+            )
+        )
         for view in views:
             if view.name not in made:
                 why = next((p for p in problems if f"/{view.name}.sql" in p), "a table it reads is not built")
@@ -198,10 +222,12 @@ class Exporter:
                 keys = ", ".join(quote_ident(k) for k in key)
                 null = " OR ".join(f"{quote_ident(k)} IS NULL" for k in key)
                 row = select_over(
-                    relation, "src", f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE n > 1 AND NOT has_null), "
+                    relation,
+                    "src",
+                    f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE n > 1 AND NOT has_null), "
                     f"coalesce(sum(n - 1) FILTER (WHERE n > 1 AND NOT has_null), 0), "
                     f"coalesce(sum(n) FILTER (WHERE has_null), 0) "
-                    f"FROM (SELECT {null} AS has_null, count(*) AS n FROM src GROUP BY {keys})"
+                    f"FROM (SELECT {null} AS has_null, count(*) AS n FROM src GROUP BY {keys})",
                 ).fetchall()[0]
         except duckdb.Error as e:
             raise CnpjDuckError(f"{source.name}: cannot read it for the export: {str(e).splitlines()[0]}") from None
@@ -217,12 +243,15 @@ class Exporter:
         expected, duplicate_keys, duplicate_rows, null_keys = check
         name, staging = source.name, STAGING + source.name
         if len(f"{staging}_pkey") > 63:  # Postgres would cut the names and mix tables up
-            raise CnpjDuckError(f"{name}: a table name of at most {63 - len(STAGING) - 5} characters can be "
-                                "exported; rename its sql/ file")
+            raise CnpjDuckError(
+                f"{name}: a table name of at most {63 - len(STAGING) - 5} characters can be "
+                "exported; rename its sql/ file"
+            )
         scope.set(output_path=f"{self.schema}.{name}")
         if source.partial:
-            self.progress.message(f"{name}: built by a partial (development) run; exporting what it holds",
-                                  level="warning")
+            self.progress.message(
+                f"{name}: built by a partial (development) run; exporting what it holds", level="warning"
+            )
         schema = self.arrow_schema(source)
         columns, fields = [], []
         for f in schema:
@@ -230,8 +259,10 @@ class Exporter:
             columns.append(f"{quote_ident(f.name)} {pg_type}")
             fields.append(pa.field(f.name, arrow))
         self.staging.append(staging)
-        self.pg.sql(f"CREATE TABLE {qualified(self.schema, staging)} ({', '.join(columns)})",
-                    doing=f"creating the staging table of {name}")
+        self.pg.sql(
+            f"CREATE TABLE {qualified(self.schema, staging)} ({', '.join(columns)})",
+            doing=f"creating the staging table of {name}",
+        )
         self.pg.commit(f"creating the staging table of {name}")
 
         self.progress.start(name, total=expected, table=name)
@@ -240,14 +271,18 @@ class Exporter:
         seconds = time.monotonic() - started
         self.progress.finish(name, rows=rows)
         if nul:
-            self.progress.message(f"{name}: removed {nul:,} NUL character(s) from text (Postgres rejects them)",
-                                  level="warning")
-        in_postgres = self.pg.sql(f"SELECT count(*) FROM {qualified(self.schema, staging)}",
-                                  doing=f"counting the rows of {name}")[0][0]
+            self.progress.message(
+                f"{name}: removed {nul:,} NUL character(s) from text (Postgres rejects them)", level="warning"
+            )
+        in_postgres = self.pg.sql(
+            f"SELECT count(*) FROM {qualified(self.schema, staging)}", doing=f"counting the rows of {name}"
+        )[0][0]
         if in_postgres != expected or rows != expected:
-            raise CnpjDuckError(f"{self.schema}.{name}: {in_postgres:,} rows in Postgres, {rows:,} streamed, "
-                                f"{expected:,} in the source; nothing was swapped in, the previous tables are "
-                                "unchanged")
+            raise CnpjDuckError(
+                f"{self.schema}.{name}: {in_postgres:,} rows in Postgres, {rows:,} streamed, "
+                f"{expected:,} in the source; nothing was swapped in, the previous tables are "
+                "unchanged"
+            )
 
         started = time.monotonic()
         key = self.primary_key(source)
@@ -256,26 +291,53 @@ class Exporter:
         primary = key if key and not duplicate_rows and not null_keys else ()
         if primary:
             staged_pk = f"{STAGING}{name}_pkey"
-            self.pg.sql(f"ALTER TABLE {qualified(self.schema, staging)} ADD CONSTRAINT {quote_ident(staged_pk)} "
-                        f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})",
-                        doing=f"adding the primary key of {name}")
+            self.pg.sql(
+                f"ALTER TABLE {qualified(self.schema, staging)} ADD CONSTRAINT {quote_ident(staged_pk)} "
+                f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})",
+                doing=f"adding the primary key of {name}",
+            )
             renames.append(("constraint", staged_pk, f"{name}_pkey"))
         elif key:
-            why = [f"{duplicate_keys:,} key value(s) occur more than once ({duplicate_rows:,} extra row(s))"
-                   if duplicate_rows else "", f"{null_keys:,} row(s) have a NULL key" if null_keys else ""]
-            self.progress.message(f"{name}: no primary key on ({', '.join(key)}): {' and '.join(filter(None, why))};"
-                                  " every row is kept and the key gets a plain index", level="warning")
+            why = [
+                f"{duplicate_keys:,} key value(s) occur more than once ({duplicate_rows:,} extra row(s))"
+                if duplicate_rows
+                else "",
+                f"{null_keys:,} row(s) have a NULL key" if null_keys else "",
+            ]
+            self.progress.message(
+                f"{name}: no primary key on ({', '.join(key)}): {' and '.join(filter(None, why))};"
+                " every row is kept and the key gets a plain index",
+                level="warning",
+            )
         indexes = create_indexes(self.pg, self.schema, name, staging, schema.names, key, primary, renames)
         self.pg.sql(f"ANALYZE {qualified(self.schema, staging)}", doing=f"analyzing {name}")
         self.comment(source, staging)
         self.pg.commit(f"indexing {name}")
 
-        pk_note = f"primary key ({', '.join(primary)})" if primary else (
-            f"no primary key: {duplicate_keys:,} duplicate key(s), {duplicate_rows:,} extra row(s), "
-            f"{null_keys:,} NULL key(s)" if key else "no primary key")
+        pk_note = (
+            f"primary key ({', '.join(primary)})"
+            if primary
+            else (
+                f"no primary key: {duplicate_keys:,} duplicate key(s), {duplicate_rows:,} extra row(s), "
+                f"{null_keys:,} NULL key(s)"
+                if key
+                else "no primary key"
+            )
+        )
         scope.note = f"{pk_note}; {len(indexes)} index(es); {nul:,} NUL character(s) removed"
-        result = TableExport(name, source.kind, rows, seconds, time.monotonic() - started, primary, duplicate_keys,
-                             duplicate_rows, null_keys, tuple(indexes), nul)
+        result = TableExport(
+            name,
+            source.kind,
+            rows,
+            seconds,
+            time.monotonic() - started,
+            primary,
+            duplicate_keys,
+            duplicate_rows,
+            null_keys,
+            tuple(indexes),
+            nul,
+        )
         return _Staged(source, result, renames)
 
     def load(self, scope: TableScope, source: Source, staging: str, target: pa.Schema) -> tuple[int, int]:
@@ -285,17 +347,35 @@ class Exporter:
             with scope.file(f"view {source.name}", release=self.release) as f:
                 f.set(output_path=f"{self.schema}.{source.name}")
                 relation = self.relation(source)
-                rows, nul = ingest(self.pg, f, self.schema, staging, source.name, target,
-                                   lambda: relation.to_arrow_reader(batch_size=self.batch_rows), self.progress)
+                rows, nul = ingest(
+                    self.pg,
+                    f,
+                    self.schema,
+                    staging,
+                    source.name,
+                    target,
+                    lambda: relation.to_arrow_reader(batch_size=self.batch_rows),
+                    self.progress,
+                )
         for path in source.files:
             with scope.file(path.name, release=self.release, zip_path=str(path), zip_size=path.stat().st_size) as f:
                 f.set(output_path=f"{self.schema}.{source.name}")
                 with pq.ParquetFile(path) as reader:
-                    got, removed = ingest(self.pg, f, self.schema, staging, source.name, target,
-                                          partial(reader.iter_batches, batch_size=self.batch_rows), self.progress)
+                    got, removed = ingest(
+                        self.pg,
+                        f,
+                        self.schema,
+                        staging,
+                        source.name,
+                        target,
+                        partial(reader.iter_batches, batch_size=self.batch_rows),
+                        self.progress,
+                    )
                 if got != source.part_rows[path.name]:
-                    raise CnpjDuckError(f"{path}: {got:,} rows, its manifest says {source.part_rows[path.name]:,}; "
-                                        f"rebuild {source.name} (`cnpj-duck build --tables {source.name} --force`)")
+                    raise CnpjDuckError(
+                        f"{path}: {got:,} rows, its manifest says {source.part_rows[path.name]:,}; "
+                        f"rebuild {source.name} (`cnpj-duck build --tables {source.name} --force`)"
+                    )
                 rows, nul = rows + got, nul + removed
         self.pg.commit(f"loading {source.name}")
         return rows, nul
@@ -311,8 +391,11 @@ class Exporter:
     def comment(self, source: Source, staging: str) -> None:
         """Table comment with the release and run; column comments from the data dictionary in sql/."""
         path = self.config.sql_dir / f"{source.name}.sql"
-        sql = (path.read_text(encoding="utf-8") if path.is_file() else None) if source.kind == "parquet" \
+        sql = (
+            (path.read_text(encoding="utf-8") if path.is_file() else None)
+            if source.kind == "parquet"
             else sqlproject.view_sql(self.config.sql_dir, source.name)
+        )
         table_doc, columns = describe_sql(sql) if sql is not None else ("", {})
         stamp = datetime.now().isoformat(timespec="seconds")
         text = f"cnpj-duck {__version__}: release {self.release}, run {self.run_id}, exported {stamp}."
@@ -320,25 +403,38 @@ class Exporter:
             text += " " + table_doc
         table = qualified(self.schema, staging)
         self.pg.sql(f"COMMENT ON TABLE {table} IS {quote_literal(text)}", doing=f"commenting {source.name}")
-        present = {r[0] for r in self.pg.sql(
-            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-            (f"{quote_ident(self.schema)}.{quote_ident(staging)}",), doing=f"reading the columns of {source.name}")}
+        present = {
+            r[0]
+            for r in self.pg.sql(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                (f"{quote_ident(self.schema)}.{quote_ident(staging)}",),
+                doing=f"reading the columns of {source.name}",
+            )
+        }
         for column, doc in columns.items():
             if column in present:
-                self.pg.sql(f"COMMENT ON COLUMN {table}.{quote_ident(column)} IS {quote_literal(doc)}",
-                            doing=f"commenting {source.name}.{column}")
+                self.pg.sql(
+                    f"COMMENT ON COLUMN {table}.{quote_ident(column)} IS {quote_literal(doc)}",
+                    doing=f"commenting {source.name}.{column}",
+                )
 
 
-def export_postgres(config: Config, dsn: str | None = None, schema: str | None = None,
-                    tables: list[str] | None = None, release: str | None = None, progress: Progress | None = None,
-                    command: str = "export postgres", batch_rows: int = DEFAULT_BATCH_ROWS,
-                    quality: bool = False) -> ExportSummary:
+def export_postgres(
+    config: Config,
+    dsn: str | None = None,
+    schema: str | None = None,
+    tables: list[str] | None = None,
+    release: str | None = None,
+    progress: Progress | None = None,
+    command: str = "export postgres",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    quality: bool = False,
+) -> ExportSummary:
     """Export a built release's tables (and enriched views; qualidade with `quality`) into Postgres; every table
     is swapped in, or none."""
     dsn = dsn or config.export_dsn
     if not dsn:
-        raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set "
-                         "CNPJ_DUCK_PG_DSN")
+        raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set CNPJ_DUCK_PG_DSN")
     validate_dsn(dsn)  # the check of config load and libpq's own rules, for every caller
     if release is not None and release != "latest" and not is_valid_release(release):
         raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")

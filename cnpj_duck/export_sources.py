@@ -22,8 +22,9 @@ class Source:
     partial: bool = False
 
 
-def locate_sources(store: Store, config: Config, release: str | None, tables: list[str] | None,
-                   quality: bool = False) -> tuple[str, list[Source]]:
+def locate_sources(
+    store: Store, config: Config, release: str | None, tables: list[str] | None, quality: bool = False
+) -> tuple[str, list[Source]]:
     """The release to export (asked for, else config's, else the latest built) and its tables and views: the one
     place that knows where a built release's Parquet is."""
     wanted = release if release and release != "latest" else None
@@ -44,8 +45,10 @@ def find_sources(config: Config, release: str, tables: list[str] | None, quality
         parts = {f.name: int(manifest["parts"][f.name]["rows"]) for f in files}
         sources.append(Source(table, "parquet", tuple(files), parts, bool(manifest.get("partial"))))
     if not sources:
-        raise UsageError(f"release {release}: no built table under {config.data_dir / 'parquet'}; "
-                         "run `cnpj-duck build` for it or pass another --release")
+        raise UsageError(
+            f"release {release}: no built table under {config.data_dir / 'parquet'}; "
+            "run `cnpj-duck build` for it or pass another --release"
+        )
     built = {s.name for s in sources}
     sources += [Source(name, "view") for name in sqlproject.view_names(config.sql_dir) if name not in built]
     if tables is None:
@@ -53,6 +56,5 @@ def find_sources(config: Config, release: str, tables: list[str] | None, quality
     known = {s.name: s for s in sources}
     unknown = [t for t in tables if t not in known]
     if unknown:
-        raise UsageError(f"--tables: {', '.join(unknown)} not built for release {release}; "
-                         f"known: {', '.join(known)}")
+        raise UsageError(f"--tables: {', '.join(unknown)} not built for release {release}; known: {', '.join(known)}")
     return [known[t] for t in tables]

@@ -31,19 +31,24 @@ def prepare_schema(pg: Session, schema: str) -> list[str]:
     # export's session ends with its process, and the lock with it.
     deadline = time.monotonic() + LOCK_WAIT
     while True:  # a killed export's session may take a moment to end
-        got = pg.sql("SELECT pg_try_advisory_lock(hashtext($1))", (f"cnpj-duck export {schema}",),
-                     doing="taking the export lock")[0][0]
+        got = pg.sql(
+            "SELECT pg_try_advisory_lock(hashtext($1))", (f"cnpj-duck export {schema}",), doing="taking the export lock"
+        )[0][0]
         if got or time.monotonic() > deadline:
             break
         time.sleep(0.25)
     if not got:
-        raise CnpjDuckError(f"another cnpj-duck export into schema {schema} at {pg.where} is running; "
-                            "wait for it to finish and retry")
+        raise CnpjDuckError(
+            f"another cnpj-duck export into schema {schema} at {pg.where} is running; wait for it to finish and retry"
+        )
     # Index builds sort whole tables: give them room (this session only).
     pg.sql("SET maintenance_work_mem = '256MB'", doing="setting maintenance_work_mem")
-    rows = pg.sql("SELECT tablename FROM pg_tables WHERE schemaname = $1 AND (starts_with(tablename, $2) "
-                  "OR starts_with(tablename, $3)) ORDER BY tablename", (schema, STAGING, OLD),
-                  doing="looking for leftover staging tables")
+    rows = pg.sql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND (starts_with(tablename, $2) "
+        "OR starts_with(tablename, $3)) ORDER BY tablename",
+        (schema, STAGING, OLD),
+        doing="looking for leftover staging tables",
+    )
     leftovers = [r[0] for r in rows]
     for name in leftovers:
         pg.sql(f"DROP TABLE IF EXISTS {qualified(schema, name)}", doing=f"dropping leftover {name}")
@@ -51,8 +56,16 @@ def prepare_schema(pg: Session, schema: str) -> list[str]:
     return leftovers
 
 
-def create_indexes(pg: Session, schema: str, name: str, staging: str, columns: list[str], key: tuple[str, ...],
-                   primary: tuple[str, ...], renames: list[tuple[str, str, str]]) -> list[str]:
+def create_indexes(
+    pg: Session,
+    schema: str,
+    name: str,
+    staging: str,
+    columns: list[str],
+    key: tuple[str, ...],
+    primary: tuple[str, ...],
+    renames: list[tuple[str, str, str]],
+) -> list[str]:
     """The usual lookups, on the staging table (readers never see the table without them); their final names
     are returned, and the renames the swap does are added to `renames`."""
     wanted = [c for c in INDEXED if all(k in columns for k in c)]
@@ -66,8 +79,10 @@ def create_indexes(pg: Session, schema: str, name: str, staging: str, columns: l
         indexed.append(cols)
         staged_name = f"{staging}_{n}"  # STAGING + name: the swap renames it
         spec = ", ".join(quote_ident(c) + (" text_pattern_ops" if c in NAME_COLUMNS else "") for c in cols)
-        pg.sql(f"CREATE INDEX {quote_ident(staged_name)} ON {qualified(schema, staging)} ({spec})",
-               doing=f"indexing {name} ({', '.join(cols)})")
+        pg.sql(
+            f"CREATE INDEX {quote_ident(staged_name)} ON {qualified(schema, staging)} ({spec})",
+            doing=f"indexing {name} ({', '.join(cols)})",
+        )
         final = index_name(name, cols)
         renames.append(("index", staged_name, final))
         made.append(final)
@@ -81,25 +96,27 @@ def swap(pg: Session, schema: str, tables: list[tuple[str, list[tuple[str, str, 
     # Renaming waits for readers of the live tables; do not wait (and block new readers behind us) forever.
     pg.sql("SET LOCAL lock_timeout = '60s'", doing=doing)
     for name, _ in tables:
-        pg.sql(f"ALTER TABLE IF EXISTS {qualified(schema, name)} RENAME TO {quote_ident(OLD + name)}",
-               doing=doing)
-        pg.sql(f"ALTER TABLE {qualified(schema, STAGING + name)} RENAME TO {quote_ident(name)}",
-               doing=doing)
+        pg.sql(f"ALTER TABLE IF EXISTS {qualified(schema, name)} RENAME TO {quote_ident(OLD + name)}", doing=doing)
+        pg.sql(f"ALTER TABLE {qualified(schema, STAGING + name)} RENAME TO {quote_ident(name)}", doing=doing)
     for name, renames in tables:
         try:
             pg.cur.execute(f"DROP TABLE IF EXISTS {qualified(schema, OLD + name)}")
         except adbc_driver_manager.Error as e:
             if sqlstate(e) == "2BP01":  # a view or foreign key of the user's reads the old table
                 pg.rollback()
-                raise CnpjDuckError(f"{schema}.{name}: other objects (views, foreign keys) depend on it, "
-                                    f"so it cannot be replaced ({scrub(server_message(e), pg.dsn)}); drop "
-                                    "them, export, and create them again; the previous tables are "
-                                    "unchanged") from None
+                raise CnpjDuckError(
+                    f"{schema}.{name}: other objects (views, foreign keys) depend on it, "
+                    f"so it cannot be replaced ({scrub(server_message(e), pg.dsn)}); drop "
+                    "them, export, and create them again; the previous tables are "
+                    "unchanged"
+                ) from None
             raise pg.error(e, doing) from None
         for kind, old, new in renames:
             if kind == "constraint":
-                pg.sql(f"ALTER TABLE {qualified(schema, name)} RENAME CONSTRAINT {quote_ident(old)} "
-                       f"TO {quote_ident(new)}", doing=doing)
+                pg.sql(
+                    f"ALTER TABLE {qualified(schema, name)} RENAME CONSTRAINT {quote_ident(old)} TO {quote_ident(new)}",
+                    doing=doing,
+                )
             else:
                 pg.sql(f"ALTER INDEX {qualified(schema, old)} RENAME TO {quote_ident(new)}", doing=doing)
     pg.commit(doing)

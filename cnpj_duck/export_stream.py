@@ -57,18 +57,25 @@ def conform(batch: pa.RecordBatch, target: pa.Schema) -> tuple[pa.RecordBatch, i
     return (pa.RecordBatch.from_arrays(columns, schema=target) if removed else batch), removed
 
 
-
-
-def _conformed(open_batches: Callable[[], Iterator[pa.RecordBatch]],
-               target: pa.Schema) -> Iterator[tuple[pa.RecordBatch, int]]:
+def _conformed(
+    open_batches: Callable[[], Iterator[pa.RecordBatch]], target: pa.Schema
+) -> Iterator[tuple[pa.RecordBatch, int]]:
     """The batches, opened only when the reading thread starts, each conformed (and its NULs counted)."""
     for batch in open_batches():
         if batch.num_rows:
             yield conform(batch, target)
 
 
-def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, target: pa.Schema,
-           open_batches: Callable[[], Iterator[pa.RecordBatch]], progress: Progress) -> tuple[int, int]:
+def ingest(
+    pg: Session,
+    f: FileScope,
+    schema: str,
+    staging: str,
+    name: str,
+    target: pa.Schema,
+    open_batches: Callable[[], Iterator[pa.RecordBatch]],
+    progress: Progress,
+) -> tuple[int, int]:
     """Stream one file's (or view's) batches into the staging table with adbc_ingest; returns rows and NULs.
 
     A thread reads and converts the next batches while the driver sends the current one (a queue of a few
@@ -125,8 +132,10 @@ def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, targ
             cause = failure[0]
             if isinstance(cause, CnpjDuckError | KeyboardInterrupt):
                 raise cause from None
-            raise CnpjDuckError(f"{f.columns['zip_name']} of {name}: cannot read it: "
-                                f"{str(cause).splitlines()[0] if str(cause) else type(cause).__name__}") from None
+            raise CnpjDuckError(
+                f"{f.columns['zip_name']} of {name}: cannot read it: "
+                f"{str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
+            ) from None
         error = pg.error(e, f"loading {f.columns['zip_name']} into {schema}.{name}")
         if isinstance(error, KeyboardInterrupt):
             f.discard_batches("interrupted by the user", status="interrupted")
@@ -137,4 +146,3 @@ def ingest(pg: Session, f: FileScope, schema: str, staging: str, name: str, targ
         stream.close()
         feed.close()
     return counts["rows"], counts["nul"]
-

@@ -29,6 +29,7 @@ from .unzip import open_member
 
 T = TypeVar("T")
 
+
 @dataclass(frozen=True)
 class Member:
     """The data member of one release zip."""
@@ -176,11 +177,18 @@ class MemberParser:
             pa.py_buffer(text),
             read_options=pacsv.ReadOptions(column_names=list(columns), use_threads=True, block_size=4 << 20),
             parse_options=pacsv.ParseOptions(
-                delimiter=";", quote_char='"', double_quote=True, escape_char=False,
-                newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=collector,
+                delimiter=";",
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+                invalid_row_handler=collector,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=self.schema, strings_can_be_null=False, quoted_strings_can_be_null=False,
+                column_types=self.schema,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
         first_line = self.next_line
@@ -226,8 +234,9 @@ class MemberParser:
         rejects.sort(key=lambda pr: pr[0])
         return [r for _, r in rejects], salvaged
 
-    def _open_tail(self, data: bytes, first_line: int, table: pa.Table,
-                   rejects: list[Reject]) -> tuple[pa.Table, Reject | None, list[list[str]]]:
+    def _open_tail(
+        self, data: bytes, first_line: int, table: pa.Table, rejects: list[Reject]
+    ) -> tuple[pa.Table, Reject | None, list[list[str]]]:
         """A last record whose quote never closes: pyarrow closes it at the end of the data and keeps it."""
         end = data.rstrip(b"\r\n")
         if not end or table.num_rows == 0:
@@ -293,7 +302,7 @@ def _find_record(data: bytes, needle: bytes, start: int) -> int:
 def _is_whole_line(data: bytes, start: int, end: int) -> bool:
     # A short reject like `""` also matches the start of longer records (`"";""`): it must end where a line ends.
     starts_line = start == 0 or data[start - 1] == 0x0A
-    return starts_line and (end == len(data) or data[end] == 0x0A or data[end:end + 2] == b"\r\n")
+    return starts_line and (end == len(data) or data[end] == 0x0A or data[end : end + 2] == b"\r\n")
 
 
 def _split_open_record(raw: str, expected: int) -> tuple[str | None, list[list[str]]]:
@@ -337,16 +346,21 @@ def iter_member(member: Member, batch_bytes: int) -> Iterator[Batch | BatchFailu
             for data in read_slices(stream, batch_bytes):
                 yield parser.parse(data)
     except zipfile.BadZipFile as e:
-        yield BatchFailure(parser.next_line, SourceError(
-            f"corrupt data in {member.member_name} ({e}); download it again", path=name))
+        yield BatchFailure(
+            parser.next_line, SourceError(f"corrupt data in {member.member_name} ({e}); download it again", path=name)
+        )
     # isal's stub declares isal_zlib.error as an Exception instance; at run time it is the exception class.
     except (isal_zlib.error, EOFError) as e:  # type: ignore[misc]
-        yield BatchFailure(parser.next_line, SourceError(
-            f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again", path=name))
+        yield BatchFailure(
+            parser.next_line,
+            SourceError(f"cannot inflate {member.member_name} ({e}); the zip is damaged, download it again", path=name),
+        )
     except OSError as e:
         yield BatchFailure(parser.next_line, SourceError(f"cannot read the file ({e})", path=name))
     except (NotImplementedError, RuntimeError) as e:  # open_member: Deflate64, encryption, ...
-        yield BatchFailure(parser.next_line, SourceError(
-            f"unsupported zip ({e}); re-zip it with plain Deflate or download it again", path=name))
+        yield BatchFailure(
+            parser.next_line,
+            SourceError(f"unsupported zip ({e}); re-zip it with plain Deflate or download it again", path=name),
+        )
     except Exception as e:
         yield BatchFailure(parser.next_line, e)

@@ -36,8 +36,10 @@ def parse_multistatus(body: bytes, url: str) -> list[Entry]:
     try:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError as e:
-        raise NetworkError(f"{plain_url(url)}: the answer to PROPFIND is not WebDAV XML ({e}); is download.base_url a "
-                           "WebDAV folder? (download.mode 'mirror' reads plain HTTP folders)") from None
+        raise NetworkError(
+            f"{plain_url(url)}: the answer to PROPFIND is not WebDAV XML ({e}); is download.base_url a "
+            "WebDAV folder? (download.mode 'mirror' reads plain HTTP folders)"
+        ) from None
     own = unquote(urlsplit(url).path).rstrip("/")
     entries: list[Entry] = []
     for response in root.iter("{DAV:}response"):
@@ -61,9 +63,16 @@ def parse_multistatus(body: bytes, url: str) -> list[Entry]:
         size = int(length_text) if length_text.isdigit() else None
         modified = props.get("{DAV:}getlastmodified")
         etag = props.get("{DAV:}getetag")
-        entries.append(Entry(path.rstrip("/").rsplit("/", 1)[-1], full, folder, size,
-                              (modified.text or "").strip() or None if modified is not None else None,
-                              (etag.text or "").strip() or None if etag is not None else None))
+        entries.append(
+            Entry(
+                path.rstrip("/").rsplit("/", 1)[-1],
+                full,
+                folder,
+                size,
+                (modified.text or "").strip() or None if modified is not None else None,
+                (etag.text or "").strip() or None if etag is not None else None,
+            )
+        )
     return entries
 
 

@@ -50,10 +50,16 @@ class LookupResult:
 
     def warnings(self) -> list[str]:
         """What a reader must know: duplicate keys in the release, tables not built."""
-        out = [f"{table} has {len(rows)} rows for this key in release {self.release} (duplicate key in the "
-               "source); all are shown" for table, rows in (("estabelecimentos", self.estabelecimentos),
-                                                            ("empresas", self.empresas), ("simples", self.simples))
-               if len(rows) > 1]
+        out = [
+            f"{table} has {len(rows)} rows for this key in release {self.release} (duplicate key in the "
+            "source); all are shown"
+            for table, rows in (
+                ("estabelecimentos", self.estabelecimentos),
+                ("empresas", self.empresas),
+                ("simples", self.simples),
+            )
+            if len(rows) > 1
+        ]
         if len(self.matriz_cnpj) > 1:
             out.append(f"the company has {len(self.matriz_cnpj)} establishments marked head office (matriz)")
         if self.missing_tables:
@@ -62,18 +68,29 @@ class LookupResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape of `lookup --format json` (see the README)."""
-        duplicates = {t: list(rows[1:]) for t, rows in (("estabelecimentos", self.estabelecimentos),
-                                                         ("empresas", self.empresas), ("simples", self.simples))
-                      if len(rows) > 1}
+        duplicates = {
+            t: list(rows[1:])
+            for t, rows in (
+                ("estabelecimentos", self.estabelecimentos),
+                ("empresas", self.empresas),
+                ("simples", self.simples),
+            )
+            if len(rows) > 1
+        }
         return {
-            "cnpj": self.cnpj, "cnpj_formatado": self.formatted, "release": self.release, "found": self.found,
+            "cnpj": self.cnpj,
+            "cnpj_formatado": self.formatted,
+            "release": self.release,
+            "found": self.found,
             "estabelecimento": self.estabelecimentos[0] if self.estabelecimentos else None,
             "empresa": self.empresas[0] if self.empresas else None,
             "simples": self.simples[0] if self.simples else None,
-            "socios": list(self.socios), "cnaes_secundarias": list(self.cnaes_secundarias),
+            "socios": list(self.socios),
+            "cnaes_secundarias": list(self.cnaes_secundarias),
             "matriz_cnpj": list(self.matriz_cnpj),
             "estabelecimentos_da_empresa": self.establishments_of_company,
-            "duplicados": duplicates, "avisos": self.warnings(),
+            "duplicados": duplicates,
+            "avisos": self.warnings(),
         }
 
 
@@ -127,12 +144,13 @@ class Lookup:
                 continue
             self.missing.append(table)
             if table in LOOKUP_TABLES:  # an empty lookup: every code shows with no description
-                self.con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT NULL::VARCHAR AS codigo, "
-                                 "NULL::VARCHAR AS descricao WHERE false")
+                self.con.execute(
+                    f"CREATE VIEW {quote_ident(table)} AS SELECT NULL::VARCHAR AS codigo, "
+                    "NULL::VARCHAR AS descricao WHERE false"
+                )
         if "estabelecimentos" in self.missing:  # resolve_release saw it; a build may have swapped it since
             self.con.close()
-            raise UsageError(f"estabelecimentos for {self.release}: no published partition now; retry after the "
-                             "build")
+            raise UsageError(f"estabelecimentos for {self.release}: no published partition now; retry after the build")
         # Keep each file's parsed footer between the lookups of one connection (set once Parquet is loaded).
         self.con.execute("SET parquet_metadata_cache = true")
 
@@ -151,8 +169,10 @@ class Lookup:
             table = named[0]
         elif probe:
             table = next((t for t in self._joined(table) if t not in self.missing and not self._readable(t)), table)
-        return CnpjDuckError(f"{table} of release {self.release}: {message}; rebuild it with "
-                             f"`cnpj-duck build --release {self.release} --force --tables {table}`")
+        return CnpjDuckError(
+            f"{table} of release {self.release}: {message}; rebuild it with "
+            f"`cnpj-duck build --release {self.release} --force --tables {table}`"
+        )
 
     @staticmethod
     def _joined(table: str) -> list[str]:
@@ -173,20 +193,31 @@ class Lookup:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rows(self, table: str, where: str, params: list[Any], prefix: str = "", source: str | None = None,
-              extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def _rows(
+        self,
+        table: str,
+        where: str,
+        params: list[Any],
+        prefix: str = "",
+        source: str | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
         """Rows of `table` matching `where` (bound params), with descriptions next to their codes."""
         if table in self.missing:
             return []
         joins, described = [], []
         for n, (column, lookup) in enumerate(CODE_LOOKUPS.get(table, {}).items()):
             # A lookup that repeats a code would multiply rows: its descriptions are joined into one instead.
-            joins.append(f"LEFT JOIN (SELECT codigo, string_agg(DISTINCT descricao, ' | ') AS descricao FROM "
-                         f"{quote_ident(lookup)} GROUP BY codigo) l{n} ON l{n}.codigo = t.{quote_ident(column)}")
+            joins.append(
+                f"LEFT JOIN (SELECT codigo, string_agg(DISTINCT descricao, ' | ') AS descricao FROM "
+                f"{quote_ident(lookup)} GROUP BY codigo) l{n} ON l{n}.codigo = t.{quote_ident(column)}"
+            )
             described.append(f"l{n}.descricao AS {quote_ident(column + '_descricao')}")
         select = ", ".join(["t.* EXCLUDE (filename, file_row_number)", *described, *extra])
-        sql = (f"{prefix} SELECT {select} FROM {source or quote_ident(table)} t {' '.join(joins)} WHERE {where} "
-               "ORDER BY t.filename, t.file_row_number")
+        sql = (
+            f"{prefix} SELECT {select} FROM {source or quote_ident(table)} t {' '.join(joins)} WHERE {where} "
+            "ORDER BY t.filename, t.file_row_number"
+        )
         try:
             rel = self.con.execute(sql, params)
             names = [d[0] for d in rel.description]
@@ -199,8 +230,10 @@ class Lookup:
         rows = self._rows("estabelecimentos", "t.cnpj_basico = ?", [root])
         found = sorted({r["cnpj"] for r in rows}, key=lambda c: (c[8:12] != "0001", c))
         if not found:
-            raise CnpjDuckError(f"company root {root}: no establishment in release {self.release}"
-                                f"{'' if self._rows('empresas', 't.cnpj_basico = ?', [root]) else ' (nor a company)'}")
+            raise CnpjDuckError(
+                f"company root {root}: no establishment in release {self.release}"
+                f"{'' if self._rows('empresas', 't.cnpj_basico = ?', [root]) else ' (nor a company)'}"
+            )
         return found
 
     def get(self, cnpj: str) -> LookupResult:
@@ -209,12 +242,17 @@ class Lookup:
         # One scan for the establishment and its company's other establishments: cnpj_basico prunes as well as
         # cnpj does (the file is sorted by cnpj, so by its prefix too), and the CTE is read once.
         estab = self._rows(
-            "estabelecimentos", "t.cnpj = ?", [basico, cnpj],
+            "estabelecimentos",
+            "t.cnpj = ?",
+            [basico, cnpj],
             prefix="WITH company AS MATERIALIZED (SELECT * FROM estabelecimentos WHERE cnpj_basico = ?)",
             source="company",
-            extra=("(SELECT count(DISTINCT cnpj) FROM company) AS _count",
-                   "(SELECT list(DISTINCT cnpj ORDER BY cnpj) FROM company WHERE identificador_matriz_filial = '1') "
-                   "AS _matriz"))
+            extra=(
+                "(SELECT count(DISTINCT cnpj) FROM company) AS _count",
+                "(SELECT list(DISTINCT cnpj ORDER BY cnpj) FROM company WHERE identificador_matriz_filial = '1') "
+                "AS _matriz",
+            ),
+        )
         if estab:
             count, matriz = estab[0]["_count"], estab[0]["_matriz"]
             for row in estab:
@@ -224,16 +262,21 @@ class Lookup:
                 count, matriz = self.con.execute(
                     "SELECT count(DISTINCT cnpj), list(DISTINCT cnpj ORDER BY cnpj) FILTER "
                     "(WHERE identificador_matriz_filial = '1') FROM estabelecimentos WHERE cnpj_basico = ?",
-                    [basico]).fetchall()[0]
+                    [basico],
+                ).fetchall()[0]
             except duckdb.Error as e:
                 raise self._damaged("estabelecimentos", e) from None
         secondary: tuple[dict[str, Any], ...] = ()
         codes = next((r["cnae_fiscal_secundaria"] for r in estab if r["cnae_fiscal_secundaria"]), None)
         if codes:
             try:
-                known = dict(self.con.execute(
-                    "SELECT codigo, string_agg(DISTINCT descricao, ' | ') FROM cnaes WHERE codigo IN "
-                    "(SELECT unnest(?::VARCHAR[])) GROUP BY codigo", [codes]).fetchall())
+                known = dict(
+                    self.con.execute(
+                        "SELECT codigo, string_agg(DISTINCT descricao, ' | ') FROM cnaes WHERE codigo IN "
+                        "(SELECT unnest(?::VARCHAR[])) GROUP BY codigo",
+                        [codes],
+                    ).fetchall()
+                )
             except duckdb.Error as e:
                 raise self._damaged("cnaes", e) from None
             secondary = tuple({"codigo": c, "descricao": known.get(c)} for c in codes)
@@ -243,9 +286,15 @@ class Lookup:
             return tuple(_ordered(r, table) for r in rows)
 
         return LookupResult(
-            cnpj=cnpj, release=self.release, estabelecimentos=tuple(_ordered(r, "estabelecimentos") for r in estab),
-            empresas=company("empresas"), simples=company("simples"), socios=company("socios"),
-            cnaes_secundarias=secondary, matriz_cnpj=tuple(matriz or ()), establishments_of_company=count,
+            cnpj=cnpj,
+            release=self.release,
+            estabelecimentos=tuple(_ordered(r, "estabelecimentos") for r in estab),
+            empresas=company("empresas"),
+            simples=company("simples"),
+            socios=company("socios"),
+            cnaes_secundarias=secondary,
+            matriz_cnpj=tuple(matriz or ()),
+            establishments_of_company=count,
             missing_tables=tuple(t for t in self.missing if t != "estabelecimentos"),
         )
 
@@ -268,5 +317,10 @@ def lookup(config: Config, cnpjs: Iterable[str], release: str | None = None) -> 
     """Look up each CNPJ (any accepted spelling) in one release (default: the latest built); see LookupResult."""
     parsed = parse_all(cnpjs)
     with Lookup(config, release) as finder:
-        return [result for key in parsed for result in
-                ([finder.get(key)] if len(key) == 14 else [finder.get(c) for c in finder.establishments_of(key)])]
+        return [
+            result
+            for key in parsed
+            for result in (
+                [finder.get(key)] if len(key) == 14 else [finder.get(c) for c in finder.establishments_of(key)]
+            )
+        ]

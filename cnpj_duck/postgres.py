@@ -45,8 +45,15 @@ def sqlstate(e: BaseException) -> str | None:
     return m.group(1) if m else None
 
 
-_LOST = ("server closed the connection", "no connection to the server", "terminating connection",
-         "could not receive data", "could not send data", "connection to server", "Broken pipe")
+_LOST = (
+    "server closed the connection",
+    "no connection to the server",
+    "terminating connection",
+    "could not receive data",
+    "could not send data",
+    "connection to server",
+    "Broken pipe",
+)
 
 
 def is_connection_lost(e: BaseException) -> bool:
@@ -112,8 +119,10 @@ class Session:
             return KeyboardInterrupt()  # Ctrl-C: the driver cancelled the statement and reports that instead
         reason = scrub(server_message(e), self.dsn)
         if is_connection_lost(e):
-            return NetworkError(f"lost the connection to Postgres at {self.where} while {doing}: {reason}; "
-                                "the previous tables are unchanged")
+            return NetworkError(
+                f"lost the connection to Postgres at {self.where} while {doing}: {reason}; "
+                "the previous tables are unchanged"
+            )
         return CnpjDuckError(f"{doing}: {reason}")
 
     def rollback(self) -> None:
@@ -177,9 +186,12 @@ def narrow_hugeints(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelatio
     types = [str(t) for t in relation.types]
     if not _HUGE.intersection(types):
         return relation
-    return relation.project(", ".join(
-        f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" if t in _HUGE else quote_ident(c)
-        for c, t in zip(relation.columns, types, strict=True)))
+    return relation.project(
+        ", ".join(
+            f"CAST({quote_ident(c)} AS BIGINT) AS {quote_ident(c)}" if t in _HUGE else quote_ident(c)
+            for c, t in zip(relation.columns, types, strict=True)
+        )
+    )
 
 
 def qualified(schema: str, name: str) -> str:

@@ -37,7 +37,8 @@ def exported_releases(store: Store) -> dict[str, str]:
             "json_extract_string(config, '$.\"export.schema\"') AS schema_name, row_number() OVER (PARTITION BY "
             "json_extract_string(config, '$.\"export.schema\"') ORDER BY run_id DESC) AS n FROM audit_runs "
             "WHERE status = 'succeeded' AND command LIKE '%export postgres%' AND release IS NOT NULL) WHERE n = 1 "
-            "ORDER BY run_id").fetchall()
+            "ORDER BY run_id"
+        ).fetchall()
     return {release: f"in Postgres schema {schema} (export run {run})" for release, run, schema in rows}
 
 
@@ -66,6 +67,11 @@ def prune(config: Config, keep: int, dry_run: bool = False) -> PruneResult:
 
             refreshed = refresh_catalog(config.data_dir, config.sql_dir)
             warnings = [f"catalog view not created: {p}" for p in refreshed.problems]
-    return PruneResult(tuple(removed), tuple(sorted(kept)), {r: protected[r] for r in sorted(protected)
-                                                            if r not in months[-keep:]},
-                       freed, dry_run, tuple(warnings))
+    return PruneResult(
+        tuple(removed),
+        tuple(sorted(kept)),
+        {r: protected[r] for r in sorted(protected) if r not in months[-keep:]},
+        freed,
+        dry_run,
+        tuple(warnings),
+    )

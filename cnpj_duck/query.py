@@ -42,8 +42,22 @@ PARQUET_ROW_GROUP = 122_880  # DuckDB's default: small enough to bound memory, l
 MAX_ROWS = 100  # rows a table or markdown result shows by default
 _CELL_WIDTH = 60  # a longer value is cut in table and markdown output (the full value is in csv/json)
 # Types pyarrow's CSV writer renders as we document; every other type is cast to text by DuckDB first.
-_CSV_PLAIN = {"boolean", "tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger",
-              "ubigint", "float", "double", "decimal", "varchar", "date"}
+_CSV_PLAIN = {
+    "boolean",
+    "tinyint",
+    "smallint",
+    "integer",
+    "bigint",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "float",
+    "double",
+    "decimal",
+    "varchar",
+    "date",
+}
 _NESTED = {"list", "struct", "map", "array", "union"}
 
 
@@ -56,8 +70,9 @@ class QueryResult:
     output: Path | None = None
 
 
-def connect(data_dir: Path, sql_dir: Path, release: str | None = None,
-            engine: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    data_dir: Path, sql_dir: Path, release: str | None = None, engine: duckdb.DuckDBPyConnection | None = None
+) -> duckdb.DuckDBPyConnection:
     """The catalog as readers see it (catalog.connect_reader): views over `release`, or the latest built one.
 
     For a release, every output table built for it gets its view: a table without it is simply absent, rather
@@ -71,8 +86,9 @@ _RESULTS = {"SELECT", "EXPLAIN"}
 _WRITES = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "MERGE_INTO", "CREATE_FUNC"}
 
 
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = None,
-              data_dir: Path | None = None) -> duckdb.DuckDBPyRelation:
+def run_query(
+    con: duckdb.DuckDBPyConnection, sql: str, release: str | None = None, data_dir: Path | None = None
+) -> duckdb.DuckDBPyRelation:
     """Run SQL (SET, COPY ... TO and the like may precede one result-producing statement); errors become one line."""
     if not sql.strip():
         raise UsageError("the query is empty; pass SQL as an argument, with --file, or on stdin")
@@ -80,14 +96,18 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
         statements = con.extract_statements(sql)
         for statement in statements:
             if statement.type.name in _WRITES:
-                raise SqlError(f"{statement.type.name} statements are not run: query reads the catalog; write "
-                               "results with --output FILE or COPY (SELECT ...) TO 'file'")
+                raise SqlError(
+                    f"{statement.type.name} statements are not run: query reads the catalog; write "
+                    "results with --output FILE or COPY (SELECT ...) TO 'file'"
+                )
         # DuckDB returns only the last result, and one --format/--output takes one table: refuse rather than drop
         # the others silently (issue 12).
         producing = sum(statement.type.name in _RESULTS for statement in statements)
         if producing > 1:
-            raise UsageError(f"{producing} statements return rows; query shows one result: run them one by one, or "
-                             "join them with UNION ALL")
+            raise UsageError(
+                f"{producing} statements return rows; query shows one result: run them one by one, or "
+                "join them with UNION ALL"
+            )
         return con.sql(sql)
     except duckdb.Error as e:
         message = sql_message(e)
@@ -99,13 +119,21 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, release: str | None = No
             elif release is not None:
                 message += f" (release {release} has: {', '.join(store.tables_of(release))})"
             else:
-                message += (f" (the latest built release, {shown}, has: {', '.join(store.tables_of(shown))}; "
-                            f"`cnpj-duck build --release {shown}` makes the others)")
+                message += (
+                    f" (the latest built release, {shown}, has: {', '.join(store.tables_of(shown))}; "
+                    f"`cnpj-duck build --release {shown}` makes the others)"
+                )
         raise SqlError(message) from None
 
 
-def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: str, stream: IO[Any],
-                 output: Path | None = None, max_rows: int = MAX_ROWS, config: Config | None = None) -> QueryResult:
+def write_result(
+    result: duckdb.DuckDBPyRelation | pa.RecordBatchReader,
+    fmt: str,
+    stream: IO[Any],
+    output: Path | None = None,
+    max_rows: int = MAX_ROWS,
+    config: Config | None = None,
+) -> QueryResult:
     """Write a relation's (or record batch reader's) rows to `stream`, or to `output` when given.
 
     `parquet` needs `output`. For table and markdown, `max_rows` caps the rows shown (0: all of them). A record
@@ -119,8 +147,11 @@ def write_result(result: duckdb.DuckDBPyRelation | pa.RecordBatchReader, fmt: st
     if isinstance(result, pa.RecordBatchReader):
         # A private engine to convert types (not the reader's own: a query there would end its stream); the reader
         # can be read only once. Without a config (a library caller's; the CLI hands relations), DuckDB's default.
-        owned = (open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
-                 if config is not None else duckdb.connect())
+        owned = (
+            open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
+            if config is not None
+            else duckdb.connect()
+        )
         rel, replayable = owned.from_arrow(result), False
     else:
         rel, replayable = result, True
@@ -168,8 +199,7 @@ def _side_file(output: Path) -> tuple[Path, Path | None]:
     return target.with_name(f".{target.name}.partial"), target
 
 
-def _write_file(rel: duckdb.DuckDBPyRelation, fmt: str, output: Path, max_rows: int,
-                replayable: bool) -> QueryResult:
+def _write_file(rel: duckdb.DuckDBPyRelation, fmt: str, output: Path, max_rows: int, replayable: bool) -> QueryResult:
     write_to, target = _side_file(output)
     try:
         with write_to.open("wb") as fh:
@@ -184,8 +214,9 @@ def _write_file(rel: duckdb.DuckDBPyRelation, fmt: str, output: Path, max_rows: 
     return QueryResult(written.rows, written.shown, output)
 
 
-def _write_stream(rel: duckdb.DuckDBPyRelation, fmt: str, stream: IO[Any], max_rows: int,
-                  replayable: bool) -> QueryResult:
+def _write_stream(
+    rel: duckdb.DuckDBPyRelation, fmt: str, stream: IO[Any], max_rows: int, replayable: bool
+) -> QueryResult:
     sink = _Sink(stream)
     try:
         if fmt == "csv":
@@ -214,8 +245,9 @@ def _write_csv(rel: duckdb.DuckDBPyRelation, sink: _Sink) -> QueryResult:
         header = False
         rows += batch.num_rows
     if header:  # no rows: still a header, so the file says what its columns are
-        sink.write_bytes(_csv_bytes(pa.record_batch([pa.array([], pa.string()) for _ in rel.columns],
-                                                    names=list(rel.columns)), True))
+        sink.write_bytes(
+            _csv_bytes(pa.record_batch([pa.array([], pa.string()) for _ in rel.columns], names=list(rel.columns)), True)
+        )
     return QueryResult(rows, rows)
 
 
@@ -232,8 +264,9 @@ def _write_json(rel: duckdb.DuckDBPyRelation, sink: _Sink, array: bool) -> Query
     for i, (name, kind) in enumerate(zip(rel.columns, rel.types, strict=True), start=1):
         value = f"CASE WHEN isfinite(#{i}) THEN #{i} END" if kind.id in ("float", "double") else f"#{i}"
         exprs.append(f"{value} AS {quote_ident(name)}")
-    json_rel = select_over(rel, "_result", f"SELECT to_json(_row)::VARCHAR AS j FROM (SELECT {', '.join(exprs)} "
-                                           "FROM _result) AS _row")
+    json_rel = select_over(
+        rel, "_result", f"SELECT to_json(_row)::VARCHAR AS j FROM (SELECT {', '.join(exprs)} FROM _result) AS _row"
+    )
     rows = 0
     if array:
         sink.write_text("[")
@@ -249,12 +282,27 @@ def _write_json(rel: duckdb.DuckDBPyRelation, sink: _Sink, array: bool) -> Query
     return QueryResult(rows, rows)
 
 
-def _write_grid(rel: duckdb.DuckDBPyRelation, sink: _Sink, fmt: str, max_rows: int,
-                replayable: bool) -> QueryResult:
+def _write_grid(rel: duckdb.DuckDBPyRelation, sink: _Sink, fmt: str, max_rows: int, replayable: bool) -> QueryResult:
     """Table (aligned like psql) or Markdown: the first rows, then how many there were in all."""
     shown: list[list[str]] = []
-    right = [kind.id in ("tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
-                         "uinteger", "ubigint", "float", "double", "decimal") for kind in rel.types]
+    right = [
+        kind.id
+        in (
+            "tinyint",
+            "smallint",
+            "integer",
+            "bigint",
+            "hugeint",
+            "utinyint",
+            "usmallint",
+            "uinteger",
+            "ubigint",
+            "float",
+            "double",
+            "decimal",
+        )
+        for kind in rel.types
+    ]
     total = 0
     more = False
     reader = _Reader(rel)
@@ -299,8 +347,10 @@ def _psql(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
 
 
 def _markdown(headers: list[str], rows: list[list[str]], right: list[bool]) -> str:
-    out = ["| " + " | ".join(_md_escape(h) for h in headers) + " |",
-           "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    out = [
+        "| " + " | ".join(_md_escape(h) for h in headers) + " |",
+        "|" + "|".join("---:" if r else "---" for r in right) + "|",
+    ]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(out) + "\n"
 
@@ -314,7 +364,7 @@ def _cell(value: Any, fmt: str) -> str:
     text = "NULL" if value is None else _plain(value)
     text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
     if len(text) > _CELL_WIDTH:
-        text = text[:_CELL_WIDTH - 1] + "…"
+        text = text[: _CELL_WIDTH - 1] + "…"
     return _md_escape(text) if fmt == "markdown" else text
 
 
@@ -411,4 +461,3 @@ class _Sink:
         self.stream.flush()
         if self.text and self.binary is not None:
             self.binary.flush()
-

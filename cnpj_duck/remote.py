@@ -34,8 +34,10 @@ T = TypeVar("T")
 MAX_BACKOFF = 60.0  # seconds: the doubling stops here
 MAX_RETRY_AFTER = 600.0  # a server asking for more is waited on this long, then tried again
 _REDIRECTS = (301, 302, 303, 307, 308)
-_PROPFIND = (b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/>'
-             b"<d:getcontentlength/><d:getlastmodified/><d:getetag/></d:prop></d:propfind>")
+_PROPFIND = (
+    b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/>'
+    b"<d:getcontentlength/><d:getlastmodified/><d:getetag/></d:prop></d:propfind>"
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,12 @@ class RemoteRelease:
     def missing(self, families: Iterable[str] | None = None) -> list[str]:
         """The expected zips (of `families`, default all) that the server does not have."""
         present = {(f.family, f.index) for f in self.files if f.family}
-        return [FAMILIES[name].zip_name(i) for name in (families or FAMILIES)
-                for i in range(FAMILIES[name].file_count) if (name, i) not in present]
+        return [
+            FAMILIES[name].zip_name(i)
+            for name in (families or FAMILIES)
+            for i in range(FAMILIES[name].file_count)
+            if (name, i) not in present
+        ]
 
 
 class Transient(Exception):
@@ -148,8 +154,9 @@ class Http:
                     pass
 
     @contextmanager
-    def open(self, method: str, url: str, headers: dict[str, str] | None = None,
-             body: bytes | None = None) -> Iterator[http.client.HTTPResponse]:
+    def open(
+        self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> Iterator[http.client.HTTPResponse]:
         """Send a request (following redirects) and yield the response; the connection closes afterwards."""
         for _ in range(6):
             sock, resp = self._send(method, url, headers or {}, body)
@@ -172,8 +179,9 @@ class Http:
         with self._lock:
             self._open.discard(sock)
 
-    def _send(self, method: str, url: str, headers: dict[str, str],
-              body: bytes | None) -> tuple[socket.socket, http.client.HTTPResponse]:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[socket.socket, http.client.HTTPResponse]:
         if self.stop.is_set():
             raise KeyboardInterrupt
         parts = urlsplit(url)
@@ -185,8 +193,9 @@ class Http:
             conn.connect()
         except socket.gaierror as e:
             conn.close()
-            raise NetworkError(f"{host}: cannot resolve the host name ({e.strerror}); check the network and "
-                               "download.base_url") from None
+            raise NetworkError(
+                f"{host}: cannot resolve the host name ({e.strerror}); check the network and download.base_url"
+            ) from None
         except ssl.SSLCertVerificationError as e:
             conn.close()
             raise NetworkError(f"{host}: the TLS certificate does not verify ({e.verify_message})") from None
@@ -196,8 +205,9 @@ class Http:
         except ConnectionRefusedError:
             conn.close()
             if not self.patient:
-                raise NetworkError(f"{where}: connection refused (nothing listens there); check download.base_url "
-                                   "or --base-url") from None
+                raise NetworkError(
+                    f"{where}: connection refused (nothing listens there); check download.base_url or --base-url"
+                ) from None
             raise Transient(f"cannot connect to {where} (connection refused)") from None
         except OSError as e:
             conn.close()
@@ -229,21 +239,35 @@ class Http:
         if status == 429 or status >= 500:
             return Transient(f"HTTP {status} {reason}", _retry_after(resp.getheader("Retry-After")))
         if status == 401:
-            return NetworkError(f"{where}: HTTP 401 Unauthorized: the share token may have changed; set "
-                                "download.token in config.yaml or pass --token (the share's web page has the new one)")
+            return NetworkError(
+                f"{where}: HTTP 401 Unauthorized: the share token may have changed; set "
+                "download.token in config.yaml or pass --token (the share's web page has the new one)"
+            )
         if status == 403:
-            return NetworkError(f"{where}: HTTP 403 Forbidden: the server refuses this share token or address; check "
-                                "download.token and download.base_url")
+            return NetworkError(
+                f"{where}: HTTP 403 Forbidden: the server refuses this share token or address; check "
+                "download.token and download.base_url"
+            )
         if status in (405, 501):
-            return NetworkError(f"{where}: HTTP {status} {reason}: the server does not take this request; if "
-                                "download.base_url is a plain HTTP folder, set download.mode: mirror (or --mirror)")
+            return NetworkError(
+                f"{where}: HTTP {status} {reason}: the server does not take this request; if "
+                "download.base_url is a plain HTTP folder, set download.mode: mirror (or --mirror)"
+            )
         if status == 404:
-            return NetworkError(f"{where}: HTTP 404 Not Found: the Receita may have moved the files; check "
-                                "download.base_url in config.yaml or pass --base-url")
+            return NetworkError(
+                f"{where}: HTTP 404 Not Found: the Receita may have moved the files; check "
+                "download.base_url in config.yaml or pass --base-url"
+            )
         return NetworkError(f"{where}: unexpected HTTP {status} {reason}")
 
-    def fetch(self, method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None,
-              ok: tuple[int, ...] = (200, 207)) -> tuple[http.client.HTTPResponse, bytes]:
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        ok: tuple[int, ...] = (200, 207),
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         """A small request, retried on transient errors; returns the response and its whole body."""
 
         def once() -> tuple[http.client.HTTPResponse, bytes]:
@@ -267,8 +291,10 @@ class Http:
             except Transient as e:
                 failures += 1
                 if failures > self.config.download_retries:
-                    raise NetworkError(f"{what}: {e}; gave up after {failures} attempts (is the server reachable? "
-                                       "download.retries sets how often to try)") from None
+                    raise NetworkError(
+                        f"{what}: {e}; gave up after {failures} attempts (is the server reachable? "
+                        "download.retries sets how often to try)"
+                    ) from None
                 wait = self.delay(failures, e.retry_after)
                 tries = self.config.download_retries + 1
                 text = f"{what}: {e}; retrying in {wait:.1f}s (attempt {failures + 1} of {tries})"
@@ -285,8 +311,9 @@ def _root(config: Config) -> str:
 
 def _list_folder(http_: Http, config: Config, url: str) -> list[Entry]:
     if config.download_mode == "webdav":
-        _, body = http_.fetch("PROPFIND", url, {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
-                              _PROPFIND)
+        _, body = http_.fetch(
+            "PROPFIND", url, {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}, _PROPFIND
+        )
         return parse_multistatus(body, url)
     _, body = http_.fetch("GET", url)
     return parse_index(body, url)
@@ -299,12 +326,19 @@ def _head(http_: Http, entry: Entry) -> Entry:
     except NetworkError:
         return entry  # some servers refuse HEAD; the GET tells the size
     length = resp.getheader("Content-Length")
-    return Entry(entry.name, entry.url, False, int(length) if length and length.isdigit() else None,
-                  resp.getheader("Last-Modified"), resp.getheader("ETag"))
+    return Entry(
+        entry.name,
+        entry.url,
+        False,
+        int(length) if length and length.isdigit() else None,
+        resp.getheader("Last-Modified"),
+        resp.getheader("ETag"),
+    )
 
 
-def _release_at(http_: Http, config: Config, release: str, url: str,
-                entries: list[Entry] | None = None) -> RemoteRelease:
+def _release_at(
+    http_: Http, config: Config, release: str, url: str, entries: list[Entry] | None = None
+) -> RemoteRelease:
     """List one month's folder."""
     entries = _list_folder(http_, config, url) if entries is None else entries
     zips = [e for e in entries if not e.folder and e.name.lower().endswith(".zip")]
@@ -314,8 +348,17 @@ def _release_at(http_: Http, config: Config, release: str, url: str,
     files = []
     for e in sorted(zips, key=lambda e: e.name):
         rec = recognise(e.name)
-        files.append(RemoteFile(e.name, e.url, e.size, e.last_modified, e.etag,
-                                rec.family.name if rec else None, rec.index if rec else 0))
+        files.append(
+            RemoteFile(
+                e.name,
+                e.url,
+                e.size,
+                e.last_modified,
+                e.etag,
+                rec.family.name if rec else None,
+                rec.index if rec else 0,
+            )
+        )
     return RemoteRelease(release, url, tuple(files))
 
 
@@ -329,8 +372,10 @@ def _months(http_: Http, config: Config) -> tuple[list[Entry], RemoteRelease | N
     month = release_from_text(urlsplit(root).path)
     if month and any(e.name.lower().endswith(".zip") for e in entries):
         return [], _release_at(http_, config, month, root, entries)
-    raise NetworkError(f"{plain_url(root)}: no YYYY-MM release folders there; check download.base_url "
-                       f"(and download.mode: {config.download_mode})")
+    raise NetworkError(
+        f"{plain_url(root)}: no YYYY-MM release folders there; check download.base_url "
+        f"(and download.mode: {config.download_mode})"
+    )
 
 
 def list_releases(config: Config, notify: Callable[[str], None] | None = None) -> list[RemoteRelease]:
@@ -353,14 +398,18 @@ def find_release(config: Config, release: str | None = None, http_: Http | None 
     months, single = _months(http_, config)
     if single is not None:
         if wanted not in ("latest", single.release):
-            raise UsageError(f"{plain_url(single.url)} holds release {single.release}, not {wanted}; pass "
-                             f"--release {single.release} or a base URL above the month folders")
+            raise UsageError(
+                f"{plain_url(single.url)} holds release {single.release}, not {wanted}; pass "
+                f"--release {single.release} or a base URL above the month folders"
+            )
         return single
     if wanted != "latest":
         found = [e for e in months if e.name == wanted]
         if not found:
-            raise UsageError(f"release {wanted} is not on the server ({plain_url(_root(config))}); "
-                             "`cnpj-duck releases` lists the months there")
+            raise UsageError(
+                f"release {wanted} is not on the server ({plain_url(_root(config))}); "
+                "`cnpj-duck releases` lists the months there"
+            )
         return _release_at(http_, config, wanted, found[0].url)
     for entry in reversed(months):
         remote = _release_at(http_, config, entry.name, entry.url)

@@ -46,9 +46,17 @@ def plain(text: str) -> str:
 _PLAIN_SQL = "upper(strip_accents({}))"
 
 
-def search(config: Config, name: str | None = None, *, words: bool = False, uf: str | None = None,
-           municipio: str | None = None, cnae: str | None = None, limit: int = 20,
-           release: str | None = None) -> SearchResult:
+def search(
+    config: Config,
+    name: str | None = None,
+    *,
+    words: bool = False,
+    uf: str | None = None,
+    municipio: str | None = None,
+    cnae: str | None = None,
+    limit: int = 20,
+    release: str | None = None,
+) -> SearchResult:
     """Establishments matching a name and/or filters in one release (default: the latest built)."""
     text = plain(name or "")
     if not text and not (uf or municipio or cnae):
@@ -65,8 +73,9 @@ def search(config: Config, name: str | None = None, *, words: bool = False, uf: 
         if store.part_files("empresas", rel):
             store.read_table(con, "empresas", rel).create_view("empresas")
         else:
-            con.execute("CREATE VIEW empresas AS SELECT NULL::VARCHAR AS cnpj_basico, NULL::VARCHAR AS razao_social "
-                        "WHERE false")
+            con.execute(
+                "CREATE VIEW empresas AS SELECT NULL::VARCHAR AS cnpj_basico, NULL::VARCHAR AS razao_social WHERE false"
+            )
         return SearchResult(rel, tuple(_run(con, text, words, uf, municipio, cnae, limit)), limit)
     except duckdb.Error as e:
         raise SqlError(f"search in release {rel}: {sql_message(e)}") from None
@@ -74,8 +83,15 @@ def search(config: Config, name: str | None = None, *, words: bool = False, uf: 
         con.close()
 
 
-def _run(con: duckdb.DuckDBPyConnection, text: str, words: bool, uf: str | None, municipio: str | None,
-         cnae: str | None, limit: int) -> list[dict[str, Any]]:
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    text: str,
+    words: bool,
+    uf: str | None,
+    municipio: str | None,
+    cnae: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
     params: list[Any] = []
     filters = []
     for column, value in (("uf", uf), ("municipio", municipio), ("cnae_fiscal_principal", cnae)):
@@ -85,21 +101,31 @@ def _run(con: duckdb.DuckDBPyConnection, text: str, words: bool, uf: str | None,
     name_match = "true"
     if text:
         terms = text.split() if words else [text]
-        legal = " AND ".join(f"contains({_PLAIN_SQL.format('razao_social')}, ?)" if words else
-                             f"starts_with({_PLAIN_SQL.format('razao_social')}, ?)" for _ in terms)
-        trade = " AND ".join(f"contains({_PLAIN_SQL.format('e.nome_fantasia')}, ?)" if words else
-                             f"starts_with({_PLAIN_SQL.format('e.nome_fantasia')}, ?)" for _ in terms)
+        legal = " AND ".join(
+            f"contains({_PLAIN_SQL.format('razao_social')}, ?)"
+            if words
+            else f"starts_with({_PLAIN_SQL.format('razao_social')}, ?)"
+            for _ in terms
+        )
+        trade = " AND ".join(
+            f"contains({_PLAIN_SQL.format('e.nome_fantasia')}, ?)"
+            if words
+            else f"starts_with({_PLAIN_SQL.format('e.nome_fantasia')}, ?)"
+            for _ in terms
+        )
         name_match = f"(e.cnpj_basico IN (SELECT cnpj_basico FROM empresas WHERE {legal}) OR ({trade}))"
         params = [*terms, *terms, *params]
     where = " AND ".join([name_match, *filters])
     # The companies' names are joined to the establishments found only, not to the whole table.
-    sql = (f"WITH found AS (SELECT e.cnpj, e.cnpj_basico, e.nome_fantasia, e.uf, e.municipio, "
-           f"e.cnae_fiscal_principal, e.situacao_cadastral, e.identificador_matriz_filial FROM estabelecimentos e "
-           f"WHERE {where} ORDER BY e.cnpj LIMIT ?), "
-           "names AS (SELECT cnpj_basico, min(razao_social) AS razao_social FROM empresas "
-           "WHERE cnpj_basico IN (SELECT cnpj_basico FROM found) GROUP BY cnpj_basico) "
-           "SELECT f.cnpj, f.cnpj_basico, n.razao_social, f.* EXCLUDE (cnpj, cnpj_basico) "
-           "FROM found f LEFT JOIN names n USING (cnpj_basico) ORDER BY f.cnpj")
+    sql = (
+        f"WITH found AS (SELECT e.cnpj, e.cnpj_basico, e.nome_fantasia, e.uf, e.municipio, "
+        f"e.cnae_fiscal_principal, e.situacao_cadastral, e.identificador_matriz_filial FROM estabelecimentos e "
+        f"WHERE {where} ORDER BY e.cnpj LIMIT ?), "
+        "names AS (SELECT cnpj_basico, min(razao_social) AS razao_social FROM empresas "
+        "WHERE cnpj_basico IN (SELECT cnpj_basico FROM found) GROUP BY cnpj_basico) "
+        "SELECT f.cnpj, f.cnpj_basico, n.razao_social, f.* EXCLUDE (cnpj, cnpj_basico) "
+        "FROM found f LEFT JOIN names n USING (cnpj_basico) ORDER BY f.cnpj"
+    )
     cursor = con.execute(sql, [*params, limit])  # every value from the caller is a bound parameter
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -67,8 +67,10 @@ def scan_release(release: str, folder: Path) -> ReleaseFolder:
     scan = ReleaseFolder(release, folder)
     zips, others = list_zip_paths(folder)
     for other in others:
-        scan.warnings.append(f"{other.name}: unexpected {'folder' if other.is_dir() else 'file'} in the release "
-                             "folder (not a zip); ignored")
+        scan.warnings.append(
+            f"{other.name}: unexpected {'folder' if other.is_dir() else 'file'} in the release "
+            "folder (not a zip); ignored"
+        )
     seen: dict[tuple[str, int], Path] = {}
     for path in zips:
         rec = recognise(path.name)
@@ -90,8 +92,9 @@ def scan_release(release: str, folder: Path) -> ReleaseFolder:
         scan.files.append(file)
     missing = [f.zip_name(i) for f in FAMILIES.values() for i in range(f.file_count) if (f.name, i) not in seen]
     if missing:
-        scan.warnings.append(f"{len(missing)} of the 37 release files are missing: {', '.join(missing)}; "
-                             "building what is there")
+        scan.warnings.append(
+            f"{len(missing)} of the 37 release files are missing: {', '.join(missing)}; building what is there"
+        )
     scan.files.sort(key=lambda f: (f.family.name, f.index))
     return scan
 

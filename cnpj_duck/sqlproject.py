@@ -27,8 +27,9 @@ VIEWS_DIR = "views"
 CHECKS_DIR = "checks"
 QUALITY_VIEW = "qualidade"  # the view made of sql/checks/
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
-_MACRO_RE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(MACRO|FUNCTION)\b",
-                       re.IGNORECASE | re.MULTILINE)
+_MACRO_RE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(MACRO|FUNCTION)\b", re.IGNORECASE | re.MULTILINE
+)
 
 
 def quote_ident(name: str) -> str:
@@ -89,7 +90,7 @@ def describe_sql(sql: str) -> tuple[str, dict[str, str]]:
     table_doc = " ".join(head)
     table_doc = re.sub(r"^[a-z_][a-z0-9_]*:\s*", "", table_doc)
     columns: dict[str, str] = {}
-    for line in lines[len(head):]:
+    for line in lines[len(head) :]:
         m = _COLUMN_DOC_RE.search(line)
         if m:
             columns[m.group(1)] = m.group(2)
@@ -142,8 +143,12 @@ def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> s
         raise SqlError(f"{path}: {tree.get('error_message', 'cannot parse the SQL')}")
     if len(tree["statements"]) != 1:
         raise SqlError(f"{path}: write exactly one SELECT statement")
-    table_macros = {"query_table"} | {r[0] for r in con.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro'").fetchall()}
+    table_macros = {"query_table"} | {
+        r[0]
+        for r in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro'"
+        ).fetchall()
+    }
     tables: set[str] = set()
     ctes: set[str] = set()
 
@@ -195,8 +200,7 @@ def macros_sql(sql_dir: Path, temporary: bool = False) -> str | None:
     if not path.is_file():
         return None
     scope = "TEMPORARY " if temporary else ""
-    return _MACRO_RE.sub(lambda m: f"CREATE OR REPLACE {scope}{m.group(1).upper()}",
-                         path.read_text(encoding="utf-8"))
+    return _MACRO_RE.sub(lambda m: f"CREATE OR REPLACE {scope}{m.group(1).upper()}", path.read_text(encoding="utf-8"))
 
 
 def view_names(sql_dir: Path) -> list[str]:
@@ -217,8 +221,9 @@ def view_sql(sql_dir: Path, name: str) -> str | None:
     return None
 
 
-def ordered_views(con: duckdb.DuckDBPyConnection, sql_dir: Path,
-                  problems: list[str] | None) -> list[tuple[Transform, set[str]]]:
+def ordered_views(
+    con: duckdb.DuckDBPyConnection, sql_dir: Path, problems: list[str] | None
+) -> list[tuple[Transform, set[str]]]:
     """The views (sql/views/ and qualidade), each after the views it reads, with every table it reads.
 
     A file that cannot be read as a view raises SqlError, or is left out and described in `problems` when a list
@@ -256,8 +261,14 @@ def ordered_views(con: duckdb.DuckDBPyConnection, sql_dir: Path,
 
 
 # The columns every check returns, with their types (sql/checks/README.md says what they mean).
-CHECK_COLUMNS = {"table_name": "VARCHAR", "column_name": "VARCHAR", "value": "VARCHAR", "problems": "BIGINT",
-                 "rows_checked": "BIGINT", "detail": "VARCHAR"}
+CHECK_COLUMNS = {
+    "table_name": "VARCHAR",
+    "column_name": "VARCHAR",
+    "value": "VARCHAR",
+    "problems": "BIGINT",
+    "rows_checked": "BIGINT",
+    "detail": "VARCHAR",
+}
 QUALITY_FRAME = "_qualidade.sql"  # in sql/checks: the qualidade view's SELECT over `found`, the checks' rows
 
 

@@ -104,8 +104,11 @@ class Store:
         for table_dir in sorted(self.parquet_dir.iterdir()):
             if not table_dir.is_dir() or not _NAME_RE.match(table_dir.name):
                 continue
-            releases = sorted(m.group(1) for d in table_dir.iterdir()
-                              if (m := _RELEASE_DIR_RE.match(d.name)) and self.manifest(table_dir.name, m.group(1)))
+            releases = sorted(
+                m.group(1)
+                for d in table_dir.iterdir()
+                if (m := _RELEASE_DIR_RE.match(d.name)) and self.manifest(table_dir.name, m.group(1))
+            )
             if releases:
                 found[table_dir.name] = releases
         return found
@@ -126,8 +129,11 @@ class Store:
         """Months newer than the latest built release (built in part), with the tables they have."""
         built = self.built()  # one look at the manifests for all the answers
         latest = _latest(built)
-        return {m: [t for t, found in built.items() if m in found] for m in _months(built)
-                if latest is not None and m > latest}
+        return {
+            m: [t for t, found in built.items() if m in found]
+            for m in _months(built)
+            if latest is not None and m > latest
+        }
 
     def resolve_release(self, release: str | None, table: str | None = None) -> str:
         """The release asked for (None or 'latest': the latest built), checked to be built (for `table`, if given)."""
@@ -138,8 +144,10 @@ class Store:
                 what = f"no built release of {table}" if table else "nothing is built here yet"
                 raise UsageError(f"{self.parquet_dir}: {what}; run `cnpj-duck build` first (or pass --data-dir)")
             if table is not None and latest not in built.get(table, ()):
-                raise UsageError(f"{table} is not built for {latest}, the latest built release; run "
-                                 f"`cnpj-duck build --release {latest} --tables {table}`")
+                raise UsageError(
+                    f"{table} is not built for {latest}, the latest built release; run "
+                    f"`cnpj-duck build --release {latest} --tables {table}`"
+                )
             return latest
         if not is_valid_release(release):
             raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
@@ -147,8 +155,10 @@ class Store:
         if not have or (table is not None and table not in have):
             what = table or "any table"
             built_text = ", ".join(built.get(table, []) if table else _months(built)) or "none"
-            raise UsageError(f"--release {release}: {what} is not built for it (built: {built_text}); run "
-                             f"`cnpj-duck build --release {release}`")
+            raise UsageError(
+                f"--release {release}: {what} is not built for it (built: {built_text}); run "
+                f"`cnpj-duck build --release {release}`"
+            )
         return release
 
     # -- relations ----------------------------------------------------------------------------------------------
@@ -167,11 +177,14 @@ class Store:
             raise UsageError(f"{table} is not built for any release; run `cnpj-duck build`")
         listed = ", ".join(quote_literal(f) for f in files)
         # union_by_name: a column added in a later release reads as NULL in the earlier ones.
-        return (f"read_parquet([{listed}], hive_partitioning = true, hive_types = {{'release': VARCHAR}}, "
-                "union_by_name = true)")
+        return (
+            f"read_parquet([{listed}], hive_partitioning = true, hive_types = {{'release': VARCHAR}}, "
+            "union_by_name = true)"
+        )
 
-    def read_table(self, con: duckdb.DuckDBPyConnection, table: str, release: str,
-                   **options: Any) -> duckdb.DuckDBPyRelation:
+    def read_table(
+        self, con: duckdb.DuckDBPyConnection, table: str, release: str, **options: Any
+    ) -> duckdb.DuckDBPyRelation:
         """A built partition as a relation of `con` (options go to read_parquet, e.g. filename=True)."""
         files = self._built_files(table, release)
         return con.read_parquet([str(f) for f in files], hive_partitioning=False, **options)
@@ -192,8 +205,10 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-                raise StoreLockedError(f"{self.root}: {holder} is running in this data directory; wait for it "
-                                       f"to finish (or stop it) before `{command}`") from None
+                raise StoreLockedError(
+                    f"{self.root}: {holder} is running in this data directory; wait for it "
+                    f"to finish (or stop it) before `{command}`"
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{command} (pid {os.getpid()})".encode(), 0)
             try:
@@ -295,8 +310,9 @@ class Store:
         path = self.manifest_path(table, release)
         path.parent.mkdir(parents=True, exist_ok=True)
         pending = path.with_name(path.name + ".new")
-        pending.write_text(json.dumps({**manifest, "staged_from": str(staged)}, indent=1, sort_keys=True),
-                           encoding="utf-8")
+        pending.write_text(
+            json.dumps({**manifest, "staged_from": str(staged)}, indent=1, sort_keys=True), encoding="utf-8"
+        )
         old = self.root / ".trash" / table / final.name
         if final.exists():
             old.parent.mkdir(parents=True, exist_ok=True)
@@ -369,12 +385,18 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
-def open_engine(threads: int, memory_limit: str, temp_dir: Path,
-                preserve_insertion_order: bool = True) -> duckdb.DuckDBPyConnection:
+def open_engine(
+    threads: int, memory_limit: str, temp_dir: Path, preserve_insertion_order: bool = True
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB bounded like the config says: threads, memory_limit, spilling to temp_dir."""
     import duckdb
 
     temp_dir.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(config={"threads": threads, "memory_limit": memory_limit,
-                                  "temp_directory": str(temp_dir),
-                                  "preserve_insertion_order": preserve_insertion_order})
+    return duckdb.connect(
+        config={
+            "threads": threads,
+            "memory_limit": memory_limit,
+            "temp_directory": str(temp_dir),
+            "preserve_insertion_order": preserve_insertion_order,
+        }
+    )

@@ -32,19 +32,34 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 # The columns people look records up by: export indexes them in every table that has them (unless the primary
 # key already serves them).
 INDEXED: tuple[tuple[str, ...], ...] = (
-    ("cnpj",), ("cnpj_basico",), ("razao_social",), ("nome_fantasia",), ("nome_socio_razao_social",),
-    ("cnpj_cpf_socio",), ("uf", "municipio"), ("cnae_fiscal_principal",), ("cnae",), ("codigo",),
+    ("cnpj",),
+    ("cnpj_basico",),
+    ("razao_social",),
+    ("nome_fantasia",),
+    ("nome_socio_razao_social",),
+    ("cnpj_cpf_socio",),
+    ("uf", "municipio"),
+    ("cnae_fiscal_principal",),
+    ("cnae",),
+    ("codigo",),
 )
 # Names, searched by equality and by prefix (LIKE 'BANCO DO%').
 NAME_COLUMNS = frozenset({"razao_social", "nome_fantasia", "nome_socio_razao_social"})
 
 # Code columns described by a lookup table of the release: table -> {column: lookup table} (RFB_FORMAT.md §4).
 CODE_LOOKUPS: dict[str, dict[str, str]] = {
-    "estabelecimentos": {"motivo_situacao_cadastral": "motivos", "pais": "paises", "cnae_fiscal_principal": "cnaes",
-                         "municipio": "municipios"},
+    "estabelecimentos": {
+        "motivo_situacao_cadastral": "motivos",
+        "pais": "paises",
+        "cnae_fiscal_principal": "cnaes",
+        "municipio": "municipios",
+    },
     "empresas": {"natureza_juridica": "naturezas", "qualificacao_responsavel": "qualificacoes"},
-    "socios": {"qualificacao_socio": "qualificacoes", "pais": "paises",
-               "qualificacao_representante_legal": "qualificacoes"},
+    "socios": {
+        "qualificacao_socio": "qualificacoes",
+        "pais": "paises",
+        "qualificacao_representante_legal": "qualificacoes",
+    },
 }
 # List columns whose every item is a code of a lookup table.
 LIST_CODE_LOOKUPS: dict[str, dict[str, str]] = {"estabelecimentos": {"cnae_fiscal_secundaria": "cnaes"}}
@@ -54,12 +69,20 @@ LIST_CODE_LOOKUPS: dict[str, dict[str, str]] = {"estabelecimentos": {"cnae_fisca
 DOMAINS: dict[str, dict[str, str]] = {
     "identificador_matriz_filial": {"1": "MATRIZ", "2": "FILIAL"},
     "situacao_cadastral": {"01": "NULA", "02": "ATIVA", "03": "SUSPENSA", "04": "INAPTA", "08": "BAIXADA"},
-    "porte_empresa": {"00": "NAO INFORMADO", "01": "MICRO EMPRESA", "03": "EMPRESA DE PEQUENO PORTE",
-                      "05": "DEMAIS"},
+    "porte_empresa": {"00": "NAO INFORMADO", "01": "MICRO EMPRESA", "03": "EMPRESA DE PEQUENO PORTE", "05": "DEMAIS"},
     "identificador_socio": {"1": "PESSOA JURIDICA", "2": "PESSOA FISICA", "3": "ESTRANGEIRO"},
-    "faixa_etaria": {"0": "NAO SE APLICA", "1": "0 A 12 ANOS", "2": "13 A 20 ANOS", "3": "21 A 30 ANOS",
-                     "4": "31 A 40 ANOS", "5": "41 A 50 ANOS", "6": "51 A 60 ANOS", "7": "61 A 70 ANOS",
-                     "8": "71 A 80 ANOS", "9": "MAIS DE 80 ANOS"},
+    "faixa_etaria": {
+        "0": "NAO SE APLICA",
+        "1": "0 A 12 ANOS",
+        "2": "13 A 20 ANOS",
+        "3": "21 A 30 ANOS",
+        "4": "31 A 40 ANOS",
+        "5": "41 A 50 ANOS",
+        "6": "51 A 60 ANOS",
+        "7": "61 A 70 ANOS",
+        "8": "71 A 80 ANOS",
+        "9": "MAIS DE 80 ANOS",
+    },
 }
 # Which table has each domain's column.
 DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = {

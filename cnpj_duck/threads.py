@@ -76,8 +76,7 @@ def prefetch(items: Iterator[T], depth: int = 2, name: str = "cnpj-duck-read") -
             close()
 
 
-def run_pool(calls: Sequence[Callable[[], R]], workers: int, name: str,
-             on_interrupt: Callable[[], None]) -> list[R]:
+def run_pool(calls: Sequence[Callable[[], R]], workers: int, name: str, on_interrupt: Callable[[], None]) -> list[R]:
     """Run the calls `workers` at a time and return their results in order; on Ctrl-C call `on_interrupt` (which
     tells the workers to stop), wait for them and re-raise."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:

@@ -56,8 +56,9 @@ class Written:
 class FamilyWriter:
     """Runs a base transform over a stream of raw record batches into one Parquet file."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, transform: Transform, compression: str,
-                 row_group_size: int) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, transform: Transform, compression: str, row_group_size: int
+    ) -> None:
         self.con = con
         self.transform = transform
         self.compression = compression
@@ -67,7 +68,8 @@ class FamilyWriter:
         self.output = self._output_types()
         # Typed output columns fed by the raw column of the same name: where casts can turn values into NULL.
         self.typed = {
-            name: kind for name, kind in self.output.items()
+            name: kind
+            for name, kind in self.output.items()
             if name in transform.family.columns and kind != "VARCHAR" and not kind.endswith("[]")
         }
         self.raw_values = dict.fromkeys(self.typed, 0)
@@ -107,8 +109,14 @@ class FamilyWriter:
         reader = pa.RecordBatchReader.from_batches(self.schema, iter(batches))
         self.con.register(self.transform.raw_name, reader)
         try:
-            rows, nulls = write_parquet(self.con.sql(self.transform.sql), out_path, self.compression,
-                                        self.row_group_size, list(self.typed), self.transform.describe())
+            rows, nulls = write_parquet(
+                self.con.sql(self.transform.sql),
+                out_path,
+                self.compression,
+                self.row_group_size,
+                list(self.typed),
+                self.transform.describe(),
+            )
         finally:
             self.con.unregister(self.transform.raw_name)
         if rows != self.rows_in:
@@ -120,9 +128,14 @@ class FamilyWriter:
         return Written(rows, out_path.stat().st_size, {k: v for k, v in nulled.items() if v > 0})
 
 
-def write_parquet(rel: duckdb.DuckDBPyRelation, out_path: Path, compression: str, row_group_size: int,
-                  count_nulls: list[str] | None = None,
-                  described: tuple[str, dict[str, str]] | None = None) -> tuple[int, dict[str, int]]:
+def write_parquet(
+    rel: duckdb.DuckDBPyRelation,
+    out_path: Path,
+    compression: str,
+    row_group_size: int,
+    count_nulls: list[str] | None = None,
+    described: tuple[str, dict[str, str]] | None = None,
+) -> tuple[int, dict[str, int]]:
     """Stream a relation's result into a Parquet file; returns rows and NULLs per asked column.
 
     `described` (the table's and each column's description) goes into the schema's metadata under
@@ -143,14 +156,18 @@ def _described(schema: pa.Schema, described: tuple[str, dict[str, str]] | None) 
     if described is None:
         return schema
     table_doc, columns = described
-    fields = [f.with_metadata({b"description": columns[f.name].encode()}) if f.name in columns else f
-              for f in schema]
+    fields = [f.with_metadata({b"description": columns[f.name].encode()}) if f.name in columns else f for f in schema]
     return pa.schema(fields, metadata={b"description": table_doc.encode()} if table_doc else None)
 
 
-def _write_batches(reader: pa.RecordBatchReader, out_path: Path, compression: str, row_group_size: int,
-                   count_nulls: list[str] | None,
-                   described: tuple[str, dict[str, str]] | None = None) -> tuple[int, dict[str, int]]:
+def _write_batches(
+    reader: pa.RecordBatchReader,
+    out_path: Path,
+    compression: str,
+    row_group_size: int,
+    count_nulls: list[str] | None,
+    described: tuple[str, dict[str, str]] | None = None,
+) -> tuple[int, dict[str, int]]:
     nulls = dict.fromkeys(count_nulls or [], 0)
     rows = 0
     pending: list[pa.RecordBatch] = []
@@ -172,14 +189,21 @@ def _write_batches(reader: pa.RecordBatchReader, out_path: Path, compression: st
     return rows, nulls
 
 
-def write_derived(con: duckdb.DuckDBPyConnection, transform: Transform, inputs: dict[str, list[Path]],
-                  out_path: Path, compression: str, row_group_size: int) -> Written:
+def write_derived(
+    con: duckdb.DuckDBPyConnection,
+    transform: Transform,
+    inputs: dict[str, list[Path]],
+    out_path: Path,
+    compression: str,
+    row_group_size: int,
+) -> Written:
     """Build a derived table from the Parquet files of the tables it reads."""
     for name, files in inputs.items():
         con.read_parquet([str(f) for f in files]).create_view(name, replace=True)
     try:
-        rows, _ = write_parquet(con.sql(transform.sql), out_path, compression, row_group_size,
-                                described=transform.describe())
+        rows, _ = write_parquet(
+            con.sql(transform.sql), out_path, compression, row_group_size, described=transform.describe()
+        )
     except (duckdb.Error, pa.ArrowException) as e:
         raise SqlError(f"{transform.path}: {_first_line(e)}") from None
     finally:

@@ -19,26 +19,49 @@ from .cnpj import format_cnpj
 def summary_table(summary: BuildSummary) -> Table:
     """The per-table summary printed at the end of a build."""
     partial = " [yellow]partial: a development run[/yellow]" if summary.partial else ""
-    table = Table(caption="written: rows written now; nulled: values that did not cast (dates, decimals); "
-                  "in output: rows in the table's Parquet; MB: Parquet written now",
-                  caption_justify="left", title=f"release {summary.release}: {summary.status} (run {summary.run_id}, "
-                        f"{summary.seconds:.1f}s){partial}", title_justify="left")
-    for name, justify in (("table", "left"), ("status", "left"), ("files", "right"), ("written", "right"),
-                          ("rejected", "right"), ("nulled", "right"), ("in output", "right"),
-                          ("s", "right"), ("MB", "right")):
+    table = Table(
+        caption="written: rows written now; nulled: values that did not cast (dates, decimals); "
+        "in output: rows in the table's Parquet; MB: Parquet written now",
+        caption_justify="left",
+        title=f"release {summary.release}: {summary.status} (run {summary.run_id}, {summary.seconds:.1f}s){partial}",
+        title_justify="left",
+    )
+    for name, justify in (
+        ("table", "left"),
+        ("status", "left"),
+        ("files", "right"),
+        ("written", "right"),
+        ("rejected", "right"),
+        ("nulled", "right"),
+        ("in output", "right"),
+        ("s", "right"),
+        ("MB", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in summary.tables:
         style = {"failed": "red", "skipped": "yellow"}.get(t.status, "")
         table.add_row(
-            t.name, f"[{style}]{t.status}[/{style}]" if style else t.status, str(t.files),
-            f"{t.rows_written:,}", f"{t.rows_rejected:,}", f"{sum(t.values_nulled.values()):,}",
-            f"{t.rows_in_output:,}", f"{t.seconds:.1f}", f"{t.parquet_bytes / 1e6:,.1f}",
+            t.name,
+            f"[{style}]{t.status}[/{style}]" if style else t.status,
+            str(t.files),
+            f"{t.rows_written:,}",
+            f"{t.rows_rejected:,}",
+            f"{sum(t.values_nulled.values()):,}",
+            f"{t.rows_in_output:,}",
+            f"{t.seconds:.1f}",
+            f"{t.parquet_bytes / 1e6:,.1f}",
         )
     return table
 
 
-_STYLE = {"failed": "red", "interrupted": "red", "abandoned": "red", "skipped": "yellow", "running": "cyan",
-          "succeeded": "green"}
+_STYLE = {
+    "failed": "red",
+    "interrupted": "red",
+    "abandoned": "red",
+    "skipped": "yellow",
+    "running": "cyan",
+    "succeeded": "green",
+}
 
 
 def _status(status: str) -> str:
@@ -52,8 +75,10 @@ def _level(row: dict[str, Any], name: str) -> str:
     if not row["rows_read"] and row.get("bytes_in"):  # a download moves bytes, not rows
         text = f"{name} {_status(row['status'])}: {row['bytes_in'] / 1e6:,.1f} MB fetched{took}"
     else:
-        text = (f"{name} {_status(row['status'])}: {row['rows_read']:,} read, {row['rows_written']:,} written, "
-                f"{row['rows_rejected']:,} rejected{took}")
+        text = (
+            f"{name} {_status(row['status'])}: {row['rows_read']:,} read, {row['rows_written']:,} written, "
+            f"{row['rows_rejected']:,} rejected{took}"
+        )
     if row.get("note"):
         text += f" [dim]({row['note']})[/dim]"
     if row.get("error"):
@@ -86,8 +111,9 @@ def rejects_table(rows: list[dict[str, Any]]) -> Table:
     for name in ("table", "zip", "line", "reason", "raw"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"],
-                      r["raw"][:200])
+        table.add_row(
+            r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"], r["raw"][:200]
+        )
     return table
 
 
@@ -98,8 +124,16 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
         table.add_column(name, justify="right" if name in ("run", "written", "rejected", "duration") else "left")
     for r in runs:
         duration = f"{float(r['duration_s']):.1f} s" if r["duration_s"] is not None else "-"
-        table.add_row(str(r["run_id"]), r["command"], r["release"] or "-", r["status"], f"{r['rows_written']:,}",
-                      f"{r['rows_rejected']:,}", f"{r['started_at']:%Y-%m-%d %H:%M:%S}", duration)
+        table.add_row(
+            str(r["run_id"]),
+            r["command"],
+            r["release"] or "-",
+            r["status"],
+            f"{r['rows_written']:,}",
+            f"{r['rows_rejected']:,}",
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+            duration,
+        )
     return table
 
 
@@ -114,6 +148,7 @@ def _shown(v: Any) -> str:
 
 def lookup_panel(result: Any) -> Panel:
     """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
+
     def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
         v = row[name]
         shown = _shown(v)
@@ -123,8 +158,7 @@ def lookup_panel(result: Any) -> Panel:
         return shown
 
     def fields(title: str, row: dict[str, Any], skip: tuple[str, ...] = ("cnpj_basico",)) -> Table:
-        grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_header=False,
-                     padding=(0, 1))
+        grid = Table(title=title, title_justify="left", title_style="bold", box=None, show_header=False, padding=(0, 1))
         grid.add_column(style="cyan", no_wrap=True)
         grid.add_column()
         for name in row:
@@ -135,8 +169,10 @@ def lookup_panel(result: Any) -> Panel:
     def rows_of(title: str, rows: tuple[dict[str, Any], ...], skip: tuple[str, ...] = ("cnpj_basico",)) -> list[Any]:
         if not rows:
             return [f"[bold]{title}[/]: [dim]no row in this release[/]"]
-        return [fields(title if len(rows) == 1 else f"{title} (row {n} of {len(rows)}: the key repeats)", row, skip)
-                for n, row in enumerate(rows, 1)]
+        return [
+            fields(title if len(rows) == 1 else f"{title} (row {n} of {len(rows)}: the key repeats)", row, skip)
+            for n, row in enumerate(rows, 1)
+        ]
 
     parts: list[Any] = rows_of("Estabelecimento", result.estabelecimentos, skip=("cnae_fiscal_secundaria",))
     head = ", ".join(format_cnpj(c) for c in result.matriz_cnpj) or "none"
@@ -144,10 +180,17 @@ def lookup_panel(result: Any) -> Panel:
     parts += rows_of("Empresa", result.empresas) + rows_of("Simples / MEI", result.simples)
     if result.socios:
         socios = Table(title="Socios", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
-        shown = {"nome_socio_razao_social": "nome", "identificador_socio": "tipo", "cnpj_cpf_socio": "documento",
-                 "qualificacao_socio": "qualificacao", "data_entrada_sociedade": "entrada", "faixa_etaria": "idade",
-                 "pais": "pais", "nome_representante": "representante",
-                 "qualificacao_representante_legal": "qualif. representante"}
+        shown = {
+            "nome_socio_razao_social": "nome",
+            "identificador_socio": "tipo",
+            "cnpj_cpf_socio": "documento",
+            "qualificacao_socio": "qualificacao",
+            "data_entrada_sociedade": "entrada",
+            "faixa_etaria": "idade",
+            "pais": "pais",
+            "nome_representante": "representante",
+            "qualificacao_representante_legal": "qualif. representante",
+        }
         names = [n for n in shown if any(r[n] is not None for r in result.socios)]
         if all(r["nome_representante"] is None for r in result.socios):  # '00 Nao informada' says nothing then
             names.remove("qualificacao_representante_legal")
@@ -155,8 +198,9 @@ def lookup_panel(result: Any) -> Panel:
             whole = name in ("cnpj_cpf_socio", "data_entrada_sociedade")
             socios.add_column(shown[name], no_wrap=whole, min_width=14 if name == "cnpj_cpf_socio" else None)
         for row in result.socios:
-            socios.add_row(*(value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else ""
-                             for n in names))
+            socios.add_row(
+                *(value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else "" for n in names)
+            )
         parts.append(socios)
     else:
         parts.append("[bold]Socios[/]: [dim]none[/]")
@@ -181,42 +225,82 @@ def local_releases_table(found: list[Any], folder: Path) -> Table:
     """The releases built under <data_dir>/parquet: per table, rows, files, MB, when built, run."""
     title = f"{len(found)} release{'s' * (len(found) != 1)} built under {folder}"
     table = Table(title=title, title_justify="left")
-    for name, justify in (("release", "left"), ("table", "left"), ("rows", "right"), ("files", "right"),
-                          ("MB", "right"), ("built", "left"), ("run", "right")):
+    for name, justify in (
+        ("release", "left"),
+        ("table", "left"),
+        ("rows", "right"),
+        ("files", "right"),
+        ("MB", "right"),
+        ("built", "left"),
+        ("run", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in found:
         for i, t in enumerate(r.tables):
             built = t.built_at.strftime("%Y-%m-%d %H:%M") if t.built_at else "?"
-            table.add_row(r.release if i == 0 else "", t.name, f"{t.rows:,}" if t.rows is not None else "?",
-                          str(t.files), f"{t.bytes / 1e6:,.1f}", built + (" (partial)" if t.partial else ""),
-                          str(t.run_id or ""))
-        table.add_row("", "[bold]all[/bold]", f"[bold]{r.rows:,}[/bold]", "", f"[bold]{r.bytes / 1e6:,.1f}[/bold]",
-                      "", "", end_section=True)
+            table.add_row(
+                r.release if i == 0 else "",
+                t.name,
+                f"{t.rows:,}" if t.rows is not None else "?",
+                str(t.files),
+                f"{t.bytes / 1e6:,.1f}",
+                built + (" (partial)" if t.partial else ""),
+                str(t.run_id or ""),
+            )
+        table.add_row(
+            "",
+            "[bold]all[/bold]",
+            f"[bold]{r.rows:,}[/bold]",
+            "",
+            f"[bold]{r.bytes / 1e6:,.1f}[/bold]",
+            "",
+            "",
+            end_section=True,
+        )
     return table
 
 
 def export_view(summary: Any, server: str) -> Table:
     """The export's summary: per table, rows, speed, primary key or the duplicates that prevented it."""
-    grid = Table(title=f"release {summary.release} -> schema {summary.schema} at {server} "
-                       f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",
-                 title_justify="left", caption_justify="left",
-                 caption="s: loading the rows; index s: primary key, indexes, ANALYZE, comments; indexes: besides "
-                         "the primary key's; every row is kept, repeated keys included")
-    for name, justify in (("table", "left"), ("rows", "right"), ("s", "right"), ("rows/s", "right"),
-                          ("index s", "right"), ("primary key", "left"), ("indexes", "right")):
+    grid = Table(
+        title=f"release {summary.release} -> schema {summary.schema} at {server} "
+        f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",
+        title_justify="left",
+        caption_justify="left",
+        caption="s: loading the rows; index s: primary key, indexes, ANALYZE, comments; indexes: besides "
+        "the primary key's; every row is kept, repeated keys included",
+    )
+    for name, justify in (
+        ("table", "left"),
+        ("rows", "right"),
+        ("s", "right"),
+        ("rows/s", "right"),
+        ("index s", "right"),
+        ("primary key", "left"),
+        ("indexes", "right"),
+    ):
         grid.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in summary.tables:
         if t.primary_key:
             key = ", ".join(t.primary_key)
         elif t.duplicate_rows or t.null_keys:
-            parts = [f"{t.duplicate_keys:,} repeated keys ({t.duplicate_rows:,} extra rows)" if t.duplicate_rows
-                     else "", f"{t.null_keys:,} NULL keys" if t.null_keys else ""]
+            parts = [
+                f"{t.duplicate_keys:,} repeated keys ({t.duplicate_rows:,} extra rows)" if t.duplicate_rows else "",
+                f"{t.null_keys:,} NULL keys" if t.null_keys else "",
+            ]
             key = "[yellow]no: " + ", ".join(filter(None, parts)) + "[/yellow]"
         else:
             key = "[dim]none[/dim]"
         name = t.name + (" [dim](view)[/dim]" if t.source == "view" else "")
-        grid.add_row(name, f"{t.rows:,}", f"{t.seconds:.1f}", f"{t.rows_per_second:,.0f}", f"{t.index_seconds:.1f}",
-                     key, str(len(t.indexes)))
+        grid.add_row(
+            name,
+            f"{t.rows:,}",
+            f"{t.seconds:.1f}",
+            f"{t.rows_per_second:,.0f}",
+            f"{t.index_seconds:.1f}",
+            key,
+            str(len(t.indexes)),
+        )
     return grid
 
 
@@ -225,8 +309,10 @@ def download_line(summary: Any) -> str:
     fetched = sum(f.status == "succeeded" for f in summary.files)
     here = sum(f.status == "skipped" for f in summary.files)
     rate = summary.fetched / 1e6 / max(summary.seconds, 1e-6)
-    return (f"download of {summary.release}: {summary.status} (run {summary.run_id}, {fetched} fetched, {here} already "
-            f"here, {summary.fetched / 1e6:,.1f} MB in {summary.seconds:.1f}s, {rate:,.1f} MB/s)")
+    return (
+        f"download of {summary.release}: {summary.status} (run {summary.run_id}, {fetched} fetched, {here} already "
+        f"here, {summary.fetched / 1e6:,.1f} MB in {summary.seconds:.1f}s, {rate:,.1f} MB/s)"
+    )
 
 
 def download_view(summary: Any) -> Group:
@@ -234,21 +320,39 @@ def download_view(summary: Any) -> Group:
     lines: list[Any] = [download_line(summary)]
     shown = [f for f in summary.files if f.status != "skipped"]
     if shown:
-        table = Table(caption="MB fetched: bytes received now (a resumed file counts only the rest)",
-                      caption_justify="left")
-        for name, justify in (("file", "left"), ("status", "left"), ("MB", "right"), ("MB fetched", "right"),
-                              ("s", "right"), ("MB/s", "right"), ("attempts", "right"), ("note", "left")):
+        table = Table(
+            caption="MB fetched: bytes received now (a resumed file counts only the rest)", caption_justify="left"
+        )
+        for name, justify in (
+            ("file", "left"),
+            ("status", "left"),
+            ("MB", "right"),
+            ("MB fetched", "right"),
+            ("s", "right"),
+            ("MB/s", "right"),
+            ("attempts", "right"),
+            ("note", "left"),
+        ):
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for f in shown:
             style = {"failed": "red", "interrupted": "red"}.get(f.status, "")
-            table.add_row(f.name, f"[{style}]{f.status}[/{style}]" if style else f.status,
-                          f"{(f.size or 0) / 1e6:,.1f}", f"{f.fetched / 1e6:,.1f}", f"{f.seconds:.1f}",
-                          f"{f.fetched / 1e6 / max(f.seconds, 1e-6):,.1f}", str(f.attempts), f.error or f.note or "")
+            table.add_row(
+                f.name,
+                f"[{style}]{f.status}[/{style}]" if style else f.status,
+                f"{(f.size or 0) / 1e6:,.1f}",
+                f"{f.fetched / 1e6:,.1f}",
+                f"{f.seconds:.1f}",
+                f"{f.fetched / 1e6 / max(f.seconds, 1e-6):,.1f}",
+                str(f.attempts),
+                f.error or f.note or "",
+            )
         lines.append(table)
     here = len(summary.files) - len(shown)
     if here:
-        lines.append(f"[yellow]{here} file{'s' * (here > 1)} already complete here[/yellow] (same size and etag or "
-                     "last-modified as on the server): not fetched again")
+        lines.append(
+            f"[yellow]{here} file{'s' * (here > 1)} already complete here[/yellow] (same size and etag or "
+            "last-modified as on the server): not fetched again"
+        )
     if summary.missing:
         lines.append(f"[yellow]missing on the server:[/yellow] {', '.join(summary.missing)}")
     lines.append(f"in {summary.folder}")
@@ -262,17 +366,24 @@ def releases_view(found: list[Any], url: str) -> Group:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in found:
         gone = r.missing()
-        table.add_row(r.release, str(len(r.files)), f"{r.size / 1e6:,.1f}",
-                      f"[yellow]{len(gone)}: {', '.join(gone)}[/yellow]" if gone else "")
+        table.add_row(
+            r.release,
+            str(len(r.files)),
+            f"{r.size / 1e6:,.1f}",
+            f"[yellow]{len(gone)}: {', '.join(gone)}[/yellow]" if gone else "",
+        )
     return Group(f"{len(found)} releases on {url}", table)
 
 
 def catalog_view(objects: list[Any], path: Path) -> Table:
     """The catalog's tables and views with their kind, column count and description."""
-    grid = Table(title=f"{len(objects)} tables and views in {path}",
-                 title_justify="left", caption="kind: table = an output table's latest release, history = "
-                 "every release with a release column, view = sql/views/, audit = the build's audit trail",
-                 caption_justify="left")
+    grid = Table(
+        title=f"{len(objects)} tables and views in {path}",
+        title_justify="left",
+        caption="kind: table = an output table's latest release, history = "
+        "every release with a release column, view = sql/views/, audit = the build's audit trail",
+        caption_justify="left",
+    )
     for name, justify in (("name", "left"), ("kind", "left"), ("columns", "right"), ("description", "left")):
         grid.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for o in objects:

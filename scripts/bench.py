@@ -33,8 +33,9 @@ def _child(mode: str, source: str, data_dir: str, tables: str, memory_limit: str
     from cnpj_duck.layout import FAMILIES
 
     names = list(FAMILIES) if tables == "all" else tables.split(",")
-    config = load_config(None, overrides={"data_dir": data_dir, "tables": ",".join(names),
-                                          "memory_limit": memory_limit}, env={})
+    config = load_config(
+        None, overrides={"data_dir": data_dir, "tables": ",".join(names), "memory_limit": memory_limit}, env={}
+    )
     started = time.perf_counter()
     if mode in ("build", "build-rich"):
         progress = None
@@ -56,8 +57,16 @@ def _child(mode: str, source: str, data_dir: str, tables: str, memory_limit: str
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # CPU seconds of every thread: steadier than wall time when something else runs on the machine
-    print(json.dumps({"rows": rows, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-                      "peak_rss": usage.ru_maxrss * 1024}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": seconds,
+                "cpu": usage.ru_utime + usage.ru_stime,
+                "peak_rss": usage.ru_maxrss * 1024,
+            }
+        )
+    )
 
 
 def _bare(source: Path, out: Path, tables: list[str], threads: int, memory_limit: str, batch_bytes: int) -> int:
@@ -68,8 +77,7 @@ def _bare(source: Path, out: Path, tables: list[str], threads: int, memory_limit
     from cnpj_duck.ingest import Batch, find_member, iter_member, prefetch
     from cnpj_duck.transform import write_parquet
 
-    con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit,
-                                 "preserve_insertion_order": False})
+    con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit, "preserve_insertion_order": False})
     out.mkdir(parents=True, exist_ok=True)
     rows = 0
     for zip_path in sorted(source.glob("*.zip")):
@@ -77,8 +85,12 @@ def _bare(source: Path, out: Path, tables: list[str], threads: int, memory_limit
         if member.family.name not in tables:
             continue
         schema = pa.schema([(c, pa.string()) for c in member.family.columns])
-        batches = (b for item in prefetch(iter_member(member, batch_bytes)) if isinstance(item, Batch)
-                   for b in item.table.to_batches())
+        batches = (
+            b
+            for item in prefetch(iter_member(member, batch_bytes))
+            if isinstance(item, Batch)
+            for b in item.table.to_batches()
+        )
         con.register("raw", pa.RecordBatchReader.from_batches(schema, batches))
         target = out / f"{zip_path.stem}.parquet"
         written, _ = write_parquet(con.sql("SELECT * FROM raw"), target, "zstd", 122_880)
@@ -112,8 +124,10 @@ def machine() -> str:
     import duckdb
     import pyarrow
 
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, duckdb {duckdb.__version__}, pyarrow {pyarrow.__version__}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, duckdb {duckdb.__version__}, pyarrow {pyarrow.__version__}"
+    )
 
 
 def main() -> None:
@@ -123,8 +137,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--memory-limit", default="768MB")
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
-    parser.add_argument("--progress-cost", action="store_true",
-                        help="also time build with the rich progress display, at the first scale")
+    parser.add_argument(
+        "--progress-cost",
+        action="store_true",
+        help="also time build with the rich progress display, at the first scale",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each mode for --progress-cost")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -138,15 +155,18 @@ def main() -> None:
     families = list(FAMILIES) if args.tables == "all" else args.tables.split(",")
     print(f"machine: {machine()}")
     print(f"tables: {args.tables}; memory_limit {args.memory_limit}\n")
-    print("| scale | rows | MB zipped | MB unzipped | build s | build rows/s | build MB/s (zip / unzip) "
-          "| bare rows/s | build/bare | build peak RSS MB | bare peak RSS MB |")
+    print(
+        "| scale | rows | MB zipped | MB unzipped | build s | build rows/s | build MB/s (zip / unzip) "
+        "| bare rows/s | build/bare | build peak RSS MB | bare peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for scale in [float(s) for s in args.scales.split(",")]:
         source = args.work / f"release-{scale}-{args.seed}" / "2026-10"
         if not source.is_dir():
             t0 = time.perf_counter()
-            generate_release(source.parent, release="2026-10", scale=scale, seed=args.seed, workers=2,
-                             families=families)
+            generate_release(
+                source.parent, release="2026-10", scale=scale, seed=args.seed, workers=2, families=families
+            )
             print(f"(generated scale {scale} in {time.perf_counter() - t0:.0f}s)", file=sys.stderr)
         zipped = sum(p.stat().st_size for p in source.glob("*.zip") if _family(p) in families)
         from cnpj_duck.ingest import find_member
@@ -158,10 +178,13 @@ def main() -> None:
             raise SystemExit(f"build wrote {b['rows']} rows and the bare pipeline {bare['rows']}: not comparable")
         rate = b["rows"] / b["seconds"]
         bare_rate = bare["rows"] / bare["seconds"]
-        print(f"| {scale} | {b['rows']:,} | {zipped / 1e6:,.0f} | {unzipped / 1e6:,.0f} | {b['seconds']:.1f} "
-              f"| {rate:,.0f} | {zipped / 1e6 / b['seconds']:.1f} / {unzipped / 1e6 / b['seconds']:.1f} "
-              f"| {bare_rate:,.0f} | {rate / bare_rate:.2f} | {b['peak_rss'] / 2**20:,.0f} "
-              f"| {bare['peak_rss'] / 2**20:,.0f} |", flush=True)
+        print(
+            f"| {scale} | {b['rows']:,} | {zipped / 1e6:,.0f} | {unzipped / 1e6:,.0f} | {b['seconds']:.1f} "
+            f"| {rate:,.0f} | {zipped / 1e6 / b['seconds']:.1f} / {unzipped / 1e6 / b['seconds']:.1f} "
+            f"| {bare_rate:,.0f} | {rate / bare_rate:.2f} | {b['peak_rss'] / 2**20:,.0f} "
+            f"| {bare['peak_rss'] / 2**20:,.0f} |",
+            flush=True,
+        )
         if args.progress_cost:
             args.progress_cost = False
             _progress_cost(scale, source, args)
@@ -175,10 +198,13 @@ def _progress_cost(scale: float, source: Path, args: argparse.Namespace) -> None
             runs[mode].append(measure(mode, source, args.work, args.tables, args.memory_limit))
     plain = {k: statistics.median(r[k] for r in runs["build"]) for k in ("seconds", "cpu")}
     rich = {k: statistics.median(r[k] for r in runs["build-rich"]) for k in ("seconds", "cpu")}
-    print(f"\nprogress display cost at scale {scale} (median of {args.repeat} alternating runs each): "
-          f"wall {plain['seconds']:.2f}s without, {rich['seconds']:.2f}s with the rich display "
-          f"({100 * (rich['seconds'] / plain['seconds'] - 1):+.1f}%); CPU {plain['cpu']:.2f}s without, "
-          f"{rich['cpu']:.2f}s with ({100 * (rich['cpu'] / plain['cpu'] - 1):+.1f}%)\n", flush=True)
+    print(
+        f"\nprogress display cost at scale {scale} (median of {args.repeat} alternating runs each): "
+        f"wall {plain['seconds']:.2f}s without, {rich['seconds']:.2f}s with the rich display "
+        f"({100 * (rich['seconds'] / plain['seconds'] - 1):+.1f}%); CPU {plain['cpu']:.2f}s without, "
+        f"{rich['cpu']:.2f}s with ({100 * (rich['cpu'] / plain['cpu'] - 1):+.1f}%)\n",
+        flush=True,
+    )
 
 
 def _family(path: Path) -> str | None:

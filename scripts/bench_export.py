@@ -48,8 +48,9 @@ def prepare_data(args: argparse.Namespace) -> Path:
     raw = root / "raw"
     shutil.rmtree(raw, ignore_errors=True)
     print(f"generating scale {args.scale:g} (estabelecimentos only) in {raw}", file=sys.stderr)
-    manifest = generate_release(raw, release="2026-10", scale=args.scale, seed=args.seed, workers=2,
-                                families=("estabelecimentos",))
+    manifest = generate_release(
+        raw, release="2026-10", scale=args.scale, seed=args.seed, workers=2, families=("estabelecimentos",)
+    )
     config = load_config(None, overrides={"data_dir": str(data), "tables": TABLE}, env={})
     summary = build(config, source=manifest.folder)
     if summary.failed:
@@ -61,26 +62,35 @@ def prepare_data(args: argparse.Namespace) -> Path:
 def run_export(server: PgServer, data: Path, batch_rows: int) -> dict[str, float]:
     config = load_config(None, overrides={"data_dir": str(data)}, env={})
     started = time.perf_counter()
-    summary = export_postgres(config, server.dsn(), schema="bench", tables=[TABLE], batch_rows=batch_rows,
-                              command="bench_export")
+    summary = export_postgres(
+        config, server.dsn(), schema="bench", tables=[TABLE], batch_rows=batch_rows, command="bench_export"
+    )
     table = summary.tables[0]
-    return {"rows": table.rows, "load_s": table.seconds, "index_s": table.index_seconds,
-            "total_s": time.perf_counter() - started}
+    return {
+        "rows": table.rows,
+        "load_s": table.seconds,
+        "index_s": table.index_seconds,
+        "total_s": time.perf_counter() - started,
+    }
 
 
 def run_copy(server: PgServer, copy_file: str) -> dict[str, float]:
     """Server-side COPY of the file into an identical table without indexes, then the same indexes + ANALYZE."""
-    server.psql("DROP TABLE IF EXISTS bench.copy_target; CREATE TABLE bench.copy_target "
-                f"(LIKE bench.{TABLE} INCLUDING COMMENTS)")
+    server.psql(
+        "DROP TABLE IF EXISTS bench.copy_target; CREATE TABLE bench.copy_target "
+        f"(LIKE bench.{TABLE} INCLUDING COMMENTS)"
+    )
     started = time.perf_counter()
     server.psql(f"COPY bench.copy_target FROM '{copy_file}'")
     load = time.perf_counter() - started
     rows = int(server.psql("SELECT count(*) FROM bench.copy_target"))
-    indexes = server.psql("SELECT string_agg(pg_get_indexdef(indexrelid), ';' ORDER BY indexrelid) FROM pg_index "
-                          f"WHERE indrelid = 'bench.{TABLE}'::regclass")
+    indexes = server.psql(
+        "SELECT string_agg(pg_get_indexdef(indexrelid), ';' ORDER BY indexrelid) FROM pg_index "
+        f"WHERE indrelid = 'bench.{TABLE}'::regclass"
+    )
     started = time.perf_counter()
     for n, definition in enumerate(filter(None, indexes.split(";"))):
-        columns = definition[definition.index(" USING "):]
+        columns = definition[definition.index(" USING ") :]
         server.psql(f"SET maintenance_work_mem = '256MB'; CREATE INDEX copy_target_{n} ON bench.copy_target{columns}")
     server.psql("ANALYZE bench.copy_target")
     index = time.perf_counter() - started
@@ -113,9 +123,11 @@ def main() -> None:
             for what in order:
                 result = run_export(server, data, batch_rows) if what == "export" else run_copy(server, copy_file)
                 results[what].append(result)
-                print(f"round {n + 1} {what}: {result['rows']:,} rows, load {result['load_s']:.2f}s "
-                      f"({result['rows'] / result['load_s']:,.0f} rows/s), index+analyze {result['index_s']:.1f}s",
-                      file=sys.stderr)
+                print(
+                    f"round {n + 1} {what}: {result['rows']:,} rows, load {result['load_s']:.2f}s "
+                    f"({result['rows'] / result['load_s']:,.0f} rows/s), index+analyze {result['index_s']:.1f}s",
+                    file=sys.stderr,
+                )
     finally:
         stop_server(server)
 
@@ -126,19 +138,38 @@ def main() -> None:
     export_rate = rows / median("export", "load_s")
     copy_rate = rows / median("copy", "load_s")
     load = os.getloadavg()
-    print(f"\n{rows:,} estabelecimentos rows, {args.rounds} rounds (median), batch_rows {batch_rows:,}, "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"\n{rows:,} estabelecimentos rows, {args.rounds} rounds (median), batch_rows {batch_rows:,}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     print("| load | rows/s | load s | index + ANALYZE s |")
     print("|---|---|---|---|")
-    print(f"| cnpj-duck export (adbc_ingest) | {export_rate:,.0f} | {median('export', 'load_s'):.2f} | "
-          f"{median('export', 'index_s'):.1f} |")
-    print(f"| server-side COPY FROM file | {copy_rate:,.0f} | {median('copy', 'load_s'):.2f} | "
-          f"{median('copy', 'index_s'):.1f} |")
-    print(f"ratio export/COPY: {export_rate / copy_rate:.2f} (target >= 0.7); whole export (checks, load, indexes, "
-          f"swap): {median('export', 'total_s'):.1f}s")
-    print(json.dumps({"rows": rows, "export_rows_per_s": round(export_rate), "copy_rows_per_s": round(copy_rate),
-                      "ratio": round(export_rate / copy_rate, 3), "rounds": results, "load_average": load,
-                      "python": platform.python_version(), "cpus": os.cpu_count()}))
+    print(
+        f"| cnpj-duck export (adbc_ingest) | {export_rate:,.0f} | {median('export', 'load_s'):.2f} | "
+        f"{median('export', 'index_s'):.1f} |"
+    )
+    print(
+        f"| server-side COPY FROM file | {copy_rate:,.0f} | {median('copy', 'load_s'):.2f} | "
+        f"{median('copy', 'index_s'):.1f} |"
+    )
+    print(
+        f"ratio export/COPY: {export_rate / copy_rate:.2f} (target >= 0.7); whole export (checks, load, indexes, "
+        f"swap): {median('export', 'total_s'):.1f}s"
+    )
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "export_rows_per_s": round(export_rate),
+                "copy_rows_per_s": round(copy_rate),
+                "ratio": round(export_rate / copy_rate, 3),
+                "rounds": results,
+                "load_average": load,
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

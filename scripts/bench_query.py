@@ -79,13 +79,19 @@ def bench_lookup(data_dir: Path, count: int, seed: int, release: str) -> None:
     con = duckdb.connect()
     total = con.sql("SELECT count(*) FROM read_parquet(?)", params=[files]).fetchall()[0][0]
     # Random existing CNPJs: a reservoir sample over the whole table, so every part file and row group is hit.
-    cnpjs = [r[0] for r in con.sql(f"SELECT cnpj FROM read_parquet(?) USING SAMPLE reservoir({count} ROWS) "
-                                   f"REPEATABLE ({seed})", params=[files]).fetchall()]
+    cnpjs = [
+        r[0]
+        for r in con.sql(
+            f"SELECT cnpj FROM read_parquet(?) USING SAMPLE reservoir({count} ROWS) REPEATABLE ({seed})", params=[files]
+        ).fetchall()
+    ]
     con.close()
     random.Random(seed).shuffle(cnpjs)
     groups = sum(pq.ParquetFile(f).metadata.num_row_groups for f in files)
-    print(f"\nlookup: release {release}, {total:,} establishments in {len(files)} files, {groups} row groups; "
-          f"{len(cnpjs)} random existing CNPJs")
+    print(
+        f"\nlookup: release {release}, {total:,} establishments in {len(files)} files, {groups} row groups; "
+        f"{len(cnpjs)} random existing CNPJs"
+    )
 
     t0 = time.perf_counter()
     finder = Lookup(config, release)
@@ -104,8 +110,19 @@ def bench_lookup(data_dir: Path, count: int, seed: int, release: str) -> None:
         lookup(config, [cnpj], release)
         once.append(time.perf_counter() - t0)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(data_dir), "lookup", "--release", release,
-               "--format", "json", cnpjs[0]]
+    command = [
+        sys.executable,
+        "-m",
+        "cnpj_duck.cli",
+        "--data-dir",
+        str(data_dir),
+        "lookup",
+        "--release",
+        release,
+        "--format",
+        "json",
+        cnpjs[0],
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     process = time.perf_counter() - started
     if done.returncode != 0:
@@ -113,11 +130,15 @@ def bench_lookup(data_dir: Path, count: int, seed: int, release: str) -> None:
     ms = sorted(t * 1000 for t in times)
     print("| measure | median ms | p95 ms | max ms | n |")
     print("|---|---|---|---|---|")
-    print(f"| `Lookup.get` (open connection) | {statistics.median(ms):.1f} | {ms[int(0.95 * (len(ms) - 1))]:.1f} "
-          f"| {ms[-1]:.1f} | {len(ms)} |")
+    print(
+        f"| `Lookup.get` (open connection) | {statistics.median(ms):.1f} | {ms[int(0.95 * (len(ms) - 1))]:.1f} "
+        f"| {ms[-1]:.1f} | {len(ms)} |"
+    )
     one = sorted(t * 1000 for t in once)
-    print(f"| `lookup()` (connect, views, one CNPJ) | {statistics.median(one):.1f} "
-          f"| {one[int(0.95 * (len(one) - 1))]:.1f} | {one[-1]:.1f} | {len(one)} |")
+    print(
+        f"| `lookup()` (connect, views, one CNPJ) | {statistics.median(one):.1f} "
+        f"| {one[int(0.95 * (len(one) - 1))]:.1f} | {one[-1]:.1f} | {len(one)} |"
+    )
     print(f"| `cnpj-duck lookup --format json` process | {process * 1000:.0f} | | | 1 |")
     print(f"(opening the views: {opened * 1000:.1f} ms)")
 
@@ -125,12 +146,17 @@ def bench_lookup(data_dir: Path, count: int, seed: int, release: str) -> None:
 # A month as real ones go: 0.5% of keys removed, 2% changed in one or two columns, 1% new (RFB_FORMAT.md §1
 # has no public numbers; these are of the order of the monthly openings and status changes).
 _EDITS = {
-    "estabelecimentos": ("cnpj", "situacao_cadastral = CASE situacao_cadastral WHEN '02' THEN '08' ELSE '02' END, "
-                                 "data_situacao_cadastral = DATE '2026-11-15'"),
+    "estabelecimentos": (
+        "cnpj",
+        "situacao_cadastral = CASE situacao_cadastral WHEN '02' THEN '08' ELSE '02' END, "
+        "data_situacao_cadastral = DATE '2026-11-15'",
+    ),
     "empresas": ("cnpj_basico", "capital_social = capital_social + 1"),
     "simples": ("cnpj_basico", "opcao_simples = NOT opcao_simples"),
-    "socios": ("cnpj_basico || coalesce(cnpj_cpf_socio, '') || coalesce(nome_socio_razao_social, '')",
-               "qualificacao_socio = CASE qualificacao_socio WHEN '49' THEN '05' ELSE '49' END"),
+    "socios": (
+        "cnpj_basico || coalesce(cnpj_cpf_socio, '') || coalesce(nome_socio_razao_social, '')",
+        "qualificacao_socio = CASE qualificacao_socio WHEN '49' THEN '05' ELSE '49' END",
+    ),
 }
 
 
@@ -154,21 +180,30 @@ def derive_release(data_dir: Path, source: str, target: str) -> None:
         if table in _EDITS:
             key, change = _EDITS[table]
             sets = dict(part.split(" = ", 1) for part in _split_sets(change))
-            edited = ", ".join(f"CASE WHEN hash({key}) % 50 = 1 THEN {sets[c]} ELSE {c} END AS {c}" if c in sets
-                               else c for c in columns)
+            edited = ", ".join(
+                f"CASE WHEN hash({key}) % 50 = 1 THEN {sets[c]} ELSE {c} END AS {c}" if c in sets else c
+                for c in columns
+            )
             first = columns[0]  # cnpj or cnpj_basico: an 'N' in front makes a new key
-            renamed = ", ".join(f"'N' || substr({c}, 2) AS {c}" if c in ("cnpj", "cnpj_basico") else c
-                                for c in columns)
-            sql = (f"SELECT {edited} FROM src WHERE hash({key}) % 200 <> 0 "
-                   f"UNION ALL SELECT {renamed} FROM src WHERE hash({key}) % 100 = 2 ORDER BY {first}")
+            renamed = ", ".join(f"'N' || substr({c}, 2) AS {c}" if c in ("cnpj", "cnpj_basico") else c for c in columns)
+            sql = (
+                f"SELECT {edited} FROM src WHERE hash({key}) % 200 <> 0 "
+                f"UNION ALL SELECT {renamed} FROM src WHERE hash({key}) % 100 = 2 ORDER BY {first}"
+            )
         else:
             sql = "SELECT * FROM src"
         out.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY ({sql}) TO '{out / 'part-0.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
         rows = con.execute(f"SELECT count(*) FROM '{out / 'part-0.parquet'}'").fetchall()[0][0]
-        manifest = {"table": table, "release": target, "partial": False, "run_id": 0,
-                    "parts": {"part-0.parquet": {"rows": rows, "zip_name": f"derived from {source}", "sha256": "",
-                                                 "run_id": 0}}}
+        manifest = {
+            "table": table,
+            "release": target,
+            "partial": False,
+            "run_id": 0,
+            "parts": {
+                "part-0.parquet": {"rows": rows, "zip_name": f"derived from {source}", "sha256": "", "run_id": 0}
+            },
+        }
         store.manifest_path(table, target).parent.mkdir(parents=True, exist_ok=True)
         store.manifest_path(table, target).write_text(json.dumps(manifest), encoding="utf-8")
     con.close()
@@ -195,15 +230,19 @@ def bench_diff(work: Path, releases: tuple[str, str]) -> None:
     if done.returncode != 0:
         raise SystemExit(f"diff failed:\n{done.stderr}")
     r = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"\ndiff {releases[0]} -> {releases[1]} over {r['rows']:,} rows (both sides): {r['classified']:.1f}s to "
-          f"classify every key and name the changed columns, {r['streamed']:.1f}s to stream the {r['records']:,} "
-          f"differing records (Arrow batches); peak RSS {r['peak'] / 2**20:,.0f} MB (memory_limit "
-          f"{r['memory_limit']})")
+    print(
+        f"\ndiff {releases[0]} -> {releases[1]} over {r['rows']:,} rows (both sides): {r['classified']:.1f}s to "
+        f"classify every key and name the changed columns, {r['streamed']:.1f}s to stream the {r['records']:,} "
+        f"differing records (Arrow batches); peak RSS {r['peak'] / 2**20:,.0f} MB (memory_limit "
+        f"{r['memory_limit']})"
+    )
     print("| table | rows from | rows to | new | removed | changed | unchanged | duplicate keys |")
     print("|---|---|---|---|---|---|---|---|")
     for t in r["tables"]:
-        print(f"| {t['table']} | {t['rows_from']:,} | {t['rows_to']:,} | {t['new']:,} | {t['removed']:,} "
-              f"| {t['changed']:,} | {t['unchanged']:,} | {t['duplicate_keys']:,} |")
+        print(
+            f"| {t['table']} | {t['rows_from']:,} | {t['rows_to']:,} | {t['new']:,} | {t['removed']:,} "
+            f"| {t['changed']:,} | {t['unchanged']:,} | {t['duplicate_keys']:,} |"
+        )
 
 
 def _diff_child(data_dir: str, from_release: str, to_release: str) -> None:
@@ -222,9 +261,19 @@ def _diff_child(data_dir: str, from_release: str, to_release: str) -> None:
     streamed = time.perf_counter() - t0
     tables = [dataclasses.asdict(t) for t in result.summary()]
     result.close()
-    print(json.dumps({"classified": classified, "streamed": streamed, "records": records, "tables": tables,
-                      "rows": sum(t["rows_from"] + t["rows_to"] for t in tables), "memory_limit": config.memory_limit,
-                      "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(
+        json.dumps(
+            {
+                "classified": classified,
+                "streamed": streamed,
+                "records": records,
+                "tables": tables,
+                "rows": sum(t["rows_from"] + t["rows_to"] for t in tables),
+                "memory_limit": config.memory_limit,
+                "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            }
+        )
+    )
 
 
 def main() -> None:

@@ -53,8 +53,7 @@ def config(tmp_path: Path) -> Config:
     return load_config(None, overrides={"data_dir": str(tmp_path / "data")}, env={})
 
 
-def write_zip(folder: Path, zip_name: str, member: str, data: bytes,
-              method: int = zipfile.ZIP_DEFLATED) -> Path:
+def write_zip(folder: Path, zip_name: str, member: str, data: bytes, method: int = zipfile.ZIP_DEFLATED) -> Path:
     """Write a one-member zip (the member's bytes exactly as given)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / zip_name
@@ -67,8 +66,7 @@ def rows(data_dir: Path, table: str, where: str = "true", params: list | None = 
     """Rows of an output table (all releases), as dicts."""
     con = duckdb.connect()
     rel = con.sql(
-        f"SELECT * FROM read_parquet('{data_dir}/parquet/{table}/*/*.parquet', hive_partitioning = true) "
-        f"WHERE {where}",
+        f"SELECT * FROM read_parquet('{data_dir}/parquet/{table}/*/*.parquet', hive_partitioning = true) WHERE {where}",
         params=params,
     )
     return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
@@ -103,8 +101,10 @@ def pg() -> object:
     from .pg import find_bin_dir, start_server, stop_server
 
     if find_bin_dir() is None:
-        message = ("PostgreSQL server binaries (initdb) not found on PATH or in /usr/lib/postgresql/*/bin; "
-                   "scripts/test installs Debian's postgresql package")
+        message = (
+            "PostgreSQL server binaries (initdb) not found on PATH or in /usr/lib/postgresql/*/bin; "
+            "scripts/test installs Debian's postgresql package"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -115,8 +115,9 @@ def pg() -> object:
         stop_server(server)
 
 
-def copy_table(source: Path, target: Path, table: str, release: str | None = None,
-               to_release: str | None = None) -> None:
+def copy_table(
+    source: Path, target: Path, table: str, release: str | None = None, to_release: str | None = None
+) -> None:
     """Copy a table's published partitions (all, or one `release`, renamed `to_release`) from the data dir `source`
     to `target`, with their manifests: what a build would have left there."""
     from cnpj_duck.store import Store

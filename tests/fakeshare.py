@@ -92,8 +92,9 @@ class FakeShare:
     def mirror_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{MIRROR}"
 
-    def add(self, release: str, name: str, data: bytes, faults: list[str] | None = None,
-            modified: float = 1_790_000_000.0) -> Served:
+    def add(
+        self, release: str, name: str, data: bytes, faults: list[str] | None = None, modified: float = 1_790_000_000.0
+    ) -> Served:
         served = Served(data, modified, list(faults or []))
         self.releases.setdefault(release, {})[name] = served
         return served
@@ -138,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         for kind, prefix in (("webdav", WEBDAV), ("mirror", MIRROR)):
             if path == prefix.rstrip("/") or path.startswith(prefix):
-                rest = [p for p in path[len(prefix):].split("/") if p]
+                rest = [p for p in path[len(prefix) :].split("/") if p]
                 if len(rest) > 2:
                     return None
                 return kind, rest[0] if rest else None, rest[1] if len(rest) > 1 else None
@@ -205,19 +206,24 @@ class _Handler(BaseHTTPRequestHandler):
                     f"<d:getlastmodified>{served.last_modified}</d:getlastmodified>"
                     f"<d:getcontentlength>{len(served.data)}</d:getcontentlength><d:resourcetype/>"
                     f"<d:getetag>{served.etag}</d:getetag></d:prop>"
-                    "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>")
-        body = ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns" '
-                'xmlns:oc="http://owncloud.org/ns">' + "".join(responses) + "</d:multistatus>")
+                    "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+                )
+        body = (
+            '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns" '
+            'xmlns:oc="http://owncloud.org/ns">' + "".join(responses) + "</d:multistatus>"
+        )
         self._answer(207, body.encode(), {"Content-Type": "application/xml; charset=utf-8"})
 
     @staticmethod
     def _collection(href: str) -> str:
         # Like Nextcloud: a folder has no getcontentlength (a 404 propstat) and a collection resourcetype.
-        return (f"<d:response><d:href>{quote(href)}</d:href><d:propstat><d:prop>"
-                "<d:getlastmodified>Sat, 01 Nov 2026 10:00:00 GMT</d:getlastmodified>"
-                '<d:resourcetype><d:collection/></d:resourcetype><d:getetag>"folder"</d:getetag></d:prop>'
-                "<d:status>HTTP/1.1 200 OK</d:status></d:propstat><d:propstat><d:prop><d:getcontentlength/>"
-                "</d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat></d:response>")
+        return (
+            f"<d:response><d:href>{quote(href)}</d:href><d:propstat><d:prop>"
+            "<d:getlastmodified>Sat, 01 Nov 2026 10:00:00 GMT</d:getlastmodified>"
+            '<d:resourcetype><d:collection/></d:resourcetype><d:getetag>"folder"</d:getetag></d:prop>'
+            "<d:status>HTTP/1.1 200 OK</d:status></d:propstat><d:propstat><d:prop><d:getcontentlength/>"
+            "</d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat></d:response>"
+        )
 
     # --- files and mirror pages --------------------------------------------------------------------------------
 
@@ -289,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "corrupt":
             mid = len(data) // 2
-            data = data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 16]) + data[mid + 16:]
+            data = data[:mid] + bytes(b ^ 0xFF for b in data[mid : mid + 16]) + data[mid + 16 :]
         wanted = self.headers.get("Range")
         start = 0
         if wanted and fault != "ignore-range":

@@ -42,16 +42,38 @@ class PgServer:
     def dsn(self, password: str | None = None, port: int | None = None, database: str | None = None) -> str:
         """A postgresql:// URL for this server (another password, port or database for the failure tests)."""
         secret = quote(self.password if password is None else password, safe="")
-        return (f"postgresql://{quote(self.user, safe='')}:{secret}@{self.host}:{port or self.port}/"
-                f"{database or self.database}")
+        return (
+            f"postgresql://{quote(self.user, safe='')}:{secret}@{self.host}:{port or self.port}/"
+            f"{database or self.database}"
+        )
 
     def psql(self, sql: str, database: str | None = None) -> str:
         """Run SQL with psql (unaligned, tuples only) and return its output: a check independent of the code."""
         env = {**os.environ, "PGPASSWORD": self.password}
         out = subprocess.run(
-            [str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.host,
-             "-p", str(self.port), "-U", self.user, "-d", database or self.database, "-c", sql],
-            env=env, capture_output=True, text=True, timeout=120,
+            [
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database or self.database,
+                "-c",
+                sql,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if out.returncode != 0:
             raise RuntimeError(f"psql failed: {out.stderr.strip()}")
@@ -109,10 +131,25 @@ def _start(bin_dir: Path, root: Path, settings: dict[str, str]) -> PgServer:
             os.chown(path, owner.pw_uid, owner.pw_gid)
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     run = subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", USER, "--pwfile",
-                         str(root / "pwfile"), "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync",
-                         "--locale=C.UTF-8"]),
-        capture_output=True, text=True, env=env, timeout=120,
+        _as_server_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(root / "data"),
+                "-U",
+                USER,
+                "--pwfile",
+                str(root / "pwfile"),
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-sync",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     if run.returncode != 0:
         raise RuntimeError(f"initdb failed: {run.stderr.strip() or run.stdout.strip()}")
@@ -132,16 +169,33 @@ def _start(bin_dir: Path, root: Path, settings: dict[str, str]) -> PgServer:
         conf = "".join(f"{k} = '{v}'\n" for k, v in {**options, "port": str(port)}.items())
         (root / "data" / "postgresql.auto.conf").write_text(conf, encoding="utf-8")
         started = subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"),
-                             "-w", "-t", "60", "start"]),
-            capture_output=True, text=True, env=env, timeout=90,
+            _as_server_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(root / "data"),
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=90,
         )
         if started.returncode == 0:
             server = PgServer(bin_dir, root, port)
             server.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
             return server
-        log = (root / "server.log").read_text(encoding="utf-8", errors="replace") if (root / "server.log").exists() \
+        log = (
+            (root / "server.log").read_text(encoding="utf-8", errors="replace")
+            if (root / "server.log").exists()
             else ""
+        )
         if "already in use" not in log or attempt == 4:  # another process took the port between the check and us
             raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()} {log[-2000:]}")
         time.sleep(0.2)
@@ -150,6 +204,9 @@ def _start(bin_dir: Path, root: Path, settings: dict[str, str]) -> PgServer:
 
 def stop_server(server: PgServer) -> None:
     """Stop the cluster at once and delete its files."""
-    subprocess.run(_as_server_user([str(server.bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-m", "immediate",
-                                    "-w", "stop"]), capture_output=True, timeout=60)
+    subprocess.run(
+        _as_server_user([str(server.bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-m", "immediate", "-w", "stop"]),
+        capture_output=True,
+        timeout=60,
+    )
     shutil.rmtree(server.root, ignore_errors=True)

@@ -21,16 +21,18 @@ def empresa(basico: str, name: str = "ACME LTDA", capital: str = "1000,00") -> b
     return f'"{basico}";"{name}";"2062";"49";"{capital}";"01";""\n'.encode("latin-1")
 
 
-QUIRKY = b"".join([
-    empresa("00000001"),                                            # line 1
-    b'"00000002";"TWO\nLINES LTDA";"2062";"49";"0,00";"01";""\n',    # lines 2-3: LF inside a quoted value
-    b'"00000003";"EXTRA";"2062";"49";"0,00";"01";"";"surplus"\n',   # line 4: one field too many
-    b'"00000004";"OPEN QUOTE";"2062";"49";"0,00";"01";"\n',         # line 5: last quote never closed
-    empresa("00000005"),                                            # line 6: valid, swallowed by line 5's quote
-    b'"00000006";"C1 \x8f BYTE\x00 NUL";"2062";"49";"-12,50";"01";""\n',  # line 7
-    b'"00000007";"BAD DATE";"2062";"49";"12,5x";"01";""\n',          # line 8: capital that does not cast
-    b"\n",                                                           # blank last line
-])
+QUIRKY = b"".join(
+    [
+        empresa("00000001"),  # line 1
+        b'"00000002";"TWO\nLINES LTDA";"2062";"49";"0,00";"01";""\n',  # lines 2-3: LF inside a quoted value
+        b'"00000003";"EXTRA";"2062";"49";"0,00";"01";"";"surplus"\n',  # line 4: one field too many
+        b'"00000004";"OPEN QUOTE";"2062";"49";"0,00";"01";"\n',  # line 5: last quote never closed
+        empresa("00000005"),  # line 6: valid, swallowed by line 5's quote
+        b'"00000006";"C1 \x8f BYTE\x00 NUL";"2062";"49";"-12,50";"01";""\n',  # line 7
+        b'"00000007";"BAD DATE";"2062";"49";"12,5x";"01";""\n',  # line 8: capital that does not cast
+        b"\n",  # blank last line
+    ]
+)
 
 
 def test_malformed_records_are_rejected_with_their_lines_and_the_rest_is_kept(config, tmp_path):
@@ -48,22 +50,24 @@ def test_malformed_records_are_rejected_with_their_lines_and_the_rest_is_kept(co
     assert str(out["00000006"]["capital_social"]) == "-12.50"
     assert out["00000007"]["capital_social"] is None
     con = catalog(config.data_dir)
-    rejects = con.execute("SELECT line, reason, raw, zip_name, member_name, table_name, release FROM rejects "
-                          "ORDER BY line").fetchall()
+    rejects = con.execute(
+        "SELECT line, reason, raw, zip_name, member_name, table_name, release FROM rejects ORDER BY line"
+    ).fetchall()
     assert [r[0] for r in rejects] == [4, 5]
     assert rejects[0][1].startswith("field_count: 8 fields, expected 7")
     assert rejects[0][2] == '"00000003";"EXTRA";"2062";"49";"0,00";"01";"";"surplus"'
     assert rejects[1][1].startswith("unterminated_quote")
     assert rejects[1][2] == '"00000004";"OPEN QUOTE";"2062";"49";"0,00";"01";"'
     assert rejects[0][3:] == ("Empresas0.zip", MEMBER, "empresas", "2026-10")
-    nulled, = con.execute("SELECT values_nulled FROM audit_files WHERE zip_name = 'Empresas0.zip'").fetchone()
+    (nulled,) = con.execute("SELECT values_nulled FROM audit_files WHERE zip_name = 'Empresas0.zip'").fetchone()
     assert nulled == '{"capital_social": 1}'
 
 
 def test_lines_stay_right_across_batches(config, tmp_path):
     # Many small batches: the line numbers of rejects must not drift at batch boundaries.
-    body = b"".join(empresa(f"{i:08d}", name="X" * 200) if i % 1000 else
-                    b'"%08d";"SHORT"\n' % i for i in range(1, 20001))
+    body = b"".join(
+        empresa(f"{i:08d}", name="X" * 200) if i % 1000 else b'"%08d";"SHORT"\n' % i for i in range(1, 20001)
+    )
     folder = tmp_path / "2026-10"
     write_zip(folder, "Empresas0.zip", MEMBER, body)
     config = type(config)(**{**config.__dict__, "batch_mb": 1})
@@ -72,8 +76,11 @@ def test_lines_stay_right_across_batches(config, tmp_path):
     assert (emp.rows_read, emp.rows_rejected) == (20000, 20)
     lines = [r[0] for r in catalog(config.data_dir).execute("SELECT line FROM rejects ORDER BY line").fetchall()]
     assert lines == list(range(1000, 20001, 1000))
-    batches = catalog(config.data_dir).execute(
-        "SELECT count(*), sum(rows_read), min(first_line), max(last_line) FROM audit_batches").fetchone()
+    batches = (
+        catalog(config.data_dir)
+        .execute("SELECT count(*), sum(rows_read), min(first_line), max(last_line) FROM audit_batches")
+        .fetchone()
+    )
     assert batches[0] > 2 and batches[1:] == (20000, 1, 20000)
 
 
@@ -104,8 +111,9 @@ def test_corrupt_zip_fails_that_file_and_the_others_build(config, tmp_path):
     status = {t.name: t.status for t in summary.tables}
     assert status["socios"] == "failed" and status["empresas"] == "failed"
     assert status["estabelecimentos"] == "succeeded" and status["cnaes"] == "succeeded"
-    errors = dict(catalog(config.data_dir).execute(
-        "SELECT zip_name, error FROM audit_files WHERE status = 'failed'").fetchall())
+    errors = dict(
+        catalog(config.data_dir).execute("SELECT zip_name, error FROM audit_files WHERE status = 'failed'").fetchall()
+    )
     assert "Socios0.zip" in errors["Socios0.zip"] and "download it again" in errors["Socios0.zip"]
     assert "Empresas1.zip: not a readable zip" in errors["Empresas1.zip"]
     assert len(rows(config.data_dir, "estabelecimentos")) == 1
@@ -122,7 +130,8 @@ def test_corrupt_bytes_inside_member_are_caught_by_crc(config, tmp_path):
     (emp,) = [t for t in summary.tables if t.name == "empresas"]
     assert emp.status == "failed" and "Bad CRC-32" in emp.error and "download it again" in emp.error
     assert catalog(config.data_dir).execute(
-        "SELECT count(*) FROM audit_batches WHERE status = 'succeeded' AND rows_written > 0").fetchone() == (0,)
+        "SELECT count(*) FROM audit_batches WHERE status = 'succeeded' AND rows_written > 0"
+    ).fetchone() == (0,)
 
 
 def test_junk_members_stored_members_and_odd_files(config, tmp_path):
@@ -188,8 +197,10 @@ def test_cli_reports_bad_input_in_one_line_with_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err
     *before, last = err.strip().splitlines()
     assert any(line.startswith("error: Empresas0.zip: ") for line in before) and "Traceback" not in err
-    assert last == ("error: build of 2026-10 failed: 1 table (empresas); the errors are above, and "
-                    "`cnpj-duck status --run 1` has the details")
+    assert last == (
+        "error: build of 2026-10 failed: 1 table (empresas); the errors are above, and "
+        "`cnpj-duck status --run 1` has the details"
+    )
     with pytest.raises(SystemExit) as e:
         main(["--data-dir", data, "build", "--source", str(tmp_path / "nope")])
     assert e.value.code == 2
@@ -207,8 +218,7 @@ def test_every_command_has_help_with_an_example():
         assert command.help and "Example" in command.help, name
 
 
-def _build_one(config, tmp_path, member_bytes, zip_name="Cnaes.zip", member="F.K03200$Z.D61011.CNAECSV",
-               batch_mb=1):
+def _build_one(config, tmp_path, member_bytes, zip_name="Cnaes.zip", member="F.K03200$Z.D61011.CNAECSV", batch_mb=1):
     folder = tmp_path / "2026-10"
     write_zip(folder, zip_name, member, member_bytes)
     config = type(config)(**{**config.__dict__, "batch_mb": batch_mb})
@@ -236,7 +246,7 @@ def test_crlf_files_are_cut_at_records_too(config, tmp_path):
 def test_an_unterminated_quote_at_the_end_of_the_member_is_rejected(config, tmp_path):
     table, config = _build_one(config, tmp_path, b'"1";"a"\n"2";"b"\n"3";"c\n')
     assert (table.rows_read, table.rows_written, table.rows_rejected) == (3, 2, 1)
-    (line, reason, raw), = catalog(config.data_dir).execute("SELECT line, reason, raw FROM rejects").fetchall()
+    ((line, reason, raw),) = catalog(config.data_dir).execute("SELECT line, reason, raw FROM rejects").fetchall()
     assert (line, raw) == (3, '"3";"c') and reason.startswith("unterminated_quote")
 
 

@@ -16,10 +16,29 @@ from cnpj_duck.sample import SampleManifest
 from .conftest import catalog, rows
 
 NULL_DATES = {"date_zero", "date_zeros", "date_empty", "date_7_chars", "date_impossible", "date_absurd_year"}
-KEPT_AS_IS = {"semicolon_in_value", "newline_in_value", "c1_control_byte", "orphan_motivo", "orphan_pais",
-              "orphan_natureza", "orphan_qualificacao", "cep_7_digits", "cep_zero", "cep_letters", "cep_spaces",
-              "numero_sn", "numero_sn_compact", "numero_sn_spaced", "pais_brasil", "abroad", "masked_cpf",
-              "pj_socio", "legal_representative", "ente_apostrophe", "cpf_in_name"}
+KEPT_AS_IS = {
+    "semicolon_in_value",
+    "newline_in_value",
+    "c1_control_byte",
+    "orphan_motivo",
+    "orphan_pais",
+    "orphan_natureza",
+    "orphan_qualificacao",
+    "cep_7_digits",
+    "cep_zero",
+    "cep_letters",
+    "cep_spaces",
+    "numero_sn",
+    "numero_sn_compact",
+    "numero_sn_spaced",
+    "pais_brasil",
+    "abroad",
+    "masked_cpf",
+    "pj_socio",
+    "legal_representative",
+    "ente_apostrophe",
+    "cpf_in_name",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +64,9 @@ def test_counts_match_the_generator_exactly(built):
 @pytest.mark.slow
 def test_rejects_sit_at_the_generators_lines_with_the_right_reason(built):
     manifest, data_dir, _ = built
-    got = catalog(data_dir).execute(
-        "SELECT zip_name, line, reason, raw FROM rejects ORDER BY zip_name, line").fetchall()
+    got = (
+        catalog(data_dir).execute("SELECT zip_name, line, reason, raw FROM rejects ORDER BY zip_name, line").fetchall()
+    )
     want = sorted((m.zip_name, m.line, m.kind, m.text) for m in manifest.malformed)
     assert len(got) == len(want) and len(want) >= 9
     for (zip_name, line, reason, raw), (w_zip, w_line, kind, text) in zip(got, want, strict=True):
@@ -59,8 +79,12 @@ def _find(data_dir: Path, family: str, key: dict[str, str]) -> list[dict]:
     if family == "estabelecimentos":
         return rows(data_dir, family, "cnpj = ?", [key["cnpj_basico"] + key["cnpj_ordem"] + key["cnpj_dv"]])
     if family == "socios":
-        return rows(data_dir, family, "cnpj_basico = ? AND nome_socio_razao_social = ?",
-                    [key["cnpj_basico"], key["nome_socio_razao_social"].strip(" ")])
+        return rows(
+            data_dir,
+            family,
+            "cnpj_basico = ? AND nome_socio_razao_social = ?",
+            [key["cnpj_basico"], key["nome_socio_razao_social"].strip(" ")],
+        )
     column = "codigo" if "codigo" in key else "cnpj_basico"
     return rows(data_dir, family, f"{column} = ?", [key[column]])
 
@@ -132,9 +156,11 @@ def test_audit_tree_adds_up(built):
     _, data_dir, summary = built
     con = catalog(data_dir)
     metrics = "rows_read, rows_written, rows_rejected, bytes_in"
-    for parent, child, key in (("audit_files", "audit_batches", "file_id"),
-                               ("audit_tables", "audit_files", "table_run_id"),
-                               ("audit_runs", "audit_tables", "run_id")):
+    for parent, child, key in (
+        ("audit_files", "audit_batches", "file_id"),
+        ("audit_tables", "audit_files", "table_run_id"),
+        ("audit_runs", "audit_tables", "run_id"),
+    ):
         mismatched = con.execute(
             f"SELECT p.{key} FROM {parent} p JOIN (SELECT {key}, sum(rows_read) r, sum(rows_written) w, "
             f"sum(rows_rejected) j, sum(bytes_in) b FROM {child} GROUP BY {key}) c USING ({key}) "
@@ -142,8 +168,9 @@ def test_audit_tree_adds_up(built):
         ).fetchall()
         assert mismatched == [], (parent, child)
     for table in ("audit_runs", "audit_tables", "audit_files", "audit_batches"):
-        bad = con.execute(f"SELECT count(*) FROM {table} WHERE rows_read <> rows_written + rows_rejected "
-                          "OR status <> 'succeeded'").fetchone()
+        bad = con.execute(
+            f"SELECT count(*) FROM {table} WHERE rows_read <> rows_written + rows_rejected OR status <> 'succeeded'"
+        ).fetchone()
         assert bad == (0,), table
     (read,) = con.execute(f"SELECT rows_read FROM audit_runs WHERE run_id = {summary.run_id}").fetchone()
     assert read == sum(t.rows_read for t in summary.tables)
@@ -177,7 +204,8 @@ def test_development_run_is_partial_and_never_reused(built, tmp_path):
     assert {t.name for t in full.tables if t.status == "succeeded"} == cut
     assert {t.status for t in full.tables if t.name not in cut} <= {"skipped"}
     assert {t.name: t.rows_written for t in full.tables}["estabelecimentos"] == manifest.expected_rows(
-        "estabelecimentos")
+        "estabelecimentos"
+    )
 
 
 @pytest.mark.slow
@@ -208,8 +236,20 @@ def test_the_quick_try_works_on_files_larger_than_the_limit(tmp_path, capsys):
     folder = generate_release(tmp_path / "raw", release="2026-10", scale=0.003, seed=11, workers=2).folder
     data = tmp_path / "data"
     try:
-        main(["--data-dir", str(data), "build", "--source", str(folder), "--limit-rows", "10000",
-              "--max-files-per-table", "1", "--quiet"])
+        main(
+            [
+                "--data-dir",
+                str(data),
+                "build",
+                "--source",
+                str(folder),
+                "--limit-rows",
+                "10000",
+                "--max-files-per-table",
+                "1",
+                "--quiet",
+            ]
+        )
         code = 0
     except SystemExit as e:
         code = int(e.code or 0)

@@ -13,12 +13,28 @@ from cnpj_duck.progress import RecordingProgress
 from .conftest import REAL_SAMPLES, catalog, rows
 
 EXPECTED_2021 = {
-    "simples": 1, "cnaes": 6, "motivos": 1, "municipios": 2, "naturezas": 2, "paises": 1, "qualificacoes": 4,
-    "empresas": 2, "estabelecimentos": 2, "socios": 8,
+    "simples": 1,
+    "cnaes": 6,
+    "motivos": 1,
+    "municipios": 2,
+    "naturezas": 2,
+    "paises": 1,
+    "qualificacoes": 4,
+    "empresas": 2,
+    "estabelecimentos": 2,
+    "socios": 8,
 }
 EXPECTED_2022 = {
-    "simples": 1, "cnaes": 6, "motivos": 2, "municipios": 1, "naturezas": 1, "paises": 1, "qualificacoes": 4,
-    "empresas": 2, "estabelecimentos": 1, "socios": 7,
+    "simples": 1,
+    "cnaes": 6,
+    "motivos": 2,
+    "municipios": 1,
+    "naturezas": 1,
+    "paises": 1,
+    "qualificacoes": 4,
+    "empresas": 2,
+    "estabelecimentos": 1,
+    "socios": 7,
 }
 
 
@@ -84,11 +100,12 @@ def test_real_sample_2022_blank_last_line_and_audit(config):
     motivos = {r["codigo"]: r["descricao"] for r in rows(config.data_dir, "motivos")}
     assert motivos["00"] == "SEM  MOTIVO"  # the double space is the source's, kept
     con = catalog(config.data_dir)
-    (status, read, written, rejected), = con.execute(
+    ((status, read, written, rejected),) = con.execute(
         "SELECT status, rows_read, rows_written, rows_rejected FROM audit_runs WHERE run_id = ?", [summary.run_id]
     ).fetchall()
     assert (status, read, written, rejected) == ("succeeded", 26, 26, 0)
-    files = con.execute("SELECT zip_name, member_name, length(sha256), rows_read FROM audit_files "
-                        "ORDER BY zip_name").fetchall()
+    files = con.execute(
+        "SELECT zip_name, member_name, length(sha256), rows_read FROM audit_files ORDER BY zip_name"
+    ).fetchall()
     assert ("Estabelecimentos0.zip", "Estabelecimentos0", 64, 1) in files
     assert len(files) == 11

@@ -20,8 +20,22 @@ from .conftest import REAL_SAMPLES, catalog, rows
 def test_sample_then_build_latest_from_raw(tmp_path):
     data = tmp_path / "data"
     runner = CliRunner()
-    result = runner.invoke(cli, ["--data-dir", str(data), "sample", "--release", "2026-09", "--scale", "0.0001",
-                                 "--seed", "5", "--workers", "1"])
+    result = runner.invoke(
+        cli,
+        [
+            "--data-dir",
+            str(data),
+            "sample",
+            "--release",
+            "2026-09",
+            "--scale",
+            "0.0001",
+            "--seed",
+            "5",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "37 zips" in result.output
     assert len(list((data / "raw" / "2026-09").glob("*.zip"))) == 37
@@ -113,19 +127,22 @@ def test_config_precedence_flag_env_file_default(tmp_path):
     assert config.data_dir == tmp_path / "out"  # relative to the config file
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("threads: two\n", "threads = 'two'"),
-    ("threads: 0\n", "from 1 to 256"),
-    ("threads: 100000\n", "from 1 to 256"),
-    ("batch_mb: 0\n", "from 1 to 1024"),
-    ("memory_limit: lots\n", "a size like 1GB"),
-    ("memory_limit: 1KB\n", "at least 128MB"),
-    ("release: 2026-1\n", "'latest' or a month as YYYY-MM"),
-    ("parquet:\n  compression: brotli\n", "one of zstd"),
-    ("colour: blue\n", "unknown key 'colour'"),
-    ("tables: empresas,bogus\n", "unknown table bogus"),
-    ("threads: [1\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("threads: two\n", "threads = 'two'"),
+        ("threads: 0\n", "from 1 to 256"),
+        ("threads: 100000\n", "from 1 to 256"),
+        ("batch_mb: 0\n", "from 1 to 1024"),
+        ("memory_limit: lots\n", "a size like 1GB"),
+        ("memory_limit: 1KB\n", "at least 128MB"),
+        ("release: 2026-1\n", "'latest' or a month as YYYY-MM"),
+        ("parquet:\n  compression: brotli\n", "one of zstd"),
+        ("colour: blue\n", "unknown key 'colour'"),
+        ("tables: empresas,bogus\n", "unknown table bogus"),
+        ("threads: [1\n", "not valid YAML"),
+    ],
+)
 def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, text, message):
     file = tmp_path / "config.yaml"
     file.write_text(text)
@@ -225,7 +242,8 @@ def test_passwords_in_urls_are_redacted():
     from cnpj_duck.logs import redact
 
     assert redact("cannot connect to postgresql://duck:s3cr3t@db:5432/cnpj") == (
-        "cannot connect to postgresql://duck:***@db:5432/cnpj")
+        "cannot connect to postgresql://duck:***@db:5432/cnpj"
+    )
 
 
 def test_the_dsn_is_a_secret_read_only_from_the_environment_or_a_flag(tmp_path: Path) -> None:
@@ -252,8 +270,13 @@ def test_download_settings_take_numbers_from_the_environment(tmp_path: Path) -> 
 
 
 def test_urls_with_passwords_and_the_share_token_are_never_shown(tmp_path: Path) -> None:
-    config = load_config(None, env={"CNPJ_DUCK_DOWNLOAD_BASE_URL": "http://bob:MyPassw0rd@mirror.example/cnpj/",
-                                    "CNPJ_DUCK_DOWNLOAD_TOKEN": "s3cr3tT0ken"})
+    config = load_config(
+        None,
+        env={
+            "CNPJ_DUCK_DOWNLOAD_BASE_URL": "http://bob:MyPassw0rd@mirror.example/cnpj/",
+            "CNPJ_DUCK_DOWNLOAD_TOKEN": "s3cr3tT0ken",
+        },
+    )
     shown = config.redacted()
     assert shown["download.base_url"] == "http://bob:***@mirror.example/cnpj/"
     assert shown["download.token"] == "***"
@@ -263,28 +286,56 @@ def test_urls_with_passwords_and_the_share_token_are_never_shown(tmp_path: Path)
 def test_the_audit_command_line_hides_secret_flags(monkeypatch) -> None:
     from cnpj_duck import cli_common
 
-    monkeypatch.setitem(cli_common.state, "argv", [
-        "download", "--token", "s3cr3t", "--base-url", "http://u:pw@h/x", "export", "postgres",
-        "--dsn=postgresql://u:pw@h/db", "--tables", "empresas"])
+    monkeypatch.setitem(
+        cli_common.state,
+        "argv",
+        [
+            "download",
+            "--token",
+            "s3cr3t",
+            "--base-url",
+            "http://u:pw@h/x",
+            "export",
+            "postgres",
+            "--dsn=postgresql://u:pw@h/db",
+            "--tables",
+            "empresas",
+        ],
+    )
     line = cli_common.command_line()
     assert "s3cr3t" not in line and ":pw@" not in line
-    assert line == ("cnpj-duck download --token '***' --base-url 'http://u:***@h/x' export postgres "
-                    "'--dsn=***' --tables empresas")
+    assert line == (
+        "cnpj-duck download --token '***' --base-url 'http://u:***@h/x' export postgres '--dsn=***' --tables empresas"
+    )
 
 
-@pytest.mark.parametrize("dsn", [
-    "postgresql://u:Top@Secret@127.0.0.1:5432/db", "postgresql://u:Top/Secret@127.0.0.1/db",
-    "postgresql://u:pw@[::1/db", "postgresql://u:pw@h:abc/db", "postgresql://u:pw@h:99999/db",
-    "postgresql://u:p%zzSecret@h/db", "mysql://u:Secret@h/db",
-])
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:Top@Secret@127.0.0.1:5432/db",
+        "postgresql://u:Top/Secret@127.0.0.1/db",
+        "postgresql://u:pw@[::1/db",
+        "postgresql://u:pw@h:abc/db",
+        "postgresql://u:pw@h:99999/db",
+        "postgresql://u:p%zzSecret@h/db",
+        "mysql://u:Secret@h/db",
+    ],
+)
 def test_a_malformed_dsn_is_a_usage_error_that_does_not_repeat_it(dsn: str) -> None:
     with pytest.raises(ConfigError, match=r"export.dsn = '\*\*\*' \(CNPJ_DUCK_PG_DSN\): expected a URL") as caught:
         load_config(None, env={"CNPJ_DUCK_PG_DSN": dsn})
     assert "Secret" not in str(caught.value) and "Top" not in str(caught.value)
 
 
-@pytest.mark.parametrize("dsn", ["postgresql://u:pw@localhost:5432/db", "postgres://u:p%40ss@[::1]:5432/db",
-                                 "postgresql:///db?host=/var/run/postgresql", "postgresql://h1:5432,h2:5433/db"])
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:pw@localhost:5432/db",
+        "postgres://u:p%40ss@[::1]:5432/db",
+        "postgresql:///db?host=/var/run/postgresql",
+        "postgresql://h1:5432,h2:5433/db",
+    ],
+)
 def test_well_formed_dsns_are_accepted(dsn: str) -> None:
     assert load_config(None, env={"CNPJ_DUCK_PG_DSN": dsn}).export_dsn == dsn
 
@@ -293,11 +344,34 @@ def test_the_core_never_imports_the_ui_libraries() -> None:
     import subprocess
     import sys
 
-    core = ["layout", "sample", "ingest", "transform", "audit", "build", "catalog", "query", "cnpj", "lookup", "diff",
-            "export", "export_stream", "export_staging", "postgres", "dsn", "download", "remote", "config", "errors",
-            "progress", "logs"]
-    code = (f"import sys\nfor m in {core!r}: __import__('cnpj_duck.' + m)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich')))")
+    core = [
+        "layout",
+        "sample",
+        "ingest",
+        "transform",
+        "audit",
+        "build",
+        "catalog",
+        "query",
+        "cnpj",
+        "lookup",
+        "diff",
+        "export",
+        "export_stream",
+        "export_staging",
+        "postgres",
+        "dsn",
+        "download",
+        "remote",
+        "config",
+        "errors",
+        "progress",
+        "logs",
+    ]
+    code = (
+        f"import sys\nfor m in {core!r}: __import__('cnpj_duck.' + m)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'rich')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

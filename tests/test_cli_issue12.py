@@ -17,17 +17,19 @@ from .conftest import cli_run
 run = cli_run
 
 
-
-def test_lookup_shows_a_zero_capital_as_a_number(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                                  capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_shows_a_zero_capital_as_a_number(
+    sample_build: tuple[SampleManifest, Path, BuildSummary],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _, data_dir, _ = sample_build
     monkeypatch.setenv("COLUMNS", "200")
     with duckdb.connect() as con:
         found = con.execute(
             f"SELECT e.cnpj FROM read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet') e "
             f"JOIN read_parquet('{data_dir}/parquet/empresas/*/*.parquet') m USING (cnpj_basico) "
-            "WHERE m.capital_social = 0 ORDER BY 1 LIMIT 1").fetchall()
+            "WHERE m.capital_social = 0 ORDER BY 1 LIMIT 1"
+        ).fetchall()
     assert found, "the sample has a company with capital 0.00"
     code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", found[0][0])
     assert code == 0, err
@@ -35,11 +37,12 @@ def test_lookup_shows_a_zero_capital_as_a_number(sample_build: tuple[SampleManif
     assert re.search(r"capital_social\s+0\.00\b", line), line  # Decimal('0.00') == False: not "no"
 
 
-def test_unknown_cnpj_duck_variable_warns_with_the_closest_name(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_cnpj_duck_variable_warns_with_the_closest_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert unknown_env_warnings({"CNPJ_DUCK_THREAD": "2", "CNPJ_DUCK_THREADS": "2", "OTHER": "x"}) == [
-        "unknown environment variable CNPJ_DUCK_THREAD is ignored; did you mean CNPJ_DUCK_THREADS?"]
+        "unknown environment variable CNPJ_DUCK_THREAD is ignored; did you mean CNPJ_DUCK_THREADS?"
+    ]
     seen: list[str] = []
     load_config(None, env={"CNPJ_DUCK_DATADIR": str(tmp_path)}, notify=seen.append)
     assert seen == ["unknown environment variable CNPJ_DUCK_DATADIR is ignored; did you mean CNPJ_DUCK_DATA_DIR?"]
@@ -47,18 +50,25 @@ def test_unknown_cnpj_duck_variable_warns_with_the_closest_name(tmp_path: Path,
     code, _, err = run(capsys, "--data-dir", str(tmp_path), "config")
     assert code == 0, err
     assert err.splitlines() == [
-        "warning: unknown environment variable CNPJ_DUCK_THREAD is ignored; did you mean CNPJ_DUCK_THREADS?"]
+        "warning: unknown environment variable CNPJ_DUCK_THREAD is ignored; did you mean CNPJ_DUCK_THREADS?"
+    ]
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["query", "--release", "2026-1", "SELECT 1"], "error: Invalid value for --release: '2026-1' is not a month"),
-    (["describe", "nonexistent"], "error: no table or view 'nonexistent' in the catalog"),
-    (["query", "--no-such-flag"], "error: No such option"),
-    (["query", "SELECT 1; SELECT 2"], "error: 2 statements return rows; query shows one result"),
-])
-def test_usage_errors_are_one_error_line_and_exit_2(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                                     capsys: pytest.CaptureFixture[str], args: list[str],
-                                                     says: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["query", "--release", "2026-1", "SELECT 1"], "error: Invalid value for --release: '2026-1' is not a month"),
+        (["describe", "nonexistent"], "error: no table or view 'nonexistent' in the catalog"),
+        (["query", "--no-such-flag"], "error: No such option"),
+        (["query", "SELECT 1; SELECT 2"], "error: 2 statements return rows; query shows one result"),
+    ],
+)
+def test_usage_errors_are_one_error_line_and_exit_2(
+    sample_build: tuple[SampleManifest, Path, BuildSummary],
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
+) -> None:
     _, data_dir, _ = sample_build
     code, out, err = run(capsys, "--data-dir", str(data_dir), *args)
     assert code == 2 and out == ""
@@ -66,19 +76,21 @@ def test_usage_errors_are_one_error_line_and_exit_2(sample_build: tuple[SampleMa
 
 
 def test_query_takes_release_latest_and_one_result_after_settings(
-        sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]) -> None:
+    sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, data_dir, _ = sample_build
     base = ["--data-dir", str(data_dir), "query", "--format", "csv"]
     code, out, err = run(capsys, *base, "--release", "latest", "SELECT count(*) AS n FROM empresas")
     assert code == 0, err
     code, same, err = run(capsys, *base, "--release", "2026-10", "SELECT count(*) AS n FROM empresas")
-    assert code == 0 and out == same and out.startswith("\"n\"\n"), err
+    assert code == 0 and out == same and out.startswith('"n"\n'), err
     code, out, err = run(capsys, *base, "SET threads = 1; SELECT 2 AS two")
-    assert (code, out) == (0, "\"two\"\n2\n"), err
+    assert (code, out) == (0, '"two"\n2\n'), err
 
 
-def test_runs_lists_the_runs_newest_first(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_lists_the_runs_newest_first(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     _, data_dir, summary = sample_build

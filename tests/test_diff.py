@@ -25,11 +25,32 @@ from .conftest import catalog, cli_run
 
 run = cli_run
 
-E = {name: n for n, name in enumerate(("cnpj_basico", "cnpj_ordem", "cnpj_dv", "identificador_matriz_filial",
-                                       "nome_fantasia", "situacao_cadastral", "data_situacao_cadastral",
-                                       "motivo_situacao_cadastral", "nome_cidade_exterior", "pais",
-                                       "data_inicio_atividade", "cnae_fiscal_principal", "cnae_fiscal_secundaria",
-                                       "tipo_logradouro", "logradouro", "numero", "complemento", "bairro", "cep"))}
+E = {
+    name: n
+    for n, name in enumerate(
+        (
+            "cnpj_basico",
+            "cnpj_ordem",
+            "cnpj_dv",
+            "identificador_matriz_filial",
+            "nome_fantasia",
+            "situacao_cadastral",
+            "data_situacao_cadastral",
+            "motivo_situacao_cadastral",
+            "nome_cidade_exterior",
+            "pais",
+            "data_inicio_atividade",
+            "cnae_fiscal_principal",
+            "cnae_fiscal_secundaria",
+            "tipo_logradouro",
+            "logradouro",
+            "numero",
+            "complemento",
+            "bairro",
+            "cep",
+        )
+    )
+}
 
 
 def read_member(path: Path) -> tuple[str, list[list[str]]]:
@@ -133,8 +154,9 @@ def make_next_release(source: Path, target: Path) -> dict[str, Edits]:
 
 
 @pytest.fixture(scope="module")
-def two_releases(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Edits], BuildSummary]:
+def two_releases(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Edits], BuildSummary]:
     manifest, data_dir, _ = sample_build
     root = tmp_path_factory.mktemp("diff")
     shutil.copytree(data_dir, root / "data")
@@ -147,9 +169,13 @@ def two_releases(sample_build: tuple[SampleManifest, Path, BuildSummary],
 
 def duplicate_keys(data_dir: Path, table: str, key: str, release: str) -> set[str]:
     con = duckdb.connect()
-    return {r[0] for r in con.execute(
-        f"SELECT {key} FROM read_parquet('{data_dir}/parquet/{table}/release={release}/*.parquet') "
-        "GROUP BY ALL HAVING count(*) > 1").fetchall()}
+    return {
+        r[0]
+        for r in con.execute(
+            f"SELECT {key} FROM read_parquet('{data_dir}/parquet/{table}/release={release}/*.parquet') "
+            "GROUP BY ALL HAVING count(*) > 1"
+        ).fetchall()
+    }
 
 
 @pytest.mark.slow
@@ -159,8 +185,18 @@ def test_diff_finds_exactly_the_known_differences(two_releases: tuple[Path, dict
     with diff(config, "2026-10", "2026-11") as result:
         summary = {t.table: t for t in result.summary()}
         records = list(result.iter_records())
-    assert set(summary) == {"estabelecimentos", "empresas", "simples", "socios", "cnaes", "motivos", "municipios",
-                            "naturezas", "paises", "qualificacoes"}
+    assert set(summary) == {
+        "estabelecimentos",
+        "empresas",
+        "simples",
+        "socios",
+        "cnaes",
+        "motivos",
+        "municipios",
+        "naturezas",
+        "paises",
+        "qualificacoes",
+    }
 
     e, est = edits["estabelecimentos"], summary["estabelecimentos"]
     dups = duplicate_keys(data_dir, "estabelecimentos", "cnpj", "2026-10")
@@ -169,8 +205,13 @@ def test_diff_finds_exactly_the_known_differences(two_releases: tuple[Path, dict
     assert est.duplicate_keys == len(dups) + 1
     assert est.rows_to == est.rows_from - 3 + 4 + 1
     assert est.unchanged == est.rows_from - 4 - 9 - 2 * len(dups) - 1
-    assert est.changed_columns == {"situacao_cadastral": 5, "logradouro": 2, "cep": 2, "data_inicio_atividade": 1,
-                                   "cnae_fiscal_secundaria": 1}
+    assert est.changed_columns == {
+        "situacao_cadastral": 5,
+        "logradouro": 2,
+        "cep": 2,
+        "data_inicio_atividade": 1,
+        "cnae_fiscal_secundaria": 1,
+    }
     mine = [r for r in records if r["table_name"] == "estabelecimentos"]
     assert {r["key"] for r in mine if r["status"] == "new"} == e.new
     assert {r["key"] for r in mine if r["status"] == "removed"} == e.removed
@@ -181,8 +222,11 @@ def test_diff_finds_exactly_the_known_differences(two_releases: tuple[Path, dict
     emp = summary["empresas"]
     assert (emp.new, emp.removed, emp.changed) == (0, 0, 2)
     assert emp.changed_columns == {"capital_social": 1, "razao_social": 1, "porte_empresa": 1}
-    assert {r["key"]: set(r["changed_columns"]) for r in records
-            if r["table_name"] == "empresas" and r["status"] == "changed"} == edits["empresas"].changed
+    assert {
+        r["key"]: set(r["changed_columns"])
+        for r in records
+        if r["table_name"] == "empresas" and r["status"] == "changed"
+    } == edits["empresas"].changed
 
     soc = summary["socios"]
     assert (soc.new, soc.removed, soc.changed) == (2, 2, 1)
@@ -199,8 +243,10 @@ def test_diff_finds_exactly_the_known_differences(two_releases: tuple[Path, dict
     for name in ("simples", "cnaes", "municipios", "naturezas", "paises", "qualificacoes"):
         t = summary[name]
         assert (t.new, t.removed, t.changed) == (0, 0, 0), name
-        assert t.rows_from == t.rows_to and t.unchanged + sum(
-            r["rows_from"] for r in records if r["table_name"] == name) == t.rows_from
+        assert (
+            t.rows_from == t.rows_to
+            and t.unchanged + sum(r["rows_from"] for r in records if r["table_name"] == name) == t.rows_from
+        )
 
 
 @pytest.mark.slow
@@ -221,10 +267,10 @@ def test_diff_of_one_table_and_its_errors(two_releases: tuple[Path, dict[str, Ed
         diff(config, "2026-1", "2026-11")
 
 
-
 @pytest.mark.slow
-def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_cli_formats(
+    two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data_dir, edits, _ = two_releases
     base = ["--data-dir", str(data_dir), "diff", "--from", "2026-10", "--to", "2026-11"]
 
@@ -236,8 +282,9 @@ def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSumma
     assert tables["estabelecimentos"]["new"] == 5
     assert tables["socios"]["key"] == "cnpj_basico, cnpj_cpf_socio, nome_socio_razao_social"
 
-    code, out, err = run(capsys, *base, "--table", "estabelecimentos", "--records", "--status", "new,removed",
-                         "--format", "csv")
+    code, out, err = run(
+        capsys, *base, "--table", "estabelecimentos", "--records", "--status", "new,removed", "--format", "csv"
+    )
     assert code == 0, err
     got = list(csv.DictReader(io.StringIO(out)))
     e = edits["estabelecimentos"]
@@ -245,8 +292,7 @@ def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSumma
     assert got[0].keys() == {"table_name", "status", "key", "changed_columns", "rows_from", "rows_to"}
     assert err.startswith("estabelecimentos: 5 new, 4 removed, 9 changed, ")
 
-    code, out, err = run(capsys, *base, "--table", "empresas", "--records", "--status", "changed", "--format",
-                         "jsonl")
+    code, out, err = run(capsys, *base, "--table", "empresas", "--records", "--status", "changed", "--format", "jsonl")
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert {r["key"]: set(r["changed_columns"]) for r in lines} == edits["empresas"].changed
@@ -255,8 +301,12 @@ def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSumma
     code, out, err = run(capsys, *base, "--records", "--format", "parquet", "--output", str(target))
     assert code == 0 and f"rows to {target}" in err
     with duckdb.connect() as con:
-        counts = dict(con.execute("SELECT status, count(*) FROM read_parquet(?) WHERE table_name = "
-                                  "'estabelecimentos' GROUP BY status", [str(target)]).fetchall())
+        counts = dict(
+            con.execute(
+                "SELECT status, count(*) FROM read_parquet(?) WHERE table_name = 'estabelecimentos' GROUP BY status",
+                [str(target)],
+            ).fetchall()
+        )
         assert (counts["new"], counts["removed"], counts["changed"]) == (5, 4, 9)
 
     code, out, err = run(capsys, *base)  # the summary, for people
@@ -271,9 +321,13 @@ def test_diff_cli_formats(two_releases: tuple[Path, dict[str, Edits], BuildSumma
     code, out, err = run(capsys, *base, "--records", "--table", "motivos", "--max-rows", "1")
     assert code == 0 and "(2 rows, 1 shown;" in out  # 99 new and one description changed
 
-    for args, says in (([], "both 2026-10"), (["--status", "gone", "--records"], "gone: not one of"),
-                       (["--status", "new"], "add --records"), (["--format", "parquet", "--records"], "--output"),
-                       (["--table", "nada"], "no diff key known")):
+    for args, says in (
+        ([], "both 2026-10"),
+        (["--status", "gone", "--records"], "gone: not one of"),
+        (["--status", "new"], "add --records"),
+        (["--format", "parquet", "--records"], "--output"),
+        (["--table", "nada"], "no diff key known"),
+    ):
         code, out, err = run(capsys, *(base if args else [*base[:-1], "2026-10"]), *args)
         assert code == 2 and says in err and out == "", (args, err)
 
@@ -294,14 +348,19 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
 
     parquet = f"{data_dir}/parquet/{{}}/release=2026-11/*.parquet"
     with duckdb.connect() as con:
+
         def one(sql: str) -> int:
-            return con.execute(sql.replace("{e}", parquet.format("estabelecimentos"))
-                               .replace("{m}", parquet.format("motivos")).replace("{s}", parquet.format("socios"))
-                               .replace("{q}", parquet.format("qualificacoes"))).fetchall()[0][0]
+            return con.execute(
+                sql.replace("{e}", parquet.format("estabelecimentos"))
+                .replace("{m}", parquet.format("motivos"))
+                .replace("{s}", parquet.format("socios"))
+                .replace("{q}", parquet.format("qualificacoes"))
+            ).fetchall()[0][0]
 
         rows_e = one("SELECT count(*) FROM '{e}'")
-        orphan_motivo = one("SELECT count(*) FROM '{e}' WHERE motivo_situacao_cadastral NOT IN "
-                            "(SELECT codigo FROM '{m}')")
+        orphan_motivo = one(
+            "SELECT count(*) FROM '{e}' WHERE motivo_situacao_cadastral NOT IN (SELECT codigo FROM '{m}')"
+        )
         orphan_qual = one("SELECT count(*) FROM '{s}' WHERE qualificacao_socio NOT IN (SELECT codigo FROM '{q}')")
         pj = one("SELECT count(*) FROM '{s}' WHERE identificador_socio = '1'")
     dups = duplicate_keys(data_dir, "estabelecimentos", "cnpj", "2026-11")
@@ -310,7 +369,11 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
     assert check("estabelecimentos", "cnpj", "invalid_check_digits") == (rows_e, 1, 1, [bad])
     assert check("socios", "cnpj_cpf_socio", "invalid_check_digits") == (pj, 1, 1, [edits["socios"].bad_check_digits])
     assert orphan_motivo >= 1 and check("estabelecimentos", "motivo_situacao_cadastral", "orphan_code") == (
-        rows_e, orphan_motivo, 1, ["32"])
+        rows_e,
+        orphan_motivo,
+        1,
+        ["32"],
+    )
     assert check("socios", "qualificacao_socio", "orphan_code")[1] == orphan_qual >= 1
     assert check("estabelecimentos", "cnpj", "duplicate_key") == (rows_e, 2 * len(dups), len(dups), sorted(dups))
     assert edits["estabelecimentos"].duplicated in dups
@@ -318,8 +381,11 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
     # Values nulled by casts: the 2026-11 build's own counts, not added to 2026-10's.
     tables = {t.name: t for t in summary.tables}
     nulled = {(k[0], k[1]): g["problems"] for k, g in got.items() if k[2] == "nulled_by_cast"}
-    expected = {(t, c): n for t in ("estabelecimentos", "empresas", "simples", "socios")
-                for c, n in tables[t].values_nulled.items()}
+    expected = {
+        (t, c): n
+        for t in ("estabelecimentos", "empresas", "simples", "socios")
+        for c, n in tables[t].values_nulled.items()
+    }
     assert expected and all(nulled[k] == n for k, n in expected.items())
     assert all(n == 0 for k, n in nulled.items() if k not in expected)
     assert ("estabelecimentos", "data_inicio_atividade") in nulled and ("empresas", "capital_social") in nulled
@@ -347,8 +413,9 @@ def damaged_copy(two_releases: tuple[Path, dict[str, Edits], BuildSummary], tmp_
 
 
 @pytest.mark.slow
-def test_diff_names_the_table_and_release_of_a_damaged_part_file(damaged_copy: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_names_the_table_and_release_of_a_damaged_part_file(
+    damaged_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     part = damaged_copy / "parquet" / "motivos" / "release=2026-10" / "part-0.parquet"
     with part.open("r+b") as fh:
         fh.truncate(100)  # `truncate -s 100`: no Parquet footer left
@@ -357,12 +424,15 @@ def test_diff_names_the_table_and_release_of_a_damaged_part_file(damaged_copy: P
         diff(config, "2026-10", "2026-11", ["motivos"])
     message = str(e.value)
     assert message.startswith("diff of motivos 2026-10 -> 2026-11: ") and str(part) in message
-    assert message.endswith("release 2026-10 of motivos has a damaged file: rebuild it with `cnpj-duck build "
-                            "--release 2026-10 --force --tables motivos`")
+    assert message.endswith(
+        "release 2026-10 of motivos has a damaged file: rebuild it with `cnpj-duck build "
+        "--release 2026-10 --force --tables motivos`"
+    )
     code, out, err = run(capsys, "--data-dir", str(damaged_copy), "diff", "--from", "2026-10", "--to", "2026-11")
     assert (code, out, err) == (1, "", f"error: {message}\n")  # every table: the damaged one stops it, on one line
-    code, out, err = run(capsys, "--data-dir", str(damaged_copy), "diff", "--from", "2026-10", "--to", "2026-11",
-                         "--table", "paises")
+    code, out, err = run(
+        capsys, "--data-dir", str(damaged_copy), "diff", "--from", "2026-10", "--to", "2026-11", "--table", "paises"
+    )
     assert code == 0, err
 
 
@@ -381,9 +451,11 @@ def test_diff_of_a_part_file_damaged_inside_is_one_line_naming_both_releases(dam
 
 
 @pytest.mark.slow
-def test_an_error_while_diff_records_stream_is_a_sql_error(two_releases: tuple[Path, dict[str, Edits], BuildSummary],
-                                                           capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_while_diff_records_stream_is_a_sql_error(
+    two_releases: tuple[Path, dict[str, Edits], BuildSummary],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from cnpj_duck.diff import DiffResult
 
     data_dir, _, _ = two_releases
@@ -394,19 +466,35 @@ def test_an_error_while_diff_records_stream_is_a_sql_error(two_releases: tuple[P
         with pytest.raises(SqlError, match=r"^Invalid Input Error: late$"):
             list(result.iter_records())
     for fmt in ("csv", "jsonl", "table"):
-        code, _, err = run(capsys, "--data-dir", str(data_dir), "diff", "--from", "2026-10", "--to", "2026-11",
-                           "--table", "motivos", "--records", "--format", fmt)
+        code, _, err = run(
+            capsys,
+            "--data-dir",
+            str(data_dir),
+            "diff",
+            "--from",
+            "2026-10",
+            "--to",
+            "2026-11",
+            "--table",
+            "motivos",
+            "--records",
+            "--format",
+            fmt,
+        )
         assert (code, err) == (1, "error: Invalid Input Error: late\n"), fmt
 
 
 @pytest.mark.slow
-def test_diff_reversed_releases_warns(two_releases: tuple[Path, dict[str, Edits], BuildSummary],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_reversed_releases_warns(
+    two_releases: tuple[Path, dict[str, Edits], BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
     data_dir, _, _ = two_releases
     base = ["--data-dir", str(data_dir), "diff", "--format", "json"]
     code, _, err = run(capsys, *base, "--from", "2026-11", "--to", "2026-10")
     assert code == 0, err
-    assert err.splitlines()[0] == ("warning: --from 2026-11 is newer than --to 2026-10: new and removed are read "
-                                   "backwards; swap them to compare forwards")
+    assert err.splitlines()[0] == (
+        "warning: --from 2026-11 is newer than --to 2026-10: new and removed are read "
+        "backwards; swap them to compare forwards"
+    )
     code, _, err = run(capsys, *base, "--from", "2026-10", "--to", "latest")
     assert code == 0 and "warning" not in err, err

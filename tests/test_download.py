@@ -59,9 +59,16 @@ def share(zips: dict[str, bytes]):
 
 
 def _config(tmp_path: Path, share: FakeShare, **overrides):
-    values = {"data_dir": str(tmp_path / "data"), "download.base_url": share.url, "download.token": share.token,
-              "download.connect_timeout": 2, "download.stall_timeout": 0.3, "download.retries": 3,
-              "download.backoff": 0.01, "download.concurrency": 3}
+    values = {
+        "data_dir": str(tmp_path / "data"),
+        "download.base_url": share.url,
+        "download.token": share.token,
+        "download.connect_timeout": 2,
+        "download.stall_timeout": 0.3,
+        "download.retries": 3,
+        "download.backoff": 0.01,
+        "download.concurrency": 3,
+    }
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
     return load_config(None, overrides=values, env={})
 
@@ -108,11 +115,20 @@ def test_a_download_is_complete_verified_audited_and_shown_and_a_rerun_fetches_n
     assert run == [(summary.run_id, "download", RELEASE, "succeeded", summary.fetched)]
     tables = dict(con.execute("SELECT table_name, status FROM audit_tables").fetchall())
     assert tables == dict.fromkeys(FAMILIES, "succeeded")
-    files = {r[0]: r[1:] for r in con.execute(
-        "SELECT zip_name, status, zip_size, sha256, bytes_in, zip_path FROM audit_files").fetchall()}
+    files = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT zip_name, status, zip_size, sha256, bytes_in, zip_path FROM audit_files"
+        ).fetchall()
+    }
     con.close()
-    assert files[BIG] == ("succeeded", len(zips[BIG]), hashlib.sha256(zips[BIG]).hexdigest(), len(zips[BIG]),
-                          str(_raw(tmp_path) / BIG))
+    assert files[BIG] == (
+        "succeeded",
+        len(zips[BIG]),
+        hashlib.sha256(zips[BIG]).hexdigest(),
+        len(zips[BIG]),
+        str(_raw(tmp_path) / BIG),
+    )
     assert all(files[n][2] == hashlib.sha256(zips[n]).hexdigest() for n in NAMES)
 
     starts = dict(progress.of("start"))
@@ -128,10 +144,12 @@ def test_a_download_is_complete_verified_audited_and_shown_and_a_rerun_fetches_n
     assert again.status == "succeeded" and {f.status for f in again.files} == {"skipped"} and again.fetched == 0
     assert not [r for r in share.requests[before:] if r.method == "GET"]  # only the listing was asked for
     con = catalog(config.data_dir)
-    notes = con.execute("SELECT DISTINCT status, note, bytes_in FROM audit_files WHERE run_id = ?",
-                        [again.run_id]).fetchall()
-    sha = con.execute("SELECT sha256 FROM audit_files WHERE run_id = ? AND zip_name = ?",
-                      [again.run_id, BIG]).fetchone()[0]
+    notes = con.execute(
+        "SELECT DISTINCT status, note, bytes_in FROM audit_files WHERE run_id = ?", [again.run_id]
+    ).fetchall()
+    sha = con.execute(
+        "SELECT sha256 FROM audit_files WHERE run_id = ? AND zip_name = ?", [again.run_id, BIG]
+    ).fetchone()[0]
     con.close()
     assert notes == [("skipped", "already complete: same size and etag as on the server", 0)]
     assert sha == hashlib.sha256(zips[BIG]).hexdigest()
@@ -183,15 +201,19 @@ def test_a_transient_fault_ends_in_the_servers_exact_bytes(tmp_path, share, zips
     assert advanced == len(zips[BIG])  # a restart takes back what it threw away
 
 
-@pytest.mark.parametrize("fault, message, gets, network", [
-    ("corrupt!", "damaged zip .* after 3 complete downloads; the file may be damaged on the server", 3, False),
-    ("503!", "HTTP 503 Service Unavailable; gave up after 4 attempts", 4, True),
-    ("401", "HTTP 401 Unauthorized: the share token may have changed; set download.token", 1, True),
-    ("404", "HTTP 404 Not Found: the Receita may have moved the files", 1, True),
-])
+@pytest.mark.parametrize(
+    "fault, message, gets, network",
+    [
+        ("corrupt!", "damaged zip .* after 3 complete downloads; the file may be damaged on the server", 3, False),
+        ("503!", "HTTP 503 Service Unavailable; gave up after 4 attempts", 4, True),
+        ("401", "HTTP 401 Unauthorized: the share token may have changed; set download.token", 1, True),
+        ("404", "HTTP 404 Not Found: the Receita may have moved the files", 1, True),
+    ],
+)
 @pytest.mark.slow
-def test_a_lasting_fault_is_a_clear_failure_and_leaves_no_damaged_zip(tmp_path, share, zips, fault, message, gets,
-                                                                       network):
+def test_a_lasting_fault_is_a_clear_failure_and_leaves_no_damaged_zip(
+    tmp_path, share, zips, fault, message, gets, network
+):
     share.file(RELEASE, BIG).faults[:] = [fault]
     config = _config(tmp_path, share)
     summary = download_release(config, tables=["estabelecimentos"])
@@ -257,20 +279,24 @@ def test_a_file_changed_on_the_server_is_fetched_again_and_an_old_part_dropped(t
 @pytest.mark.slow
 def test_tables_pick_families_and_an_incomplete_month_says_what_is_missing(tmp_path, share):
     progress = RecordingProgress()
-    summary = download_release(_config(tmp_path, share), "2026-09", tables=["socios", "cnaes", "paises"],
-                               progress=progress)
+    summary = download_release(
+        _config(tmp_path, share), "2026-09", tables=["socios", "cnaes", "paises"], progress=progress
+    )
     assert summary.status == "succeeded"
     assert sorted(_zips_in(_raw(tmp_path, "2026-09"))) == sorted(
-        [f"Socios{i}.zip" for i in range(10) if i != 3] + ["Paises.zip"])
+        [f"Socios{i}.zip" for i in range(10) if i != 3] + ["Paises.zip"]
+    )
     assert summary.missing == ("Socios3.zip", "Cnaes.zip")
     warning = [d["text"] for level, d in progress.of("message") if level == "warning"]
-    assert warning == ["2 of the 12 files asked for are not on the server for 2026-09; missing: Socios3.zip, "
-                       "Cnaes.zip"]
+    assert warning == ["2 of the 12 files asked for are not on the server for 2026-09; missing: Socios3.zip, Cnaes.zip"]
     con = catalog(tmp_path / "data")
     tables = {r[0]: r[1:] for r in con.execute("SELECT table_name, status, note FROM audit_tables").fetchall()}
     con.close()
-    assert tables == {"socios": ("succeeded", "not on the server: Socios3.zip"),
-                      "cnaes": ("skipped", "not on the server: Cnaes.zip"), "paises": ("succeeded", None)}
+    assert tables == {
+        "socios": ("succeeded", "not on the server: Socios3.zip"),
+        "cnaes": ("skipped", "not on the server: Cnaes.zip"),
+        "paises": ("succeeded", None),
+    }
     with pytest.raises(UsageError, match="no release file family"):
         download_release(_config(tmp_path, share), tables=["nope"])
 
@@ -286,8 +312,9 @@ def test_listing_failures_say_what_is_wrong(tmp_path, share):
         list_releases(_config(tmp_path, share, download__token="OLDTOKEN"))
     started = time.monotonic()  # issue 12: a listing says a refused connection at once, without retrying
     with pytest.raises(NetworkError, match=r"^127\.0\.0\.1:\d+: connection refused \(nothing listens there\)"):
-        list_releases(_config(tmp_path, share, download__base_url=f"http://127.0.0.1:{_closed_port()}/dav/",
-                              download__retries=5))
+        list_releases(
+            _config(tmp_path, share, download__base_url=f"http://127.0.0.1:{_closed_port()}/dav/", download__retries=5)
+        )
     assert time.monotonic() - started < 2
     with pytest.raises(NetworkError, match="404 Not Found: the Receita may have moved the files"):
         list_releases(_config(tmp_path, share, download__base_url=share.url + "moved/"))
@@ -303,8 +330,7 @@ def test_listing_failures_say_what_is_wrong(tmp_path, share):
 
 @pytest.mark.slow
 def test_mirror_mode_reads_a_plain_http_folder(tmp_path, share, zips):
-    config = _config(tmp_path, share, download__base_url=share.mirror_url, download__mode="mirror",
-                     download__token="")
+    config = _config(tmp_path, share, download__base_url=share.mirror_url, download__mode="mirror", download__token="")
     months = list_releases(config)
     assert [(r.release, len(r.files)) for r in months] == [("2026-09", 35), (RELEASE, 37)]
     assert months[1].size == sum(map(len, zips.values()))  # sizes from HEAD
@@ -362,10 +388,13 @@ def test_cli_releases_and_download(tmp_path, share, env, capsys):
     code, out, _ = _cli(_cli_args(tmp_path, share, "releases", "--format", "json"), capsys)
     listed = json.loads(out)
     assert [(r["release"], r["files"], r["missing"]) for r in listed] == [
-        ("2026-09", 35, ["Socios3.zip", "Cnaes.zip"]), (RELEASE, 37, [])]
+        ("2026-09", 35, ["Socios3.zip", "Cnaes.zip"]),
+        (RELEASE, 37, []),
+    ]
     share.file(RELEASE, BIG).faults[:] = ["stall"]
-    code, out, err = _cli(_cli_args(tmp_path, share, "download", "--tables", "estabelecimentos,simples",
-                                    "--no-progress"), capsys)
+    code, out, err = _cli(
+        _cli_args(tmp_path, share, "download", "--tables", "estabelecimentos,simples", "--no-progress"), capsys
+    )
     assert code == 0, err
     assert f"download of {RELEASE}: succeeded (run 1, 11 fetched, 0 already here" in out
     assert "start download of release 2026-10, run 1 (11 files" in err
@@ -416,8 +445,9 @@ def test_build_download_fetches_the_release_then_builds_it(tmp_path, share, env,
             sample_share.add(RELEASE, path.name, path.read_bytes())
         monkeypatch.setenv("CNPJ_DUCK_DOWNLOAD_BASE_URL", sample_share.url)
         monkeypatch.setenv("CNPJ_DUCK_DOWNLOAD_TOKEN", sample_share.token)
-        code, out, err = _cli(_cli_args(tmp_path, share, "build", "--download", "--tables", "empresas,simples",
-                                        "--no-progress"), capsys)
+        code, out, err = _cli(
+            _cli_args(tmp_path, share, "build", "--download", "--tables", "empresas,simples", "--no-progress"), capsys
+        )
     assert code == 0, err
     assert f"info: download of {RELEASE}: succeeded (run 1, 11 fetched" in err
     assert f"release {RELEASE}: succeeded (run 2" in out
@@ -440,12 +470,21 @@ def test_ctrl_c_keeps_the_part_and_the_next_run_resumes_it(tmp_path, zips):
             share.add(RELEASE, name, zips[name])
         share.file(RELEASE, BIG).faults[:] = ["stall"]  # half the file, then nothing for 30 s
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
-        env.update(CNPJ_DUCK_DOWNLOAD_BASE_URL=share.url, CNPJ_DUCK_DOWNLOAD_TOKEN=share.token,
-                   CNPJ_DUCK_DOWNLOAD_STALL_TIMEOUT="20")
-        args = [sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(tmp_path / "data"), "download",
-                "--no-progress"]
-        proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        env.update(
+            CNPJ_DUCK_DOWNLOAD_BASE_URL=share.url,
+            CNPJ_DUCK_DOWNLOAD_TOKEN=share.token,
+            CNPJ_DUCK_DOWNLOAD_STALL_TIMEOUT="20",
+        )
+        args = [
+            sys.executable,
+            "-m",
+            "cnpj_duck.cli",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "download",
+            "--no-progress",
+        ]
+        proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         part = _raw(tmp_path) / f"{BIG}.part"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size >= len(zips[BIG]) // 2):
@@ -459,8 +498,9 @@ def test_ctrl_c_keeps_the_part_and_the_next_run_resumes_it(tmp_path, zips):
         assert err.strip().splitlines()[-1] == "interrupted"
         assert part.read_bytes() == zips[BIG][: len(zips[BIG]) // 2] and not (_raw(tmp_path) / BIG).exists()
         con = catalog(tmp_path / "data")
-        statuses = con.execute("SELECT (SELECT status FROM audit_runs), status FROM audit_files "
-                               "WHERE zip_name = ?", [BIG]).fetchone()
+        statuses = con.execute(
+            "SELECT (SELECT status FROM audit_runs), status FROM audit_files WHERE zip_name = ?", [BIG]
+        ).fetchone()
         con.close()
         assert statuses == ("interrupted", "interrupted")
         done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -511,12 +551,20 @@ def test_the_catalog_stays_open_to_others_while_a_download_runs(tmp_path, zips):
         share.add(RELEASE, BIG, zips[BIG])
         share.file(RELEASE, BIG).faults[:] = ["stall"]  # half the file, then nothing: the download is under way
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
-        env.update(CNPJ_DUCK_DOWNLOAD_BASE_URL=share.url, CNPJ_DUCK_DOWNLOAD_TOKEN=share.token,
-                   CNPJ_DUCK_DOWNLOAD_STALL_TIMEOUT="20")
+        env.update(
+            CNPJ_DUCK_DOWNLOAD_BASE_URL=share.url,
+            CNPJ_DUCK_DOWNLOAD_TOKEN=share.token,
+            CNPJ_DUCK_DOWNLOAD_STALL_TIMEOUT="20",
+        )
         data = tmp_path / "data"
-        proc = subprocess.Popen([sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(data), "download",
-                                 "--no-progress"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(data), "download", "--no-progress"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         part = _raw(tmp_path) / f"{BIG}.part"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size >= len(zips[BIG]) // 2):
@@ -527,8 +575,9 @@ def test_the_catalog_stays_open_to_others_while_a_download_runs(tmp_path, zips):
         deadline = time.monotonic() + 10
         while True:
             with open_catalog(Store(data), read_only=True) as con:
-                run = con.execute("SELECT run_id, status, pid FROM audit_runs WHERE command LIKE '%download%'"
-                                  ).fetchall()
+                run = con.execute(
+                    "SELECT run_id, status, pid FROM audit_runs WHERE command LIKE '%download%'"
+                ).fetchall()
             if run or time.monotonic() > deadline:
                 break
             time.sleep(0.1)

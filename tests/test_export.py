@@ -58,8 +58,10 @@ def _pg_rows(pg, sql: str) -> list[tuple]:
 def _parquet_rows(data: Path, table: str, select: str = "*") -> list[tuple]:
     con = duckdb.connect()
     try:
-        return con.execute(f"SELECT {select} FROM read_parquet('{data}/parquet/{table}/release={RELEASE}/*.parquet',"
-                           " hive_partitioning = false)").fetchall()
+        return con.execute(
+            f"SELECT {select} FROM read_parquet('{data}/parquet/{table}/release={RELEASE}/*.parquet',"
+            " hive_partitioning = false)"
+        ).fetchall()
     finally:
         con.close()
 
@@ -104,8 +106,14 @@ def exported(sample_build, pg, tmp_path_factory):
     data = tmp_path_factory.mktemp("export") / "data"
     shutil.copytree(built, data)
     progress = RecordingProgress()
-    summary = export_postgres(_config(data), pg.dsn(), schema="rt", progress=progress,
-                              command=f"export postgres --dsn {pg.dsn()}", quality=True)
+    summary = export_postgres(
+        _config(data),
+        pg.dsn(),
+        schema="rt",
+        progress=progress,
+        command=f"export postgres --dsn {pg.dsn()}",
+        quality=True,
+    )
     return summary, progress, data
 
 
@@ -113,11 +121,22 @@ def exported(sample_build, pg, tmp_path_factory):
 def test_values_round_trip_exactly(exported, pg):
     summary, _, data = exported
     # Every row and value of the base tables, decimals compared as text so that the scale counts.
-    for table, select in (("estabelecimentos", "*"), ("socios", "*"), ("simples", "*"), ("cnaes", "*"),
-                          ("empresas", "* REPLACE (CAST(capital_social AS VARCHAR) AS capital_social)")):
-        pg_select = "*" if table != "empresas" else ("cnpj_basico, razao_social, natureza_juridica, "
-                                                     "qualificacao_responsavel, capital_social::text, porte_empresa, "
-                                                     "ente_federativo_responsavel")
+    for table, select in (
+        ("estabelecimentos", "*"),
+        ("socios", "*"),
+        ("simples", "*"),
+        ("cnaes", "*"),
+        ("empresas", "* REPLACE (CAST(capital_social AS VARCHAR) AS capital_social)"),
+    ):
+        pg_select = (
+            "*"
+            if table != "empresas"
+            else (
+                "cnpj_basico, razao_social, natureza_juridica, "
+                "qualificacao_responsavel, capital_social::text, porte_empresa, "
+                "ente_federativo_responsavel"
+            )
+        )
         ours = Counter(_hashable(r) for r in _pg_rows(pg, f"SELECT {pg_select} FROM rt.{table}"))
         theirs = Counter(_hashable(r) for r in _parquet_rows(data, table, select))
         assert ours == theirs, table
@@ -126,24 +145,44 @@ def test_values_round_trip_exactly(exported, pg):
     # Accents, lists, NULLs, dates and booleans, read back with psql (another client, text output).
     assert pg.psql("SELECT count(*) FROM rt.empresas WHERE razao_social LIKE '%GONÇALVES%'") != "0"
     assert pg.psql("SELECT pg_typeof(cnae_fiscal_secundaria)::text FROM rt.estabelecimentos LIMIT 1") == "text[]"
-    cnpj, cnaes = _pg_rows(pg, "SELECT cnpj, cnae_fiscal_secundaria FROM rt.estabelecimentos "
-                               "WHERE cardinality(cnae_fiscal_secundaria) > 2 ORDER BY cnpj LIMIT 1")[0]
-    assert [cnaes] == [r[0] for r in _duck(
-        f"SELECT cnae_fiscal_secundaria FROM read_parquet('{data}/parquet/estabelecimentos/*/*.parquet') "
-        f"WHERE cnpj = '{cnpj}'")]
+    cnpj, cnaes = _pg_rows(
+        pg,
+        "SELECT cnpj, cnae_fiscal_secundaria FROM rt.estabelecimentos "
+        "WHERE cardinality(cnae_fiscal_secundaria) > 2 ORDER BY cnpj LIMIT 1",
+    )[0]
+    assert [cnaes] == [
+        r[0]
+        for r in _duck(
+            f"SELECT cnae_fiscal_secundaria FROM read_parquet('{data}/parquet/estabelecimentos/*/*.parquet') "
+            f"WHERE cnpj = '{cnpj}'"
+        )
+    ]
     assert pg.psql(f"SELECT cnae_fiscal_secundaria[1] FROM rt.estabelecimentos WHERE cnpj = '{cnpj}'") == cnaes[0]
-    nulls = pg.psql("SELECT count(*) FILTER (WHERE cnae_fiscal_secundaria IS NULL), "
-                    "count(*) FILTER (WHERE data_situacao_especial IS NULL) FROM rt.estabelecimentos")
-    expected = _duck(f"SELECT count(*) FILTER (WHERE cnae_fiscal_secundaria IS NULL), "
-                          f"count(*) FILTER (WHERE data_situacao_especial IS NULL) "
-                          f"FROM read_parquet('{data}/parquet/estabelecimentos/*/*.parquet')")[0]
+    nulls = pg.psql(
+        "SELECT count(*) FILTER (WHERE cnae_fiscal_secundaria IS NULL), "
+        "count(*) FILTER (WHERE data_situacao_especial IS NULL) FROM rt.estabelecimentos"
+    )
+    expected = _duck(
+        f"SELECT count(*) FILTER (WHERE cnae_fiscal_secundaria IS NULL), "
+        f"count(*) FILTER (WHERE data_situacao_especial IS NULL) "
+        f"FROM read_parquet('{data}/parquet/estabelecimentos/*/*.parquet')"
+    )[0]
     assert nulls == f"{expected[0]}|{expected[1]}" and expected[0] > 0
-    types = pg.psql("SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) "
-                    "FROM information_schema.columns WHERE table_schema = 'rt' AND table_name = 'simples'")
-    assert types == ("cnpj_basico:text,opcao_simples:boolean,data_opcao_simples:date,data_exclusao_simples:date,"
-                     "opcao_mei:boolean,data_opcao_mei:date,data_exclusao_mei:date")
-    assert pg.psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                   "WHERE attrelid = 'rt.empresas'::regclass AND attname = 'capital_social'") == "numeric(18,2)"
+    types = pg.psql(
+        "SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) "
+        "FROM information_schema.columns WHERE table_schema = 'rt' AND table_name = 'simples'"
+    )
+    assert types == (
+        "cnpj_basico:text,opcao_simples:boolean,data_opcao_simples:date,data_exclusao_simples:date,"
+        "opcao_mei:boolean,data_opcao_mei:date,data_exclusao_mei:date"
+    )
+    assert (
+        pg.psql(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'rt.empresas'::regclass AND attname = 'capital_social'"
+        )
+        == "numeric(18,2)"
+    )
     flags = dict(_pg_rows(pg, "SELECT coalesce(opcao_simples::text, 'null'), count(*) FROM rt.simples GROUP BY 1"))
     assert set(flags) == {"true", "false", "null"}
     assert sum(flags.values()) == _manifest_rows(data, "simples")
@@ -159,15 +198,19 @@ def test_counts_match_the_parquet_and_views_are_tables(exported, pg):
         assert int(pg.psql(f"SELECT count(*) FROM rt.{name}")) == _manifest_rows(data, name), name
     views = {t.name for t in summary.tables if t.source == "view"}
     assert {"estabelecimentos_completos", "socios_completos", "cnaes_secundarias", "qualidade"} <= views
-    assert int(pg.psql("SELECT count(*) FROM rt.estabelecimentos_completos")) == _manifest_rows(data,
-                                                                                                  "estabelecimentos")
-    items = _duck(f"SELECT sum(len(cnae_fiscal_secundaria)) FROM "
-                       f"read_parquet('{data}/parquet/estabelecimentos/*/*.parquet')")[0][0]
+    assert int(pg.psql("SELECT count(*) FROM rt.estabelecimentos_completos")) == _manifest_rows(
+        data, "estabelecimentos"
+    )
+    items = _duck(
+        f"SELECT sum(len(cnae_fiscal_secundaria)) FROM read_parquet('{data}/parquet/estabelecimentos/*/*.parquet')"
+    )[0][0]
     assert int(pg.psql("SELECT count(*) FROM rt.cnaes_secundarias")) == items
     # An enriched view's value: the company name joined in DuckDB arrives as a column of the table.
-    row = pg.psql("SELECT e.razao_social = c.razao_social FROM rt.estabelecimentos_completos c "
-                  "JOIN rt.empresas e USING (cnpj_basico) WHERE c.cnpj_basico NOT IN "
-                  "(SELECT cnpj_basico FROM rt.empresas GROUP BY 1 HAVING count(*) > 1) LIMIT 1")
+    row = pg.psql(
+        "SELECT e.razao_social = c.razao_social FROM rt.estabelecimentos_completos c "
+        "JOIN rt.empresas e USING (cnpj_basico) WHERE c.cnpj_basico NOT IN "
+        "(SELECT cnpj_basico FROM rt.empresas GROUP BY 1 HAVING count(*) > 1) LIMIT 1"
+    )
     assert row == "t"
     assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'rt' AND tablename LIKE 'cnpj_duck_%'") == "0"
 
@@ -175,31 +218,48 @@ def test_counts_match_the_parquet_and_views_are_tables(exported, pg):
 def test_primary_keys_where_the_data_allows_and_duplicates_counted(exported, pg):
     summary, progress, data = exported
     by_name = {t.name: t for t in summary.tables}
-    for table, key in (("estabelecimentos", "cnpj"), ("empresas", "cnpj_basico"), ("simples", "cnpj_basico"),
-                       ("cnaes", "codigo"), ("municipios", "codigo")):
+    for table, key in (
+        ("estabelecimentos", "cnpj"),
+        ("empresas", "cnpj_basico"),
+        ("simples", "cnpj_basico"),
+        ("cnaes", "codigo"),
+        ("municipios", "codigo"),
+    ):
         repeated, extra = _duck(
             f"SELECT count(*), coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM read_parquet("
-            f"'{data}/parquet/{table}/*/*.parquet') GROUP BY {key} HAVING count(*) > 1)")[0]
+            f"'{data}/parquet/{table}/*/*.parquet') GROUP BY {key} HAVING count(*) > 1)"
+        )[0]
         result = by_name[table]
         assert (result.duplicate_keys, result.duplicate_rows) == (repeated, extra), table
-        pk = pg.psql(f"SELECT string_agg(conname, ',') FROM pg_constraint WHERE conrelid = 'rt.{table}'::regclass "
-                     "AND contype = 'p'")
+        pk = pg.psql(
+            f"SELECT string_agg(conname, ',') FROM pg_constraint WHERE conrelid = 'rt.{table}'::regclass "
+            "AND contype = 'p'"
+        )
         if repeated:
             assert result.primary_key == () and pk == "", table
             assert f"{table}_{key}_idx" in result.indexes  # the key still gets its lookup index
-            assert any(table in d["text"] and f"{repeated} key value(s)" in d["text"]
-                       for level, d in progress.of("message") if level == "warning")
+            assert any(
+                table in d["text"] and f"{repeated} key value(s)" in d["text"]
+                for level, d in progress.of("message")
+                if level == "warning"
+            )
         else:
             assert result.primary_key == (key,) and pk == f"{table}_pkey", table
     assert by_name["estabelecimentos"].duplicate_keys > 0  # the sample's deliberate repeated keys
-    indexes = set(pg.psql("SELECT string_agg(indexdef, E'\\n') FROM pg_indexes WHERE schemaname = 'rt' "
-                          "AND tablename = 'estabelecimentos'").splitlines())
-    assert {"CREATE INDEX estabelecimentos_cnpj_basico_idx ON rt.estabelecimentos USING btree (cnpj_basico)",
-            "CREATE INDEX estabelecimentos_uf_municipio_idx ON rt.estabelecimentos USING btree (uf, municipio)",
-            "CREATE INDEX estabelecimentos_nome_fantasia_idx ON rt.estabelecimentos USING btree "
-            "(nome_fantasia text_pattern_ops)",
-            "CREATE INDEX estabelecimentos_cnae_fiscal_principal_idx ON rt.estabelecimentos USING btree "
-            "(cnae_fiscal_principal)"} <= indexes
+    indexes = set(
+        pg.psql(
+            "SELECT string_agg(indexdef, E'\\n') FROM pg_indexes WHERE schemaname = 'rt' "
+            "AND tablename = 'estabelecimentos'"
+        ).splitlines()
+    )
+    assert {
+        "CREATE INDEX estabelecimentos_cnpj_basico_idx ON rt.estabelecimentos USING btree (cnpj_basico)",
+        "CREATE INDEX estabelecimentos_uf_municipio_idx ON rt.estabelecimentos USING btree (uf, municipio)",
+        "CREATE INDEX estabelecimentos_nome_fantasia_idx ON rt.estabelecimentos USING btree "
+        "(nome_fantasia text_pattern_ops)",
+        "CREATE INDEX estabelecimentos_cnae_fiscal_principal_idx ON rt.estabelecimentos USING btree "
+        "(cnae_fiscal_principal)",
+    } <= indexes
     # ANALYZE ran: the planner has statistics for the new table.
     assert int(pg.psql("SELECT count(*) FROM pg_stats WHERE schemaname = 'rt' AND tablename = 'empresas'")) > 0
     comment = pg.psql("SELECT obj_description('rt.empresas'::regclass)")
@@ -240,27 +300,37 @@ def test_the_export_is_audited_and_reports_progress(exported, pg):
 
 def test_nul_characters_are_removed_and_counted(pg, tmp_path):
     data = tmp_path / "data"
-    _write_table(data, "notas", pa.table({
-        "codigo": pa.array(["a\0b", "c", None, "d\0\0"]),
-        "lista": pa.array([["x\0", "y"], None, [], ["z"]], pa.list_(pa.string())),
-        "valor": pa.array([Decimal("0.10"), None, Decimal("-5.00"), Decimal("12345678901234.56")],
-                          pa.decimal128(18, 2)),
-    }), parts=2)
+    _write_table(
+        data,
+        "notas",
+        pa.table(
+            {
+                "codigo": pa.array(["a\0b", "c", None, "d\0\0"]),
+                "lista": pa.array([["x\0", "y"], None, [], ["z"]], pa.list_(pa.string())),
+                "valor": pa.array(
+                    [Decimal("0.10"), None, Decimal("-5.00"), Decimal("12345678901234.56")], pa.decimal128(18, 2)
+                ),
+            }
+        ),
+        parts=2,
+    )
     _write_table(data, "vazia", pa.table({"codigo": pa.array([], pa.string())}))
     progress = RecordingProgress()
     summary = export_postgres(_config(data), pg.dsn(), schema="nul", tables=["notas", "vazia"], progress=progress)
     notas = summary.tables[0]
     assert notas.nul_bytes == 4 and notas.rows == 4
-    assert sorted(_pg_rows(pg, "SELECT codigo, lista, valor::text FROM nul.notas"), key=str) == sorted([
-        ("ab", ["x", "y"], "0.10"), ("c", None, None), (None, [], "-5.00"), ("d", ["z"], "12345678901234.56")],
-        key=str)
+    assert sorted(_pg_rows(pg, "SELECT codigo, lista, valor::text FROM nul.notas"), key=str) == sorted(
+        [("ab", ["x", "y"], "0.10"), ("c", None, None), (None, [], "-5.00"), ("d", ["z"], "12345678901234.56")], key=str
+    )
     assert pg.psql("SELECT count(*) FROM nul.vazia") == "0" and summary.tables[1].rows == 0
     assert any("removed 4 NUL" in d["text"] for _, d in progress.of("message"))
 
 
 def _staging_tables(pg, schema: str) -> list[str]:
-    out = pg.psql(f"SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = '{schema}' "
-                  f"AND tablename LIKE 'cnpj_duck%'")
+    out = pg.psql(
+        f"SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = '{schema}' "
+        f"AND tablename LIKE 'cnpj_duck%'"
+    )
     return out.split(",") if out else []
 
 
@@ -270,8 +340,11 @@ def _old_then_big(sample_build, pg, tmp_path, schema: str):
     data = tmp_path / "data"
     data.mkdir()
     copy_table(built, data, "cnaes")
-    _write_table(data, "zz_big", pa.table({"id": pa.array(range(1000), pa.int64()),
-                                           "texto": pa.array([f"old {i}" for i in range(1000)])}))
+    _write_table(
+        data,
+        "zz_big",
+        pa.table({"id": pa.array(range(1000), pa.int64()), "texto": pa.array([f"old {i}" for i in range(1000)])}),
+    )
     first = export_postgres(_config(data), pg.dsn(), schema=schema, tables=["cnaes", "zz_big"])
     ids = pa.array(range(3_000_000), pa.int64())  # a load of seconds: what we do to it lands in the middle
     _write_table(data, "zz_big", pa.table({"id": ids, "texto": ids.cast(pa.string())}), parts=6)
@@ -281,14 +354,36 @@ def _old_then_big(sample_build, pg, tmp_path, schema: str):
 def _export_until_copying(pg, data: Path, schema: str) -> subprocess.Popen:
     """Start `export postgres` in a child process; return once it streams zz_big's rows into Postgres."""
     env = {**os.environ, "CNPJ_DUCK_PG_DSN": pg.dsn()}
-    child = subprocess.Popen([sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(data), "export", "postgres",
-                              "--schema", schema, "--tables", "cnaes,zz_big", "--no-progress", "--batch-rows", "1000"],
-                             env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cnpj_duck.cli",
+            "--data-dir",
+            str(data),
+            "export",
+            "postgres",
+            "--schema",
+            schema,
+            "--tables",
+            "cnaes,zz_big",
+            "--no-progress",
+            "--batch-rows",
+            "1000",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     copying = "0"
     while time.monotonic() < deadline and child.poll() is None:
-        copying = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cnpj-duck' "
-                          f"AND query LIKE 'COPY \"{schema}\"%zz_big%'")
+        copying = pg.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cnpj-duck' "
+            f"AND query LIKE 'COPY \"{schema}\"%zz_big%'"
+        )
         if copying != "0":
             break
         time.sleep(0.05)
@@ -318,8 +413,10 @@ def test_a_killed_export_leaves_the_old_tables_and_the_next_run_cleans_up(sample
     assert _staging_tables(pg, "ks") == []
     assert pg.psql("SELECT count(*) FROM ks.zz_big") == "1000"  # not part of this export: untouched
     assert f"run {again.run_id}," in pg.psql("SELECT obj_description('ks.cnaes'::regclass)")
-    assert pg.psql("SELECT string_agg(indexname, ',') FROM pg_indexes WHERE schemaname = 'ks' "
-                   "AND tablename = 'cnaes'") == "cnaes_pkey"  # the index names stay the same across exports
+    assert (
+        pg.psql("SELECT string_agg(indexname, ',') FROM pg_indexes WHERE schemaname = 'ks' AND tablename = 'cnaes'")
+        == "cnaes_pkey"
+    )  # the index names stay the same across exports
     con = catalog(data)
     try:
         statuses = dict(con.execute("SELECT run_id, status FROM audit_runs").fetchall())
@@ -360,8 +457,12 @@ def test_connection_refused_exits_3_with_one_clear_line(sample_build, pg, tmp_pa
     shutil.copytree(built, data)
     port = free_port()  # nothing listens there
     dsn = pg.dsn(port=port)
-    code, out, err = _cli(["--data-dir", str(data), "export", "postgres", "--tables", "cnaes", "--no-progress"],
-                          {"CNPJ_DUCK_PG_DSN": dsn}, capsys, monkeypatch)
+    code, out, err = _cli(
+        ["--data-dir", str(data), "export", "postgres", "--tables", "cnaes", "--no-progress"],
+        {"CNPJ_DUCK_PG_DSN": dsn},
+        capsys,
+        monkeypatch,
+    )
     assert code == 3
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot connect to Postgres at 127.0.0.1:")
@@ -369,8 +470,9 @@ def test_connection_refused_exits_3_with_one_clear_line(sample_build, pg, tmp_pa
     assert pg.password not in err + out and "s3cr3t" not in err + out
     con = catalog(data)
     try:
-        status, error, command = con.execute("SELECT status, error, command FROM audit_runs "
-                                             "ORDER BY run_id DESC LIMIT 1").fetchone()
+        status, error, command = con.execute(
+            "SELECT status, error, command FROM audit_runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
     finally:
         con.close()
     assert status == "failed" and "Connection refused" in error and "s3cr3t" not in error + command
@@ -382,8 +484,24 @@ def test_wrong_password_is_refused_without_showing_it(sample_build, pg, tmp_path
     shutil.copytree(built, data)
     wrong = "n0t-The-Secret!"
     log = tmp_path / "export.log"
-    code, out, err = _cli(["--data-dir", str(data), "--log-file", str(log), "-v", "export", "postgres",
-                           "--dsn", pg.dsn(password=wrong), "--tables", "cnaes"], {}, capsys, monkeypatch)
+    code, out, err = _cli(
+        [
+            "--data-dir",
+            str(data),
+            "--log-file",
+            str(log),
+            "-v",
+            "export",
+            "postgres",
+            "--dsn",
+            pg.dsn(password=wrong),
+            "--tables",
+            "cnaes",
+        ],
+        {},
+        capsys,
+        monkeypatch,
+    )
     assert code == 3
     line = err.strip().splitlines()[-1]
     assert line.startswith("error: cannot connect to Postgres at 127.0.0.1:")
@@ -430,8 +548,9 @@ def test_an_error_in_the_data_keeps_the_previous_tables(pg, tmp_path):
     first = export_postgres(_config(data), pg.dsn(), schema="err", tables=["conta"])
     manifest_path = Store(data).manifest_path("conta", RELEASE)
     manifest = json.loads(manifest_path.read_text())
-    pq.write_table(pa.table({"codigo": pa.array(["9", "8"])}), data / "parquet" / "conta" / f"release={RELEASE}"
-                   / "part-0.parquet")
+    pq.write_table(
+        pa.table({"codigo": pa.array(["9", "8"])}), data / "parquet" / "conta" / f"release={RELEASE}" / "part-0.parquet"
+    )
     manifest_path.write_text(json.dumps(manifest))  # still says 3 rows
     with pytest.raises(CnpjDuckError) as e:
         export_postgres(_config(data), pg.dsn(), schema="err", tables=["conta"])
@@ -452,8 +571,9 @@ def test_dsn_options_with_spaces_reach_the_server_intact(pg, tmp_path):
     # The query is kept as typed (libpq reads %20 as a space and "+" as a "+"); the defaults are appended.
     assert with_connection_defaults(dsn) == dsn + "&connect_timeout=15&application_name=cnpj-duck"
     typed = "postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb#f"
-    assert with_connection_defaults(typed) == ("postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb"
-                                               "&connect_timeout=15#f")
+    assert with_connection_defaults(typed) == (
+        "postgresql://u@h/db?options=-c+x%3D1&application_name=a%2Bb&connect_timeout=15#f"
+    )
     con = postgres.connect(dsn)  # the session really has the setting
     try:
         cur = con.cursor()
@@ -473,21 +593,30 @@ def test_a_server_error_naming_a_timeout_gets_no_timeout_hint(pg, options):
     assert "no answer within" not in message and "check the DSN" in message
 
 
-@pytest.mark.parametrize("dsn", [
-    "postgresql://u:Top@Secret@127.0.0.1:5432/db", "postgresql://u:pw@[::1/db",
-    "postgresql://u:Top/Secret@127.0.0.1/db", "postgresql://u:pw@127.0.0.1:99999/db",
-    "postgresql://u:Top%zzSecret@127.0.0.1/db",  # not a percent-encoded byte
-    "postgresql://u:Top%00Secret@127.0.0.1/db",  # libpq refuses %00, echoing the whole password
-    "postgresql://u:Top%ffSecret@127.0.0.1/db",  # not UTF-8
-    "postgresql://u:TopSecret@[not-ipv6]:5432/db",  # Python's urlsplit raises ValueError
-    "postgresql://u:pw@127.0.0.1/db?application_name=Top%00Secret",
-])
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:Top@Secret@127.0.0.1:5432/db",
+        "postgresql://u:pw@[::1/db",
+        "postgresql://u:Top/Secret@127.0.0.1/db",
+        "postgresql://u:pw@127.0.0.1:99999/db",
+        "postgresql://u:Top%zzSecret@127.0.0.1/db",  # not a percent-encoded byte
+        "postgresql://u:Top%00Secret@127.0.0.1/db",  # libpq refuses %00, echoing the whole password
+        "postgresql://u:Top%ffSecret@127.0.0.1/db",  # not UTF-8
+        "postgresql://u:TopSecret@[not-ipv6]:5432/db",  # Python's urlsplit raises ValueError
+        "postgresql://u:pw@127.0.0.1/db?application_name=Top%00Secret",
+    ],
+)
 def test_a_malformed_dsn_exits_2_without_repeating_it(sample_build, dsn, capsys, monkeypatch):
     _, built, _ = sample_build
     for where in ("--dsn", "env"):
         args = ["--data-dir", str(built), "export", "postgres", "--tables", "cnaes"]
-        code, out, err = _cli(args + (["--dsn", dsn] if where == "--dsn" else []),
-                              {"CNPJ_DUCK_PG_DSN": dsn} if where == "env" else {}, capsys, monkeypatch)
+        code, out, err = _cli(
+            args + (["--dsn", dsn] if where == "--dsn" else []),
+            {"CNPJ_DUCK_PG_DSN": dsn} if where == "env" else {},
+            capsys,
+            monkeypatch,
+        )
         assert code == 2 and "expected a URL like postgresql://" in err, (where, err)
         assert len(err.strip().splitlines()) == 1 and "internal error" not in err
         assert "Secret" not in err + out and "Top" not in err + out and "not-ipv6" not in err + out
@@ -500,8 +629,12 @@ def test_a_release_that_is_not_a_month_is_a_usage_error(sample_build, pg, tmp_pa
     with pytest.raises(UsageError, match=r"--release '2026-1\*': expected a month as YYYY-MM"):
         export_postgres(_config(built), pg.dsn(), schema="rel", release="2026-1*")
     for release in ("2026-1*", "*", "2026-13", "../2026-10"):
-        code, _, err = _cli(["--data-dir", str(built), "export", "postgres", "--dsn", pg.dsn(), "--release", release],
-                            {}, capsys, monkeypatch)
+        code, _, err = _cli(
+            ["--data-dir", str(built), "export", "postgres", "--dsn", pg.dsn(), "--release", release],
+            {},
+            capsys,
+            monkeypatch,
+        )
         assert code == 2 and "expected a month as YYYY-MM" in err, release
     assert pg.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'cnpj'") == "0"  # never got as far
 
@@ -510,8 +643,24 @@ def test_a_table_named_twice_on_the_command_line_is_exported_once(sample_build, 
     _, built, _ = sample_build
     data = tmp_path / "data"
     shutil.copytree(built, data)
-    code, out, err = _cli(["--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "twice",
-                           "--tables", "cnaes,cnaes, cnaes", "--no-progress"], {}, capsys, monkeypatch)
+    code, out, err = _cli(
+        [
+            "--data-dir",
+            str(data),
+            "export",
+            "postgres",
+            "--dsn",
+            pg.dsn(),
+            "--schema",
+            "twice",
+            "--tables",
+            "cnaes,cnaes, cnaes",
+            "--no-progress",
+        ],
+        {},
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     assert int(pg.psql("SELECT count(*) FROM twice.cnaes")) == _manifest_rows(data, "cnaes")
 
@@ -521,17 +670,21 @@ def test_scrub_removes_every_piece_a_parser_might_echo():
     message = 'could not translate host name "Secret/x@127.0.0.1"; invalid integer value "Top"; Top@Secret/x'
     assert not any(piece in scrub(message, dsn) for piece in ("Top", "Secret"))
     # An unencoded "?" or "#" or ",": everything up to the last "@" is hidden, in each piece and decoded.
-    for dsn, pieces in (("postgresql://u:Pass?Word@h/db", ("Pass", "Word")),
-                        ("postgresql://u:Pass#Word@h/db", ("Pass", "Word")),
-                        ("postgresql://u:Top,Sec/ret@h/db", ("Top", "Sec", "ret")),
-                        ("postgresql://u:Pa%2Fss%3Fw@h/db", ("Pa/ss?w", "Pa%2Fss%3Fw")),
-                        ("postgresql://u@h/db?password=QuerySecret", ("QuerySecret",))):
+    for dsn, pieces in (
+        ("postgresql://u:Pass?Word@h/db", ("Pass", "Word")),
+        ("postgresql://u:Pass#Word@h/db", ("Pass", "Word")),
+        ("postgresql://u:Top,Sec/ret@h/db", ("Top", "Sec", "ret")),
+        ("postgresql://u:Pa%2Fss%3Fw@h/db", ("Pa/ss?w", "Pa%2Fss%3Fw")),
+        ("postgresql://u@h/db?password=QuerySecret", ("QuerySecret",)),
+    ):
         text = scrub(" | ".join(f'value "{p}"' for p in pieces), dsn)
         assert not any(p in text for p in pieces), (dsn, text)
         assert not any(p in describe_server(dsn) for p in pieces), dsn
     # Short pieces go where they stand alone, not out of the message's own words.
-    assert scrub('password "ab" for user ab; table abc', "postgresql://u:ab@h/db") == \
-        'password "***" for user ***; table abc'
+    assert (
+        scrub('password "ab" for user ab; table abc', "postgresql://u:ab@h/db")
+        == 'password "***" for user ***; table abc'
+    )
 
 
 def test_the_server_is_named_without_any_part_of_the_password():
@@ -553,11 +706,18 @@ def test_a_password_libpq_splits_differently_is_not_echoed_by_connect(pg):
 
 
 def test_qualidade_counts_arrive_as_bigint(exported, pg):
-    types = dict(_pg_rows(pg, "SELECT column_name, data_type FROM information_schema.columns "
-                              "WHERE table_schema = 'rt' AND table_name = 'qualidade'"))
+    types = dict(
+        _pg_rows(
+            pg,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'rt' AND table_name = 'qualidade'",
+        )
+    )
     assert types["problems"] == "bigint" and types["rows_checked"] == "bigint"
-    numerics = pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'rt' "
-                       "AND numeric_precision = 38 AND numeric_scale = 0")
+    numerics = pg.psql(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'rt' "
+        "AND numeric_precision = 38 AND numeric_scale = 0"
+    )
     assert numerics == "0"  # no view's sum() arrives as numeric(38,0)
 
 
@@ -569,15 +729,21 @@ def test_hugeint_columns_of_a_view_arrive_as_bigint(pg, tmp_path):
     shutil.copytree(REPO_ROOT / "sql", sql)
     (sql / "views" / "zz_somas.sql").write_text(
         "-- zz_somas: sums per code.\nSELECT codigo, sum(n) AS total, sum(n)::UHUGEINT AS positivo, "
-        "count(*) AS linhas FROM conta WHERE n > 0 GROUP BY codigo\n")
+        "count(*) AS linhas FROM conta WHERE n > 0 GROUP BY codigo\n"
+    )
     (sql / "views" / "zz_grande.sql").write_text(
         "-- zz_grande: too big for bigint.\nSELECT codigo, sum(n) + 9223372036854775807 AS total FROM conta "
-        "GROUP BY codigo\n")
+        "GROUP BY codigo\n"
+    )
     config = load_config(None, overrides={"data_dir": str(data), "sql_dir": str(sql)}, env={})
     export_postgres(config, pg.dsn(), schema="huge", tables=["zz_somas"])
-    assert pg.psql("SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) FROM "
-                   "information_schema.columns WHERE table_schema = 'huge' AND table_name = 'zz_somas'") == \
-        "codigo:text,total:bigint,positivo:bigint,linhas:bigint"
+    assert (
+        pg.psql(
+            "SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) FROM "
+            "information_schema.columns WHERE table_schema = 'huge' AND table_name = 'zz_somas'"
+        )
+        == "codigo:text,total:bigint,positivo:bigint,linhas:bigint"
+    )
     assert sorted(_pg_rows(pg, "SELECT * FROM huge.zz_somas")) == [("1", 12, 12, 2)]
     with pytest.raises(CnpjDuckError, match="out of range"):
         export_postgres(config, pg.dsn(), schema="huge", tables=["zz_grande"])
@@ -592,8 +758,12 @@ def test_qualidade_is_exported_only_when_asked(sample_build, pg, tmp_path):
     summary = export_postgres(_config(data), pg.dsn(), schema="noq")
     names = {t.name for t in summary.tables}
     assert "qualidade" not in names and {"estabelecimentos", "estabelecimentos_completos"} <= names
-    assert pg.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'noq' AND "
-                   "table_name = 'qualidade'") == "0"
+    assert (
+        pg.psql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'noq' AND table_name = 'qualidade'"
+        )
+        == "0"
+    )
     summary = export_postgres(_config(data), pg.dsn(), schema="noq", tables=["motivos", "qualidade"])
     assert [t.name for t in summary.tables] == ["motivos", "qualidade"]
 

@@ -24,7 +24,6 @@ run = cli_run
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-
 # --- CNPJ numbers ---------------------------------------------------------------------------------------
 
 
@@ -46,18 +45,21 @@ def test_alphanumeric_spellings_parse_to_one_cnpj(typed: str) -> None:
     assert format_cnpj(parse(typed)) == "12.ABC.345/01DE-35"
 
 
-@pytest.mark.parametrize(("typed", "says"), [
-    ("12.345.678/0001-96", "wrong check digits '96', expected '95' (the second one differs)"),
-    ("12.345.678/0001-05", "expected '95' (the first one differs)"),
-    ("12.345.678/0001-59", "expected '95' (both differ)"),
-    ("12.ABC.345/01DE-36", "expected '35'"),
-    ("1234567800019", "has 13 characters"),
-    ("123456780001955", "has 15 characters"),
-    ("", "has 0 characters"),
-    ("12.345.678/0001-9A", "must be 0-9, not '9A'"),
-    ("12#456780001-95", "character '#' not allowed"),
-    ("12.ÇBC.345/01DE-35", "character 'Ç' not allowed"),
-])
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("12.345.678/0001-96", "wrong check digits '96', expected '95' (the second one differs)"),
+        ("12.345.678/0001-05", "expected '95' (the first one differs)"),
+        ("12.345.678/0001-59", "expected '95' (both differ)"),
+        ("12.ABC.345/01DE-36", "expected '35'"),
+        ("1234567800019", "has 13 characters"),
+        ("123456780001955", "has 15 characters"),
+        ("", "has 0 characters"),
+        ("12.345.678/0001-9A", "must be 0-9, not '9A'"),
+        ("12#456780001-95", "character '#' not allowed"),
+        ("12.ÇBC.345/01DE-35", "character 'Ç' not allowed"),
+    ],
+)
 def test_invalid_cnpjs_say_what_is_wrong(typed: str, says: str) -> None:
     with pytest.raises(InvalidCnpjError, match="CNPJ .*") as e:
         parse(typed)
@@ -77,8 +79,17 @@ def test_python_and_sql_check_digits_agree_on_many_values() -> None:
         bad = list(good)
         bad[rng.randrange(14)] = rng.choice(ALNUM)  # one character changed: a typo
         values.append("".join(bad))
-    values += ["12ABC34501DE35", "12abc34501de35", "12.ABC.345/01DE-35", "1234567800019", "", "12ABC34501DE3A",
-               "12ÇBC34501DE35", "12ABC34501DE350", "00000000000000"]
+    values += [
+        "12ABC34501DE35",
+        "12abc34501de35",
+        "12.ABC.345/01DE-35",
+        "1234567800019",
+        "",
+        "12ABC34501DE3A",
+        "12ÇBC34501DE35",
+        "12ABC34501DE350",
+        "00000000000000",
+    ]
     con = duckdb.connect()
     con.execute((REPO_ROOT / "sql" / "_macros.sql").read_text(encoding="utf-8"))
     got = dict(con.execute("SELECT v, cnpj_is_valid(v) FROM unnest(?::VARCHAR[]) t(v)", [values]).fetchall())
@@ -105,8 +116,9 @@ def pick(data_dir: Path, where: str) -> dict:
     return found[0]
 
 
-def test_lookup_numeric_cnpj_shows_everything(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_lookup_numeric_cnpj_shows_everything(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, data_dir, _ = sample_build
     config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
     # A company with partners, Simples and secondary CNAEs, typed with punctuation.
@@ -116,7 +128,8 @@ def test_lookup_numeric_cnpj_shows_everything(sample_build: tuple[SampleManifest
             f"JOIN read_parquet('{data_dir}/parquet/socios/*/*.parquet') s USING (cnpj_basico) "
             f"JOIN read_parquet('{data_dir}/parquet/simples/*/*.parquet') USING (cnpj_basico) "
             "WHERE e.cnae_fiscal_secundaria IS NOT NULL AND e.cnpj_basico SIMILAR TO '[0-9]{8}' "
-            "GROUP BY ALL HAVING count(DISTINCT e.cnpj) = 1 AND count(*) > 1 ORDER BY 1 LIMIT 1").fetchall()[0][0]
+            "GROUP BY ALL HAVING count(DISTINCT e.cnpj) = 1 AND count(*) > 1 ORDER BY 1 LIMIT 1"
+        ).fetchall()[0][0]
     estab = pick(data_dir, f"cnpj_basico = '{basico}'")
     (result,) = lookup(config, [format_cnpj(estab["cnpj"])])
     assert result.found and result.release == "2026-10" and result.cnpj == estab["cnpj"]
@@ -124,20 +137,26 @@ def test_lookup_numeric_cnpj_shows_everything(sample_build: tuple[SampleManifest
     assert {k: v for k, v in row.items() if not k.endswith("_descricao")} == estab
     cnaes = {r["codigo"]: r["descricao"] for r in rows(data_dir, "cnaes")}
     assert row["cnae_fiscal_principal_descricao"] == cnaes.get(estab["cnae_fiscal_principal"])
-    assert row["situacao_cadastral_descricao"] == {"01": "NULA", "02": "ATIVA", "03": "SUSPENSA", "04": "INAPTA",
-                                                   "08": "BAIXADA"}[estab["situacao_cadastral"]]
+    assert (
+        row["situacao_cadastral_descricao"]
+        == {"01": "NULA", "02": "ATIVA", "03": "SUSPENSA", "04": "INAPTA", "08": "BAIXADA"}[estab["situacao_cadastral"]]
+    )
     assert row["identificador_matriz_filial_descricao"] == "MATRIZ"
     assert [(c["codigo"], c["descricao"]) for c in result.cnaes_secundarias] == [
-        (c, cnaes.get(c)) for c in estab["cnae_fiscal_secundaria"]]
+        (c, cnaes.get(c)) for c in estab["cnae_fiscal_secundaria"]
+    ]
     empresa = rows(data_dir, "empresas", "cnpj_basico = ?", [basico])
     assert len(result.empresas) == 1 and result.empresas[0]["razao_social"] == empresa[0]["razao_social"]
     naturezas = {r["codigo"]: r["descricao"] for r in rows(data_dir, "naturezas")}
     assert result.empresas[0]["natureza_juridica_descricao"] == naturezas.get(empresa[0]["natureza_juridica"])
     socios = rows(data_dir, "socios", "cnpj_basico = ?", [basico])
     assert sorted(s["nome_socio_razao_social"] for s in result.socios) == sorted(
-        s["nome_socio_razao_social"] for s in socios)
-    assert all(s["qualificacao_socio_descricao"] or s["qualificacao_socio"] in ORPHAN_CODES["qualificacoes"]
-               for s in result.socios)
+        s["nome_socio_razao_social"] for s in socios
+    )
+    assert all(
+        s["qualificacao_socio_descricao"] or s["qualificacao_socio"] in ORPHAN_CODES["qualificacoes"]
+        for s in result.socios
+    )
     simples = rows(data_dir, "simples", "cnpj_basico = ?", [basico])
     assert [s["opcao_simples"] for s in result.simples] == [s["opcao_simples"] for s in simples]
     assert result.matriz_cnpj == (estab["cnpj"],) and result.establishments_of_company == 1
@@ -172,9 +191,11 @@ def test_lookup_alphanumeric_cnpj_and_its_branch(sample_build: tuple[SampleManif
     assert result.empresas and result.empresas[0]["cnpj_basico"] == filial["cnpj_basico"]
 
 
-def test_lookup_shows_orphan_codes_with_no_description(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                                       capsys: pytest.CaptureFixture[str],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_shows_orphan_codes_with_no_description(
+    sample_build: tuple[SampleManifest, Path, BuildSummary],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _, data_dir, _ = sample_build
     monkeypatch.setenv("COLUMNS", "200")  # rich's width: no line wrapped inside the panel
     config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
@@ -186,8 +207,10 @@ def test_lookup_shows_orphan_codes_with_no_description(sample_build: tuple[Sampl
     code, out, _ = run(capsys, "--data-dir", str(data_dir), "lookup", estab["cnpj"])
     assert code == 0 and "32 - (no description: code missing from its lookup)" in out
     with duckdb.connect() as con:
-        orphan = con.execute(f"SELECT cnpj_basico FROM read_parquet('{data_dir}/parquet/empresas/*/*.parquet') "
-                             "WHERE natureza_juridica IN ('2291', '3328', '8885') ORDER BY 1 LIMIT 1").fetchall()
+        orphan = con.execute(
+            f"SELECT cnpj_basico FROM read_parquet('{data_dir}/parquet/empresas/*/*.parquet') "
+            "WHERE natureza_juridica IN ('2291', '3328', '8885') ORDER BY 1 LIMIT 1"
+        ).fetchall()
     estab = pick(data_dir, f"cnpj_basico = '{orphan[0][0]}'")
     (result,) = lookup(config, [estab["cnpj"]])
     assert result.empresas[0]["natureza_juridica"] in ORPHAN_CODES["naturezas"]
@@ -202,7 +225,8 @@ def test_lookup_duplicate_key_shows_every_row(sample_build: tuple[SampleManifest
     (result,) = lookup(config, [cnpj])
     assert len(result.estabelecimentos) == 2
     assert {r["situacao_cadastral"] for r in result.estabelecimentos} == {
-        r["situacao_cadastral"] for r in rows(data_dir, "estabelecimentos", "cnpj = ?", [cnpj])}
+        r["situacao_cadastral"] for r in rows(data_dir, "estabelecimentos", "cnpj = ?", [cnpj])
+    }
     assert result.establishments_of_company == 1 and len(result.matriz_cnpj) == 1
     assert "estabelecimentos has 2 rows" in result.warnings()[0]
     doc = result.to_dict()
@@ -210,8 +234,9 @@ def test_lookup_duplicate_key_shows_every_row(sample_build: tuple[SampleManifest
     assert doc["duplicados"] == {"estabelecimentos": [result.estabelecimentos[1]]}
 
 
-def test_lookup_errors_and_exit_codes(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_lookup_errors_and_exit_codes(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     _, data_dir, _ = sample_build
     estab = pick(data_dir, "cnpj_basico SIMILAR TO '[0-9]{8}'")
     good = estab["cnpj"]
@@ -243,8 +268,9 @@ def test_lookup_errors_and_exit_codes(sample_build: tuple[SampleManifest, Path, 
     assert code == 2 and "no built release of estabelecimentos" in err
 
 
-def test_lookup_with_tables_missing_from_the_release(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                                     tmp_path: Path) -> None:
+def test_lookup_with_tables_missing_from_the_release(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], tmp_path: Path
+) -> None:
     _, data_dir, _ = sample_build
     copy = tmp_path / "data"
     copy_table(data_dir, copy, "estabelecimentos")
@@ -259,14 +285,18 @@ def test_lookup_with_tables_missing_from_the_release(sample_build: tuple[SampleM
 # --- damaged part files, JSON numbers -------------------------------------------------------------------
 
 
-def test_lookup_on_a_damaged_part_file_names_its_table_and_release(sample_build: tuple[SampleManifest, Path,
-                                                                                       BuildSummary],
-                                                                    tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_lookup_on_a_damaged_part_file_names_its_table_and_release(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, data_dir, _ = sample_build
     estab = pick(data_dir, "motivo_situacao_cadastral IS NOT NULL")
-    for table, damage in (("motivos", "truncate"), ("motivos", "inside"), ("municipios", "inside"),
-                          ("estabelecimentos", "inside"), ("empresas", "truncate")):
+    for table, damage in (
+        ("motivos", "truncate"),
+        ("motivos", "inside"),
+        ("municipios", "inside"),
+        ("estabelecimentos", "inside"),
+        ("empresas", "truncate"),
+    ):
         copy = tmp_path / f"{table}-{damage}"
         for name in FAMILIES:
             copy_table(data_dir, copy, name)
@@ -283,8 +313,9 @@ def test_lookup_on_a_damaged_part_file_names_its_table_and_release(sample_build:
         assert "internal error" not in line and (damage == "inside" or str(part) in line)
 
 
-def test_lookup_json_writes_decimals_as_query_does(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_lookup_json_writes_decimals_as_query_does(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
     from decimal import Decimal
 
     _, data_dir, _ = sample_build
@@ -293,14 +324,22 @@ def test_lookup_json_writes_decimals_as_query_does(sample_build: tuple[SampleMan
             f"SELECT e.cnpj, e.cnpj_basico, m.capital_social FROM "
             f"read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet') e JOIN "
             f"read_parquet('{data_dir}/parquet/empresas/*/*.parquet') m USING (cnpj_basico) "
-            "WHERE m.capital_social % 1 = 0 AND m.capital_social > 0 ORDER BY e.cnpj LIMIT 1").fetchall()[0]
+            "WHERE m.capital_social % 1 = 0 AND m.capital_social > 0 ORDER BY e.cnpj LIMIT 1"
+        ).fetchall()[0]
     code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", cnpj, "--format", "json")
     assert code == 0, err
     (found,) = json.loads(out, parse_float=Decimal)
     assert found["empresa"]["capital_social"] == capital and isinstance(found["empresa"]["capital_social"], Decimal)
     assert f'"capital_social": {capital}' in out and str(capital).endswith(".00")  # 20000.00: exact, not a string
-    code, out, err = run(capsys, "--data-dir", str(data_dir), "query", "--format", "json",
-                         f"SELECT capital_social FROM empresas WHERE cnpj_basico = '{basico}'")
+    code, out, err = run(
+        capsys,
+        "--data-dir",
+        str(data_dir),
+        "query",
+        "--format",
+        "json",
+        f"SELECT capital_social FROM empresas WHERE cnpj_basico = '{basico}'",
+    )
     assert code == 0, err
     assert f'"capital_social":{capital}' in out  # query writes the same number
 
@@ -310,12 +349,20 @@ def test_lookup_takes_a_company_root_for_all_its_establishments(sample_build, ca
     _, data_dir, _ = sample_build
     con = duckdb.connect()
     files = f"{data_dir}/parquet/estabelecimentos/release=2026-10/*.parquet"
-    root, count = con.sql(f"SELECT cnpj_basico, count(*) FROM read_parquet('{files}') GROUP BY ALL "
-                          "HAVING count(*) > 1 AND count(DISTINCT cnpj) = count(*) ORDER BY 1 LIMIT 1").fetchall()[0]
-    expected = [r[0] for r in con.sql(f"SELECT cnpj FROM read_parquet('{files}') WHERE cnpj_basico = '{root}' ORDER "
-                                      "BY substr(cnpj, 9, 4) <> '0001', cnpj").fetchall()]
-    code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", f"{root[:2]}.{root[2:5]}.{root[5:]}",
-                         "--format", "json")
+    root, count = con.sql(
+        f"SELECT cnpj_basico, count(*) FROM read_parquet('{files}') GROUP BY ALL "
+        "HAVING count(*) > 1 AND count(DISTINCT cnpj) = count(*) ORDER BY 1 LIMIT 1"
+    ).fetchall()[0]
+    expected = [
+        r[0]
+        for r in con.sql(
+            f"SELECT cnpj FROM read_parquet('{files}') WHERE cnpj_basico = '{root}' ORDER "
+            "BY substr(cnpj, 9, 4) <> '0001', cnpj"
+        ).fetchall()
+    ]
+    code, out, err = run(
+        capsys, "--data-dir", str(data_dir), "lookup", f"{root[:2]}.{root[2:5]}.{root[5:]}", "--format", "json"
+    )
     assert code == 0, err
     found = json.loads(out)
     assert [doc["cnpj"] for doc in found] == expected and len(found) == count

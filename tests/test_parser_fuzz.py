@@ -118,8 +118,12 @@ def check(tmp_path: Path, records: list[Record], batch_bytes: int) -> None:
     assert batches[-1].last_line == data.count(b"\n")
 
 
-@settings(max_examples=150, deadline=2000, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=2000,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(records=members(), batch_bytes=st.sampled_from([64, 200, 1 << 20]))
 def test_random_records_parse_like_pythons_csv(tmp_path, records, batch_bytes):
     check(tmp_path, records, batch_bytes)
@@ -163,7 +167,10 @@ def test_known_gap_a_bad_record_right_after_an_open_quote_is_swallowed_into_its_
     assert sum(b.rows for b in batches) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="open issue: the open quote's field closes at the next record's first quote "
-                   "and pyarrow keeps the mangled text as a row with the right field count, so nothing is rejected")
+@pytest.mark.xfail(
+    strict=True,
+    reason="open issue: the open quote's field closes at the next record's first quote "
+    "and pyarrow keeps the mangled text as a row with the right field count, so nothing is rejected",
+)
 def test_an_unterminated_quote_in_the_middle_is_rejected_and_the_next_record_kept(tmp_path):
     check(tmp_path, [GOOD] * 4 + [Record(b'"";"\n', None), Record(b'"";"A"\n', ["", "A"]), GOOD], 1 << 20)

@@ -24,15 +24,29 @@ BAR = "\u2501"  # the bar glyph rich draws
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "CI") and
-           not k.startswith("CNPJ_DUCK_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NO_COLOR", "FORCE_COLOR", "CI") and not k.startswith("CNPJ_DUCK_")
+    }
     env.update(TERM="xterm-256color", COLUMNS="160", LINES="50", **extra)
     return env
 
 
 def _args(tmp_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(tmp_path / "data"), "build",
-            "--source", str(SOURCE), "--release", "2021-06", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "cnpj_duck.cli",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "build",
+        "--source",
+        str(SOURCE),
+        "--release",
+        "2021-06",
+        *extra,
+    ]
 
 
 def _on_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -94,8 +108,9 @@ def test_no_progress_prints_plain_lines_even_on_a_terminal(tmp_path):
 
 @pytest.mark.slow
 def test_in_a_pipe_events_go_to_stderr_as_plain_lines_and_the_summary_to_stdout(tmp_path):
-    done = subprocess.run(_args(tmp_path), capture_output=True, text=True, env=_env(tmp_path), cwd=REPO_ROOT,
-                          timeout=60)
+    done = subprocess.run(
+        _args(tmp_path), capture_output=True, text=True, env=_env(tmp_path), cwd=REPO_ROOT, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert not ESCAPE.search(done.stderr) and not ESCAPE.search(done.stdout)
     assert "succeeded empresas/Empresas1.zip: 1 rows" in done.stderr
@@ -106,8 +121,9 @@ def test_in_a_pipe_events_go_to_stderr_as_plain_lines_and_the_summary_to_stdout(
 
 @pytest.mark.slow
 def test_quiet_prints_only_the_summary_and_errors(tmp_path):
-    done = subprocess.run(_args(tmp_path, "--quiet"), capture_output=True, text=True, env=_env(tmp_path),
-                          cwd=REPO_ROOT, timeout=60)
+    done = subprocess.run(
+        _args(tmp_path, "--quiet"), capture_output=True, text=True, env=_env(tmp_path), cwd=REPO_ROOT, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "release 2021-06: succeeded" in done.stdout
@@ -115,9 +131,25 @@ def test_quiet_prints_only_the_summary_and_errors(tmp_path):
     broken.mkdir()
     (broken / "Empresas0.zip").write_bytes(b"this is not a zip")
     done = subprocess.run(
-        [sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(tmp_path / "data"), "build", "--quiet",
-         "--source", str(broken), "--release", "2021-07"],
-        capture_output=True, text=True, env=_env(tmp_path), cwd=REPO_ROOT, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "cnpj_duck.cli",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "build",
+            "--quiet",
+            "--source",
+            str(broken),
+            "--release",
+            "2021-07",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: Empresas0.zip: not a readable zip")

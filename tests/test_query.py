@@ -32,8 +32,18 @@ from cnpj_duck.store import Store
 from .conftest import catalog, cli_run, copy_table
 
 SQL = REPO_ROOT / "sql"
-TABLES = ["cnaes", "empresas", "estabelecimentos", "motivos", "municipios", "naturezas", "paises", "qualificacoes",
-          "simples", "socios"]
+TABLES = [
+    "cnaes",
+    "empresas",
+    "estabelecimentos",
+    "motivos",
+    "municipios",
+    "naturezas",
+    "paises",
+    "qualificacoes",
+    "simples",
+    "socios",
+]
 ENRICHED = ["cnaes_secundarias", "estabelecimentos_completos", "socios_completos"]
 
 
@@ -41,7 +51,6 @@ def manifest_rows(data_dir: Path, table: str, release: str) -> int:
     manifest = Store(data_dir).manifest(table, release)
     assert manifest is not None
     return sum(p["rows"] for p in manifest["parts"].values())
-
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +73,9 @@ def test_a_build_leaves_views_any_duckdb_client_can_query(sample_build):
     con = catalog(data_dir)  # a plain read-only DuckDB connection: no cnpj-duck code involved
     try:
         for table in TABLES:
-            assert con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == manifest_rows(data_dir, table,
-                                                                                               "2026-10")
+            assert con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == manifest_rows(
+                data_dir, table, "2026-10"
+            )
             history = con.sql(f"SELECT release, count(*) FROM {table}_history GROUP BY release").fetchall()
             assert history == [("2026-10", manifest_rows(data_dir, table, "2026-10"))]
         # the latest-release view has exactly the table's columns (no hive column); history adds release first
@@ -87,33 +97,50 @@ def test_enriched_views_keep_every_row_once_and_show_orphan_codes(sample_build):
     _, data_dir, _ = sample_build
     con = catalog(data_dir)
     try:
+
         def one(sql: str) -> int:
             return con.sql(sql).fetchall()[0][0]
 
         # The sample repeats company keys (duplicate_row, duplicate_key), and some have establishments: a plain
         # join would repeat them.
         assert one("SELECT count(*) - count(DISTINCT cnpj_basico) FROM empresas") >= 2
-        assert one("SELECT count(*) FROM estabelecimentos LEFT JOIN empresas USING (cnpj_basico)") > \
-            one("SELECT count(*) FROM estabelecimentos")
+        assert one("SELECT count(*) FROM estabelecimentos LEFT JOIN empresas USING (cnpj_basico)") > one(
+            "SELECT count(*) FROM estabelecimentos"
+        )
         assert one("SELECT count(*) FROM estabelecimentos_completos") == one("SELECT count(*) FROM estabelecimentos")
         assert one("SELECT count(*) FROM socios_completos") == one("SELECT count(*) FROM socios")
-        assert one("SELECT count(*) FROM cnaes_secundarias") == \
-            one("SELECT sum(len(cnae_fiscal_secundaria)) FROM estabelecimentos")
+        assert one("SELECT count(*) FROM cnaes_secundarias") == one(
+            "SELECT sum(len(cnae_fiscal_secundaria)) FROM estabelecimentos"
+        )
         # the same rows, not just as many: every establishment once per time it is in estabelecimentos
-        assert one("SELECT count(*) FROM (SELECT cnpj, count(*) FROM estabelecimentos GROUP BY ALL EXCEPT "
-                   "SELECT cnpj, count(*) FROM estabelecimentos_completos GROUP BY ALL)") == 0
+        assert (
+            one(
+                "SELECT count(*) FROM (SELECT cnpj, count(*) FROM estabelecimentos GROUP BY ALL EXCEPT "
+                "SELECT cnpj, count(*) FROM estabelecimentos_completos GROUP BY ALL)"
+            )
+            == 0
+        )
         # motivo 32 is missing from motivos: its rows stay, with the code and no description
-        orphans = con.sql("SELECT count(*), count(motivo_situacao_cadastral_descricao) FROM "
-                          "estabelecimentos_completos WHERE motivo_situacao_cadastral = '32'").fetchall()[0]
+        orphans = con.sql(
+            "SELECT count(*), count(motivo_situacao_cadastral_descricao) FROM "
+            "estabelecimentos_completos WHERE motivo_situacao_cadastral = '32'"
+        ).fetchall()[0]
         assert orphans == (one("SELECT count(*) FROM estabelecimentos WHERE motivo_situacao_cadastral = '32'"), 0)
         assert orphans[0] > 0
-        assert one("SELECT count(*) FROM estabelecimentos_completos WHERE motivo_situacao_cadastral = '01' AND "
-                   "motivo_situacao_cadastral_descricao IS NULL") == 0
+        assert (
+            one(
+                "SELECT count(*) FROM estabelecimentos_completos WHERE motivo_situacao_cadastral = '01' AND "
+                "motivo_situacao_cadastral_descricao IS NULL"
+            )
+            == 0
+        )
         # descriptions come from the right lookup, and fixed domains are spelled out
-        row = con.sql("SELECT e.municipio_descricao, m.descricao, e.situacao_cadastral, e.situacao_cadastral_descricao,"
-                      " e.razao_social, emp.razao_social FROM estabelecimentos_completos e JOIN municipios m ON "
-                      "m.codigo = e.municipio JOIN empresas emp USING (cnpj_basico) WHERE e.situacao_cadastral = '02' "
-                      "LIMIT 1").fetchall()[0]
+        row = con.sql(
+            "SELECT e.municipio_descricao, m.descricao, e.situacao_cadastral, e.situacao_cadastral_descricao,"
+            " e.razao_social, emp.razao_social FROM estabelecimentos_completos e JOIN municipios m ON "
+            "m.codigo = e.municipio JOIN empresas emp USING (cnpj_basico) WHERE e.situacao_cadastral = '02' "
+            "LIMIT 1"
+        ).fetchall()[0]
         assert row[0] == row[1] and row[3] == "ATIVA" and row[4] == row[5]
         item = con.sql("SELECT cnpj, posicao, cnae FROM cnaes_secundarias WHERE posicao = 2 LIMIT 1").fetchall()[0]
         assert one(f"SELECT cnae_fiscal_secundaria[2] = '{item[2]}' FROM estabelecimentos WHERE cnpj = '{item[0]}'")
@@ -126,8 +153,10 @@ def test_repeated_lookup_codes_do_not_repeat_rows(sample_build, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
     con = catalog(data)
-    cnae, qualificacao = con.sql("SELECT (SELECT cnae_fiscal_principal FROM estabelecimentos LIMIT 1), "
-                                 "(SELECT qualificacao_socio FROM socios LIMIT 1)").fetchall()[0]
+    cnae, qualificacao = con.sql(
+        "SELECT (SELECT cnae_fiscal_principal FROM estabelecimentos LIMIT 1), "
+        "(SELECT qualificacao_socio FROM socios LIMIT 1)"
+    ).fetchall()[0]
     before = {v: con.sql(f"SELECT count(*) FROM {v}").fetchall()[0][0] for v in ENRICHED}
     first = con.sql(f"SELECT descricao FROM cnaes WHERE codigo = '{cnae}'").fetchall()[0][0]
     con.close()
@@ -143,8 +172,10 @@ def test_repeated_lookup_codes_do_not_repeat_rows(sample_build, tmp_path):
     con = catalog(data)
     try:
         assert {v: con.sql(f"SELECT count(*) FROM {v}").fetchall()[0][0] for v in ENRICHED} == before
-        described = con.sql("SELECT DISTINCT cnae_fiscal_principal_descricao FROM estabelecimentos_completos "
-                            f"WHERE cnae_fiscal_principal = '{cnae}'").fetchall()
+        described = con.sql(
+            "SELECT DISTINCT cnae_fiscal_principal_descricao FROM estabelecimentos_completos "
+            f"WHERE cnae_fiscal_principal = '{cnae}'"
+        ).fetchall()
         assert described == [(f"{first} | ZZ OUTRA DESCRICAO",)]
     finally:
         con.close()
@@ -159,27 +190,39 @@ def test_history_holds_every_release_and_views_show_the_latest(releases):
             built = ["2026-08", "2026-09", "2026-10"] if table == "motivos" else ["2026-09", "2026-10"]
             assert counts == {r: manifest_rows(releases, table, r) for r in built}
             assert con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == counts["2026-10"]
-        assert manifest_rows(releases, "estabelecimentos", "2026-09") != manifest_rows(releases, "estabelecimentos",
-                                                                                        "2026-10")
+        assert manifest_rows(releases, "estabelecimentos", "2026-09") != manifest_rows(
+            releases, "estabelecimentos", "2026-10"
+        )
         # filters on release reach the partitions: only that release's rows
-        assert con.sql("SELECT count(*) FROM empresas_history WHERE release = '2026-09'").fetchall()[0][0] == \
-            manifest_rows(releases, "empresas", "2026-09")
+        assert con.sql("SELECT count(*) FROM empresas_history WHERE release = '2026-09'").fetchall()[0][
+            0
+        ] == manifest_rows(releases, "empresas", "2026-09")
     finally:
         con.close()
 
 
 @pytest.mark.slow
 def test_query_release_shows_that_release_and_nothing_else(releases, capsys):
-    code, out, _ = cli_run(capsys, "--data-dir", str(releases), "query", "--release", "2026-09", "--format", "csv",
-                           "SELECT (SELECT count(*) FROM estabelecimentos) AS e, (SELECT count(*) FROM "
-                           "estabelecimentos_completos) AS c, (SELECT count(*) FROM audit_runs) AS runs")
+    code, out, _ = cli_run(
+        capsys,
+        "--data-dir",
+        str(releases),
+        "query",
+        "--release",
+        "2026-09",
+        "--format",
+        "csv",
+        "SELECT (SELECT count(*) FROM estabelecimentos) AS e, (SELECT count(*) FROM "
+        "estabelecimentos_completos) AS c, (SELECT count(*) FROM audit_runs) AS runs",
+    )
     assert code == 0
     e, c, runs = next(csv.DictReader(io.StringIO(out))).values()
     assert int(e) == int(c) == manifest_rows(releases, "estabelecimentos", "2026-09")
     assert int(runs) == 3  # the audit tables of the catalog are there too
     # 2026-08 has only motivos: estabelecimentos is absent rather than showing another month
-    code, out, err = cli_run(capsys, "--data-dir", str(releases), "query", "--release", "2026-08",
-                             "SELECT count(*) FROM estabelecimentos")
+    code, out, err = cli_run(
+        capsys, "--data-dir", str(releases), "query", "--release", "2026-08", "SELECT count(*) FROM estabelecimentos"
+    )
     assert code == 1 and out == ""
     assert err.startswith("error: Catalog Error: Table with name estabelecimentos does not exist")
     assert "release 2026-08 has: motivos" in err and len(err.strip().splitlines()) == 1
@@ -187,10 +230,13 @@ def test_query_release_shows_that_release_and_nothing_else(releases, capsys):
     assert code == 2 and "release 2026-01: nothing built" in err and "2026-08, 2026-09, 2026-10" in err
     con = connect(releases, SQL, "2026-08")
     try:
-        assert con.sql("SELECT count(*) FROM motivos").fetchall()[0][0] == manifest_rows(releases, "motivos",
-                                                                                         "2026-08")
-        names = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal AND "
-                                       "database_name = 'memory'").fetchall()}
+        assert con.sql("SELECT count(*) FROM motivos").fetchall()[0][0] == manifest_rows(releases, "motivos", "2026-08")
+        names = {
+            r[0]
+            for r in con.sql(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = 'memory'"
+            ).fetchall()
+        }
         assert "estabelecimentos_completos" not in names and "motivos_history" in names
     finally:
         con.close()
@@ -202,16 +248,18 @@ def test_temporary_views_shadow_the_catalog_in_a_read_only_connection(releases):
     try:
         made = create_views(con, releases, SQL, release="2026-09", temporary=True)
         assert "estabelecimentos_completos" in made and "motivos" in made
-        assert con.sql("SELECT count(*) FROM estabelecimentos_completos").fetchall()[0][0] == \
-            manifest_rows(releases, "estabelecimentos", "2026-09")
+        assert con.sql("SELECT count(*) FROM estabelecimentos_completos").fetchall()[0][0] == manifest_rows(
+            releases, "estabelecimentos", "2026-09"
+        )
         # the temporary macros (a read-only catalog takes no others) work
         assert con.sql("SELECT rfb_flag('S')").fetchall() == [(True,)]
     finally:
         con.close()
     con = catalog(releases)
     try:  # nothing persisted
-        assert con.sql("SELECT count(*) FROM estabelecimentos").fetchall()[0][0] == \
-            manifest_rows(releases, "estabelecimentos", "2026-10")
+        assert con.sql("SELECT count(*) FROM estabelecimentos").fetchall()[0][0] == manifest_rows(
+            releases, "estabelecimentos", "2026-10"
+        )
     finally:
         con.close()
 
@@ -226,8 +274,11 @@ def test_parquet_layout_reads_with_pyarrow_dataset_and_hive_partitioning(release
     assert pa.types.is_list(older.schema.field("cnae_fiscal_secundaria").type)
     empresas = ds.dataset(releases / "parquet" / "empresas", format="parquet", partitioning="hive")
     assert pa.types.is_decimal(empresas.schema.field("capital_social").type)
-    assert pa.types.is_date(ds.dataset(releases / "parquet" / "simples", format="parquet", partitioning="hive")
-                            .schema.field("data_opcao_simples").type)
+    assert pa.types.is_date(
+        ds.dataset(releases / "parquet" / "simples", format="parquet", partitioning="hive")
+        .schema.field("data_opcao_simples")
+        .type
+    )
 
 
 @pytest.mark.slow
@@ -253,8 +304,9 @@ def test_data_dictionary_is_in_the_catalog_and_describe(sample_build, capsys):
     _, data_dir, _ = sample_build
     con = catalog(data_dir)
     try:
-        columns = con.sql("SELECT table_name, column_name, comment FROM duckdb_columns() WHERE "
-                          "database_name = 'cnpj'").fetchall()
+        columns = con.sql(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = 'cnpj'"
+        ).fetchall()
         views = dict(con.sql("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
     finally:
         con.close()
@@ -279,8 +331,12 @@ def test_data_dictionary_is_in_the_catalog_and_describe(sample_build, capsys):
     code, out, _ = cli_run(capsys, "--data-dir", str(data_dir), "describe", "cnaes_secundarias", "--format", "json")
     one = json.loads(out)
     assert [(c["name"], c["type"]) for c in one["columns"]] == [
-        ("cnpj", "VARCHAR"), ("cnpj_basico", "VARCHAR"), ("posicao", "BIGINT"), ("cnae", "VARCHAR"),
-        ("cnae_descricao", "VARCHAR")]
+        ("cnpj", "VARCHAR"),
+        ("cnpj_basico", "VARCHAR"),
+        ("posicao", "BIGINT"),
+        ("cnae", "VARCHAR"),
+        ("cnae_descricao", "VARCHAR"),
+    ]
     assert all(c["description"] for c in one["columns"])
     result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "describe", "estabelecimentos_completos"])
     assert result.exit_code == 0 and "municipio_descricao" in result.output and "SIAFI" in result.output
@@ -326,13 +382,21 @@ def run_format(fmt: str, sql: str = EDGE_SQL, **kwargs) -> str:
 def test_csv_carries_every_value(tmp_path):
     parsed = list(csv.reader(io.StringIO(run_format("csv"), newline="")))
     assert parsed[0] == ["n", "texto", "capital", "dia", "quando", "flag", "codigos", "razao"]
-    assert parsed[1] == ["1", "plain", "1061004829.23", "2026-02-28", "2026-11-22 07:53:01", "true",
-                         '["6201501","6202300"]', "1.5"]
+    assert parsed[1] == [
+        "1",
+        "plain",
+        "1061004829.23",
+        "2026-02-28",
+        "2026-11-22 07:53:01",
+        "true",
+        '["6201501","6202300"]',
+        "1.5",
+    ]
     assert parsed[2][:7] == ["2", "", "-0.50", "", "", "false", "[]"]
     assert parsed[4][1] == 'linha 1\nlinha 2; "aspas" | pipe, vírgula ção'
     assert parsed[4][2] == "999999999999.00"
     raw = run_format("csv")
-    assert '\n3,,,1900-01-01,,,,\n' in raw and '\n2,"",' in raw  # NULL is empty, '' is quoted
+    assert "\n3,,,1900-01-01,,,,\n" in raw and '\n2,"",' in raw  # NULL is empty, '' is quoted
 
 
 def test_json_and_jsonl_carry_every_value():
@@ -417,8 +481,10 @@ def test_a_reader_is_converted_on_an_engine_bounded_by_the_config(config):
 @pytest.mark.slow
 def test_query_command_formats_on_the_catalog(sample_build, capsys, tmp_path, monkeypatch):
     _, data_dir, _ = sample_build
-    sql = ("SELECT cnpj, razao_social, capital_social, data_inicio_atividade, cnae_fiscal_secundaria, opcao_mei, "
-           "complemento FROM estabelecimentos_completos ORDER BY cnpj, razao_social")
+    sql = (
+        "SELECT cnpj, razao_social, capital_social, data_inicio_atividade, cnae_fiscal_secundaria, opcao_mei, "
+        "complemento FROM estabelecimentos_completos ORDER BY cnpj, razao_social"
+    )
     con = catalog(data_dir)
     try:
         expected = con.sql(sql).fetchall()
@@ -430,8 +496,15 @@ def test_query_command_formats_on_the_catalog(sample_build, capsys, tmp_path, mo
     docs = [json.loads(line, parse_float=Decimal) for line in out.splitlines()]
     assert code == 0 and len(docs) == len(expected)
     for doc, row in zip(docs, expected, strict=True):
-        assert tuple(doc.values()) == (row[0], row[1], row[2], row[3].isoformat() if row[3] else None, row[4],
-                                       row[5], row[6])
+        assert tuple(doc.values()) == (
+            row[0],
+            row[1],
+            row[2],
+            row[3].isoformat() if row[3] else None,
+            row[4],
+            row[5],
+            row[6],
+        )
     code, out, _ = cli_run(capsys, *d, sql, "--format", "csv")
     parsed = list(csv.reader(io.StringIO(out, newline="")))[1:]
     assert code == 0 and [r[0] for r in parsed] == [r[0] for r in expected]
@@ -457,11 +530,13 @@ def test_query_command_formats_on_the_catalog(sample_build, capsys, tmp_path, mo
 def test_a_sql_error_is_one_line_and_exit_1(sample_build, capsys):
     _, data_dir, _ = sample_build
     d = ["--data-dir", str(data_dir), "query"]
-    for sql, start in (("SELECT * FROM nope", "error: Catalog Error: Table with name nope does not exist!"),
-                       ("SELEC 1", 'error: Parser Error: syntax error at or near "SELEC"'),
-                       ("SELECT cnpjj FROM estabelecimentos", 'error: Binder Error: Referenced column "cnpjj"'),
-                       ("SELECT error('boom')", "error: Invalid Input Error: boom"),
-                       ("CREATE TABLE t AS SELECT 1", "error: ")):  # the catalog is opened read-only
+    for sql, start in (
+        ("SELECT * FROM nope", "error: Catalog Error: Table with name nope does not exist!"),
+        ("SELEC 1", 'error: Parser Error: syntax error at or near "SELEC"'),
+        ("SELECT cnpjj FROM estabelecimentos", 'error: Binder Error: Referenced column "cnpjj"'),
+        ("SELECT error('boom')", "error: Invalid Input Error: boom"),
+        ("CREATE TABLE t AS SELECT 1", "error: "),
+    ):  # the catalog is opened read-only
         code, out, err = cli_run(capsys, *d, sql, "--format", "csv")
         assert code == 1, sql
         assert err.startswith(start) and len(err.strip().splitlines()) == 1, err
@@ -485,7 +560,11 @@ def test_query_into_a_closed_pipe_stops_quietly(sample_build):
     done = subprocess.run(
         f"{sys.executable} -m cnpj_duck.cli --data-dir {data_dir} query --format csv "
         "'SELECT * FROM range(2000000)' | head -2",
-        shell=True, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
     )
     assert done.stdout == '"range"\n0\n'
     assert done.stderr == ""
@@ -498,13 +577,16 @@ def test_a_view_that_fails_is_a_warning_and_the_build_stands(sample_build, tmp_p
     shutil.copytree(data_dir, data)
     sql = tmp_path / "sql"
     shutil.copytree(SQL, sql)
-    (sql / "views" / "quebrada.sql").write_text("-- quebrada: reads a column that is not there\n"
-                                                "SELECT nao_existe AS x -- nothing\nFROM empresas\n", encoding="utf-8")
+    (sql / "views" / "quebrada.sql").write_text(
+        "-- quebrada: reads a column that is not there\nSELECT nao_existe AS x -- nothing\nFROM empresas\n",
+        encoding="utf-8",
+    )
     config = load_config(None, overrides={"data_dir": str(data), "sql_dir": str(sql)}, env={})
     summary = build(config, source=manifest.folder, tables=["motivos"])  # any build refreshes every view
     assert summary.status == "succeeded"
     assert [w for w in summary.warnings if "quebrada" in w] == [
-        w for w in summary.warnings if w.startswith("catalog view not created: ")]
+        w for w in summary.warnings if w.startswith("catalog view not created: ")
+    ]
     assert any("quebrada.sql: Binder Error" in w for w in summary.warnings)
     con = catalog(data)
     try:
@@ -583,8 +665,9 @@ def test_an_error_while_rows_stream_is_a_sql_error(fmt, tmp_path):
         for as_reader in (False, True):
             result = con.sql(LATE_SQL)
             with pytest.raises(SqlError) as e:
-                write_result(result.to_arrow_reader(batch_size=BATCH_ROWS) if as_reader else result, fmt,
-                             io.StringIO(), output)
+                write_result(
+                    result.to_arrow_reader(batch_size=BATCH_ROWS) if as_reader else result, fmt, io.StringIO(), output
+                )
             assert str(e.value) == "Invalid Input Error: late"
     finally:
         con.close()
@@ -634,8 +717,11 @@ def test_output_folders_links_pipes_and_write_errors(sample_build, capsys, tmp_p
     (tmp_path / "plain").write_text("a file, not a folder")
     for fmt in ("csv", "parquet"):
         code, _, err = cli_run(capsys, *d, fmt, "--output", str(tmp_path / "plain" / "a.out"))
-        assert code == 2 and err.startswith(f"error: --output {tmp_path / 'plain' / 'a.out'}: cannot create its "
-                                            "folder") and len(err.strip().splitlines()) == 1, err
+        assert (
+            code == 2
+            and err.startswith(f"error: --output {tmp_path / 'plain' / 'a.out'}: cannot create its folder")
+            and len(err.strip().splitlines()) == 1
+        ), err
     # A symlink: the file it points to is replaced, the link stays.
     (tmp_path / "real.csv").write_text("old\n")
     (tmp_path / "link.csv").symlink_to("real.csv")
@@ -672,8 +758,9 @@ def test_parquet_output_gets_distinct_column_names(tmp_path, sample_build, capsy
     assert len(set(table.column_names)) == 3 and table.column_names[:2] == ["a", "a_1"]
     assert sorted(table.to_pylist()[0].values()) == [1, 2, 3]
     _, data_dir, _ = sample_build
-    code, _, err = cli_run(capsys, "--data-dir", str(data_dir), "query", "SELECT 1 a, 1 a", "--format", "parquet",
-                           "--output", str(target))
+    code, _, err = cli_run(
+        capsys, "--data-dir", str(data_dir), "query", "SELECT 1 a, 1 a", "--format", "parquet", "--output", str(target)
+    )
     assert code == 0, err
     assert pq.read_table(target).to_pylist() == [{"a": 1, "a_1": 1}]
 
@@ -695,8 +782,10 @@ def test_refresh_warns_when_a_newer_release_is_built_in_part(sample_build, tmp_p
     assert "--release YYYY-MM" in refreshed.mixed
     con = catalog(data)
     try:  # every table view shows 2026-10, motivos too; its history has both months
-        assert con.sql("SELECT count(*) FROM motivos").fetchall() == con.sql(
-            "SELECT count(*) FROM motivos_history WHERE release = '2026-10'").fetchall()
+        assert (
+            con.sql("SELECT count(*) FROM motivos").fetchall()
+            == con.sql("SELECT count(*) FROM motivos_history WHERE release = '2026-10'").fetchall()
+        )
         assert con.sql("SELECT count(*) FROM motivos_history WHERE release = '2026-12'").fetchall() == [(5,)]
     finally:
         con.close()

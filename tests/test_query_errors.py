@@ -36,22 +36,36 @@ def test_a_failed_query_leaves_the_previous_output_file_alone(sample_build, caps
     for fmt, name in (("csv", "out.csv"), ("jsonl", "out.jsonl"), ("parquet", "out.parquet")):
         target = tmp_path / name
         target.write_text("the user's previous file\n")
-        code, _, err = _cli(["--data-dir", str(data_dir), "query", LATE_ERROR, "--format", fmt, "--output",
-                             str(target)], capsys)
+        code, _, err = _cli(
+            ["--data-dir", str(data_dir), "query", LATE_ERROR, "--format", fmt, "--output", str(target)], capsys
+        )
         assert code == 1 and "late failure" in err, fmt
         assert target.read_text() == "the user's previous file\n", fmt
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], fmt
     target = tmp_path / "new" / "folder" / "ok.csv"
-    code, _, _ = _cli(["--data-dir", str(data_dir), "query", "SELECT 42 AS answer", "--format", "csv", "--output",
-                       str(target)], capsys)
+    code, _, _ = _cli(
+        ["--data-dir", str(data_dir), "query", "SELECT 42 AS answer", "--format", "csv", "--output", str(target)],
+        capsys,
+    )
     assert code == 0 and target.read_text().splitlines() == ['"answer"', "42"]
 
 
 def test_parquet_output_renames_repeated_column_names(sample_build, capsys, tmp_path):
     _, data_dir, _ = sample_build
     target = tmp_path / "twice.parquet"
-    code, _, err = _cli(["--data-dir", str(data_dir), "query", "SELECT 1 AS a, 2 AS a, 'x' AS A", "--format",
-                         "parquet", "--output", str(target)], capsys)
+    code, _, err = _cli(
+        [
+            "--data-dir",
+            str(data_dir),
+            "query",
+            "SELECT 1 AS a, 2 AS a, 'x' AS A",
+            "--format",
+            "parquet",
+            "--output",
+            str(target),
+        ],
+        capsys,
+    )
     assert code == 0, err
     table = pq.read_table(target)
     assert table.column_names == ["a", "a_1", "A_2"] and table.to_pylist() == [{"a": 1, "a_1": 2, "A_2": "x"}]
@@ -74,8 +88,10 @@ def damaged(sample_build, tmp_path_factory) -> Path:
 
 
 def test_lookup_on_a_damaged_part_file_names_it_and_says_how_to_rebuild(damaged, capsys):
-    cnpj = duckdb.sql(f"SELECT cnpj FROM read_parquet('{damaged}/parquet/estabelecimentos/release=2026-10/*.parquet') "
-                      "ORDER BY cnpj LIMIT 1").fetchall()[0][0]
+    cnpj = duckdb.sql(
+        f"SELECT cnpj FROM read_parquet('{damaged}/parquet/estabelecimentos/release=2026-10/*.parquet') "
+        "ORDER BY cnpj LIMIT 1"
+    ).fetchall()[0][0]
     code, _, err = _cli(["--data-dir", str(damaged), "lookup", cnpj, "--release", "2026-10"], capsys)
     assert code == 1
     (line,) = err.strip().splitlines()
@@ -86,13 +102,15 @@ def test_lookup_on_a_damaged_part_file_names_it_and_says_how_to_rebuild(damaged,
 
 
 def test_diff_on_a_damaged_part_file_is_one_line_with_exit_1(damaged, capsys):
-    code, _, err = _cli(["--data-dir", str(damaged), "diff", "--from", "2026-10", "--to", "2026-11", "--table",
-                         "empresas"], capsys)
+    code, _, err = _cli(
+        ["--data-dir", str(damaged), "diff", "--from", "2026-10", "--to", "2026-11", "--table", "empresas"], capsys
+    )
     assert code == 1
     (line,) = err.strip().splitlines()
     assert line.startswith("error: diff of empresas 2026-10 -> 2026-11: ") and "part-0.parquet" in line
-    code, out, err = _cli(["--data-dir", str(damaged), "diff", "--from", "2026-10", "--to", "2026-11", "--table",
-                           "motivos"], capsys)
+    code, out, err = _cli(
+        ["--data-dir", str(damaged), "diff", "--from", "2026-10", "--to", "2026-11", "--table", "motivos"], capsys
+    )
     assert code == 0, err
     assert "motivos" in out
 
@@ -119,7 +137,8 @@ def test_lookup_json_writes_decimals_as_exact_numbers_like_query(sample_build, c
     cnpj, capital = duckdb.sql(
         f"SELECT e.cnpj, m.capital_social FROM read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet') e "
         f"JOIN read_parquet('{data_dir}/parquet/empresas/*/*.parquet') m USING (cnpj_basico) "
-        "WHERE m.capital_social > 1000 ORDER BY e.cnpj LIMIT 1").fetchall()[0]
+        "WHERE m.capital_social > 1000 ORDER BY e.cnpj LIMIT 1"
+    ).fetchall()[0]
     code, out, err = _cli(["--data-dir", str(data_dir), "lookup", cnpj, "--format", "json"], capsys)
     assert code == 0, err
     (found,) = json.loads(out, parse_float=Decimal)

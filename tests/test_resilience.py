@@ -49,8 +49,10 @@ def assert_same_outputs(a: Path, b: Path) -> None:
     for table in FAMILIES:
         left = f"read_parquet('{a}/parquet/{table}/*/*.parquet', hive_partitioning = true)"
         right = f"read_parquet('{b}/parquet/{table}/*/*.parquet', hive_partitioning = true)"
-        diff = con.sql(f"SELECT count(*) FROM ((SELECT * FROM {left} EXCEPT ALL SELECT * FROM {right}) UNION ALL "
-                       f"(SELECT * FROM {right} EXCEPT ALL SELECT * FROM {left}))").fetchall()[0][0]
+        diff = con.sql(
+            f"SELECT count(*) FROM ((SELECT * FROM {left} EXCEPT ALL SELECT * FROM {right}) UNION ALL "
+            f"(SELECT * FROM {right} EXCEPT ALL SELECT * FROM {left}))"
+        ).fetchall()[0][0]
         assert diff == 0, table
         n_left = con.sql(f"SELECT count(*) FROM {left}").fetchall()[0][0]
         assert n_left > 0 and n_left == con.sql(f"SELECT count(*) FROM {right}").fetchall()[0][0], table
@@ -113,8 +115,11 @@ def test_a_changed_file_rebuilds_only_that_file(tmp_path, release, clean):
     status = {t.name: t.status for t in summary.tables}
     assert status["socios"] == "succeeded" and status["empresas"] == "skipped"
     con = catalog(data)
-    files = dict(con.execute("SELECT zip_name, status FROM audit_files WHERE run_id = ? AND zip_name LIKE 'Socios%'",
-                             [summary.run_id]).fetchall())
+    files = dict(
+        con.execute(
+            "SELECT zip_name, status FROM audit_files WHERE run_id = ? AND zip_name LIKE 'Socios%'", [summary.run_id]
+        ).fetchall()
+    )
     assert files.pop("Socios3.zip") == "succeeded" and set(files.values()) == {"skipped"}
     con.close()
     assert_nothing_partial(data)
@@ -123,9 +128,22 @@ def test_a_changed_file_rebuilds_only_that_file(tmp_path, release, clean):
 def _start_build(data: Path, release: Path, cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "CNPJ_DUCK_BATCH_MB": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "cnpj_duck.cli", "--data-dir", str(data), "build", "--source", str(release),
-         "--no-progress"],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cnpj_duck.cli",
+            "--data-dir",
+            str(data),
+            "build",
+            "--source",
+            str(release),
+            "--no-progress",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -150,8 +168,7 @@ def test_kill_9_then_rerun_gives_the_clean_result(tmp_path, release, clean, file
     summary = build(_config(data), source=release)
     assert summary.status == "succeeded", summary.errors
     con = catalog(data)
-    assert con.execute("SELECT status FROM audit_runs ORDER BY run_id").fetchall() == [("abandoned",),
-                                                                                       ("succeeded",)]
+    assert con.execute("SELECT status FROM audit_runs ORDER BY run_id").fetchall() == [("abandoned",), ("succeeded",)]
     for table in ("audit_runs", "audit_tables", "audit_files", "audit_batches"):
         assert con.execute(f"SELECT count(*) FROM {table} WHERE status = 'running'").fetchone() == (0,)
     con.close()
@@ -205,15 +222,24 @@ def test_a_rerun_after_ctrl_c_reuses_the_files_that_finished(tmp_path, release, 
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     con = catalog(data)
-    finished = {r[0] for r in con.execute(
-        "SELECT f.zip_name FROM audit_files f JOIN audit_tables t USING (table_run_id) WHERE f.run_id = 1 AND "
-        "f.status = 'succeeded' AND t.status <> 'succeeded'").fetchall()}
+    finished = {
+        r[0]
+        for r in con.execute(
+            "SELECT f.zip_name FROM audit_files f JOIN audit_tables t USING (table_run_id) WHERE f.run_id = 1 AND "
+            "f.status = 'succeeded' AND t.status <> 'succeeded'"
+        ).fetchall()
+    }
     con.close()
     summary = build(_config(data), source=release)
     assert summary.status == "succeeded", summary.errors
     con = catalog(data)
-    reused = {r[0] for r in con.execute("SELECT zip_name FROM audit_files WHERE run_id = 2 AND status = 'skipped' "
-                                        "AND note LIKE 'built by run 1, which stopped before publishing%'").fetchall()}
+    reused = {
+        r[0]
+        for r in con.execute(
+            "SELECT zip_name FROM audit_files WHERE run_id = 2 AND status = 'skipped' "
+            "AND note LIKE 'built by run 1, which stopped before publishing%'"
+        ).fetchall()
+    }
     con.close()
     assert finished and reused == finished
     assert_same_outputs(clean, data)

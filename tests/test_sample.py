@@ -73,8 +73,13 @@ def records(path: Path) -> list[Record]:
 def rows(manifest: SampleManifest, family: str) -> list[list[str]]:
     """The well-formed rows of a family, over all its files."""
     width = len(FAMILIES[family].columns)
-    return [fields for f in manifest.files if f.family == family
-            for _, fields, _ in records(manifest.folder / f.zip_name) if fields is not None and len(fields) == width]
+    return [
+        fields
+        for f in manifest.files
+        if f.family == family
+        for _, fields, _ in records(manifest.folder / f.zip_name)
+        if fields is not None and len(fields) == width
+    ]
 
 
 def check_digits(first12: str) -> str:
@@ -143,8 +148,11 @@ def test_dialect_and_malformed_records(fixture: str, request: pytest.FixtureRequ
             if fields == []:
                 continue
             if fields is None or len(fields) != width:
-                found[(f.zip_name, line)] = "unterminated_quote" if fields is None else (
-                    "extra_field" if len(fields) > width else "missing_field")
+                found[(f.zip_name, line)] = (
+                    "unterminated_quote"
+                    if fields is None
+                    else ("extra_field" if len(fields) > width else "missing_field")
+                )
                 assert raw == listed[(f.zip_name, line)].text + "\n"
             else:  # every field double-quoted, `;` between, LF at the end
                 assert raw == '"' + '";"'.join(fields) + '"\n', (f.zip_name, line)
@@ -211,8 +219,14 @@ def test_check_digits_are_valid(build: SampleManifest) -> None:
 
 
 def test_lookups_have_real_sizes_and_codes(build: SampleManifest) -> None:
-    shapes = {"cnaes": r"\d{7}", "motivos": r"\d{2}", "municipios": r"\d{4}", "naturezas": r"\d{4}",
-              "paises": r"\d{3}", "qualificacoes": r"\d{2}"}
+    shapes = {
+        "cnaes": r"\d{7}",
+        "motivos": r"\d{2}",
+        "municipios": r"\d{4}",
+        "naturezas": r"\d{4}",
+        "paises": r"\d{3}",
+        "qualificacoes": r"\d{2}",
+    }
     lookups = {}
     for family, shape in shapes.items():
         table = dict(rows(build, family))
@@ -249,15 +263,41 @@ def test_every_quirk_is_there_at_the_smallest_scale(tiny: SampleManifest) -> Non
     everywhere = {"alphanumeric_cnpj", "blank_last_line", "duplicate_row"}
     text = {"semicolon_in_value", "newline_in_value", "c1_control_byte", "leading_trailing_spaces"}
     dates = {"date_zero", "date_7_chars", "date_impossible", "date_absurd_year"}
-    assert kinds["empresas"] >= everywhere | text | {"capital_negative", "capital_sentinel", "orphan_natureza",
-                                                    "orphan_qualificacao", "ente_apostrophe", "cpf_in_name",
-                                                    "duplicate_key"}
+    assert kinds["empresas"] >= everywhere | text | {
+        "capital_negative",
+        "capital_sentinel",
+        "orphan_natureza",
+        "orphan_qualificacao",
+        "ente_apostrophe",
+        "cpf_in_name",
+        "duplicate_key",
+    }
     assert kinds["estabelecimentos"] >= everywhere | text | dates | {
-        "nul_byte", "date_zeros", "date_empty", "orphan_motivo", "orphan_pais", "cep_7_digits", "cep_zero",
-        "cep_letters", "cep_spaces", "numero_sn", "numero_sn_compact", "numero_sn_spaced", "pais_brasil", "abroad",
-        "long_cnae_list", "duplicate_key"}
-    assert kinds["socios"] >= everywhere | text | dates | {"masked_cpf", "pj_socio", "foreign_socio",
-                                                          "legal_representative", "orphan_qualificacao", "orphan_pais"}
+        "nul_byte",
+        "date_zeros",
+        "date_empty",
+        "orphan_motivo",
+        "orphan_pais",
+        "cep_7_digits",
+        "cep_zero",
+        "cep_letters",
+        "cep_spaces",
+        "numero_sn",
+        "numero_sn_compact",
+        "numero_sn_spaced",
+        "pais_brasil",
+        "abroad",
+        "long_cnae_list",
+        "duplicate_key",
+    }
+    assert kinds["socios"] >= everywhere | text | dates | {
+        "masked_cpf",
+        "pj_socio",
+        "foreign_socio",
+        "legal_representative",
+        "orphan_qualificacao",
+        "orphan_pais",
+    }
     assert kinds["simples"] >= everywhere | dates | {"opcao_blank"}
     assert "semicolon_in_value" in kinds["cnaes"]
 

@@ -15,9 +15,11 @@ from .conftest import cli_run
 def _expected(data_dir, where: str, params: list) -> list[str]:
     con = duckdb.connect()
     root = f"{data_dir}/parquet"
-    sql = (f"SELECT e.cnpj FROM read_parquet('{root}/estabelecimentos/release=2026-10/*.parquet') e "
-           f"LEFT JOIN (SELECT DISTINCT cnpj_basico, razao_social FROM read_parquet('{root}/empresas/release=2026-10/"
-           f"*.parquet')) m USING (cnpj_basico) WHERE {where} GROUP BY e.cnpj ORDER BY e.cnpj")
+    sql = (
+        f"SELECT e.cnpj FROM read_parquet('{root}/estabelecimentos/release=2026-10/*.parquet') e "
+        f"LEFT JOIN (SELECT DISTINCT cnpj_basico, razao_social FROM read_parquet('{root}/empresas/release=2026-10/"
+        f"*.parquet')) m USING (cnpj_basico) WHERE {where} GROUP BY e.cnpj ORDER BY e.cnpj"
+    )
     return [r[0] for r in con.execute(sql, params).fetchall()]
 
 
@@ -28,16 +30,25 @@ def test_search_by_name_prefix_words_and_filters_matches_a_plain_scan(sample_bui
     found = search(config, "lópes", limit=1000)  # case and accents do not matter
     assert found.release == "2026-10"
     norm = "upper(strip_accents({}))"
-    want = _expected(data_dir, f"starts_with({norm.format('m.razao_social')}, ?) OR "
-                               f"starts_with({norm.format('e.nome_fantasia')}, ?)", [prefix, prefix])
+    want = _expected(
+        data_dir,
+        f"starts_with({norm.format('m.razao_social')}, ?) OR starts_with({norm.format('e.nome_fantasia')}, ?)",
+        [prefix, prefix],
+    )
     assert want and [r["cnpj"] for r in found.rows] == want
-    assert all(plain(r["razao_social"] or "").startswith(prefix) or plain(r["nome_fantasia"] or "").startswith(prefix)
-               for r in found.rows)
+    assert all(
+        plain(r["razao_social"] or "").startswith(prefix) or plain(r["nome_fantasia"] or "").startswith(prefix)
+        for r in found.rows
+    )
     words = search(config, "ltda lopes", words=True, uf="SP", limit=1000)
-    want = _expected(data_dir, f"e.uf = 'SP' AND ((contains({norm.format('m.razao_social')}, 'LTDA') AND "
-                               f"contains({norm.format('m.razao_social')}, 'LOPES')) OR "
-                               f"(contains({norm.format('e.nome_fantasia')}, 'LTDA') AND "
-                               f"contains({norm.format('e.nome_fantasia')}, 'LOPES')))", [])
+    want = _expected(
+        data_dir,
+        f"e.uf = 'SP' AND ((contains({norm.format('m.razao_social')}, 'LTDA') AND "
+        f"contains({norm.format('m.razao_social')}, 'LOPES')) OR "
+        f"(contains({norm.format('e.nome_fantasia')}, 'LTDA') AND "
+        f"contains({norm.format('e.nome_fantasia')}, 'LOPES')))",
+        [],
+    )
     assert [r["cnpj"] for r in words.rows] == want
     capped = search(config, uf="SP", limit=5)
     assert len(capped.rows) == 5 and capped.more and {r["uf"] for r in capped.rows} == {"SP"}
@@ -48,9 +59,12 @@ def test_search_by_name_prefix_words_and_filters_matches_a_plain_scan(sample_bui
 def test_search_refuses_what_it_cannot_answer(sample_build):
     _, data_dir, _ = sample_build
     config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
-    for kwargs, says in (({}, "give a name"), ({"name": "ab"}, "at least 3 letters"),
-                         ({"name": "lopes", "limit": 5000}, "--limit 5000"),
-                         ({"name": "lopes", "release": "2026-01"}, "not built for it")):
+    for kwargs, says in (
+        ({}, "give a name"),
+        ({"name": "ab"}, "at least 3 letters"),
+        ({"name": "lopes", "limit": 5000}, "--limit 5000"),
+        ({"name": "lopes", "release": "2026-01"}, "not built for it"),
+    ):
         with pytest.raises(UsageError, match=says):
             search(config, **kwargs)
 

@@ -25,7 +25,6 @@ from .conftest import catalog, cli_run, copy_table
 cli = cli_run
 
 
-
 def _config(data: Path, **overrides: object):
     return load_config(None, overrides={"data_dir": str(data), **overrides}, env={})
 
@@ -43,22 +42,27 @@ def test_a_moved_data_dir_answers_query_and_lookup_unchanged(sample_build, tmp_p
     _, data_dir, _ = sample_build
     sql = "SELECT count(*) AS n, min(cnpj_basico) AS first FROM empresas"
     cnpj = _some_cnpj(data_dir)
-    before = [cli(capsys, "--data-dir", str(data_dir), "query", sql, "--format", "csv"),
-              cli(capsys, "--data-dir", str(data_dir), "lookup", cnpj, "--format", "json")]
+    before = [
+        cli(capsys, "--data-dir", str(data_dir), "query", sql, "--format", "csv"),
+        cli(capsys, "--data-dir", str(data_dir), "lookup", cnpj, "--format", "json"),
+    ]
     assert [b[0] for b in before] == [0, 0], before
     moved = tmp_path / "elsewhere" / "deeper" / "data"
     shutil.copytree(data_dir, tmp_path / "copy")
     moved.parent.mkdir(parents=True)
     (tmp_path / "copy").rename(moved)  # the copy is gone from where its catalog was written
-    after = [cli(capsys, "--data-dir", str(moved), "query", sql, "--format", "csv"),
-             cli(capsys, "--data-dir", str(moved), "lookup", cnpj, "--format", "json")]
+    after = [
+        cli(capsys, "--data-dir", str(moved), "query", sql, "--format", "csv"),
+        cli(capsys, "--data-dir", str(moved), "lookup", cnpj, "--format", "json"),
+    ]
     assert after == before
     # A plain DuckDB client opened in the moved data dir finds the Parquet too (paths relative to it).
     monkeypatch.chdir(moved)
     con = duckdb.connect("cnpj.duckdb", read_only=True)
     try:
-        assert con.sql("SELECT count(*) FROM empresas").fetchall()[0][0] == int(before[0][1].splitlines()[1]
-                                                                                 .split(",")[0])
+        assert con.sql("SELECT count(*) FROM empresas").fetchall()[0][0] == int(
+            before[0][1].splitlines()[1].split(",")[0]
+        )
     finally:
         con.close()
 
@@ -74,8 +78,10 @@ def test_an_older_catalog_is_rewritten_in_the_1x_storage_keeping_its_audit(sampl
     shutil.copytree(data_dir, data)
     old = data / "cnpj.duckdb"
     con = duckdb.connect()  # what an earlier cnpj-duck left: DuckDB 2's own storage
-    con.execute(f"ATTACH '{old}' AS a (READ_ONLY); ATTACH '{tmp_path / 'v2.duckdb'}' AS b; "
-                "COPY FROM DATABASE a TO b; DETACH a; DETACH b")
+    con.execute(
+        f"ATTACH '{old}' AS a (READ_ONLY); ATTACH '{tmp_path / 'v2.duckdb'}' AS b; "
+        "COPY FROM DATABASE a TO b; DETACH a; DETACH b"
+    )
     con.close()
     (tmp_path / "v2.duckdb").replace(old)
     assert storage_version(old) > 68
@@ -95,8 +101,15 @@ def test_deleting_an_old_partition_by_hand_breaks_no_query(sample_build, tmp_pat
     shutil.copytree(data_dir, data)
     older = data / "parquet" / "motivos" / "release=2026-09"
     copy_table(data, data, "motivos", "2026-10", "2026-09")
-    code, out, err = cli(capsys, "--data-dir", str(data), "query",
-                         "SELECT count(DISTINCT release) FROM motivos_history", "--format", "csv")
+    code, out, err = cli(
+        capsys,
+        "--data-dir",
+        str(data),
+        "query",
+        "SELECT count(DISTINCT release) FROM motivos_history",
+        "--format",
+        "csv",
+    )
     assert (code, out) == (0, '"count(DISTINCT ""release"")"\n2\n'), err
     shutil.rmtree(older)  # by hand: no build has refreshed the catalog since
     for sql in ("SELECT count(DISTINCT release) FROM motivos_history", "SELECT count(*) FROM motivos"):
@@ -106,6 +119,7 @@ def test_deleting_an_old_partition_by_hand_breaks_no_query(sample_build, tmp_pat
 
 
 # -- two writers, and readers during a build --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def bigger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -119,8 +133,14 @@ def bigger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _start(args: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}, **env}
-    return subprocess.Popen([sys.executable, "-m", "cnpj_duck.cli", *args], cwd=cwd, env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnpj_duck.cli", *args],
+        cwd=cwd,
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(proc: subprocess.Popen[str], prefix: str) -> None:
@@ -138,8 +158,13 @@ def test_a_second_build_is_refused_and_readers_answer_during_a_build(bigger, tmp
     data = tmp_path / "data"
     shutil.copytree(clean, data)
     expected_rows = {t: Store(clean).manifest(t, "2026-10") for t in FAMILIES}
-    proc = _start(["--data-dir", str(data), "build", "--source", str(folder), "--force", "--no-progress"], tmp_path,
-                  CNPJ_DUCK_THREADS="1", CNPJ_DUCK_PARALLEL_FILES="1", CNPJ_DUCK_BATCH_MB="1")
+    proc = _start(
+        ["--data-dir", str(data), "build", "--source", str(folder), "--force", "--no-progress"],
+        tmp_path,
+        CNPJ_DUCK_THREADS="1",
+        CNPJ_DUCK_PARALLEL_FILES="1",
+        CNPJ_DUCK_BATCH_MB="1",
+    )
     try:
         _wait_for(proc, "succeeded ")  # a first file is done: the build is well under way
         code, out, err = cli(capsys, "--data-dir", str(data), "build", "--source", str(folder), "--force")
@@ -147,8 +172,7 @@ def test_a_second_build_is_refused_and_readers_answer_during_a_build(bigger, tmp
         assert err.strip().count("\n") == 0, err
         assert f"pid {proc.pid}" in err and "is running in this data directory" in err
         # readers: the previous outputs, and the running run in the audit
-        code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM socios", "--format",
-                             "csv")
+        code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM socios", "--format", "csv")
         assert code == 0, err
         assert int(out.splitlines()[1]) == sum(p["rows"] for p in expected_rows["socios"]["parts"].values())
         code, out, err = cli(capsys, "--data-dir", str(data), "status", "--format", "json")
@@ -179,9 +203,16 @@ def test_a_lock_left_by_a_dead_process_does_not_stop_the_next_build(sample_build
     manifest, data_dir, _ = sample_build
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
-    proc = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
-                           "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'build (pid 1)'); os._exit(9)",
-                           str(data / ".lock")], check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
+            "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'build (pid 1)'); os._exit(9)",
+            str(data / ".lock"),
+        ],
+        check=False,
+    )
     assert proc.returncode == 9 and (data / ".lock").read_text() == "build (pid 1)"
     (data / ".staging" / "999999999-4").mkdir(parents=True)  # a dead owner's staging
     assert build(_config(data), source=manifest.folder, tables=["motivos"]).status == "succeeded"
@@ -189,6 +220,7 @@ def test_a_lock_left_by_a_dead_process_does_not_stop_the_next_build(sample_build
 
 
 # -- one latest built release -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def three_months(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -213,15 +245,25 @@ def test_every_command_agrees_on_the_latest_built_release(three_months, tmp_path
     assert store.latest_release() == "2026-10"  # 2026-11 has no socios
     assert store.incomplete_newer() == {"2026-11": [t for t in sorted(FAMILIES) if t != "socios"]}
     d = ["--data-dir", str(data)]
-    code, out, err = cli(capsys, *d, "query", "SELECT DISTINCT release FROM estabelecimentos_history WHERE cnpj IN "
-                         "(SELECT cnpj FROM estabelecimentos) AND release = '2026-10'", "--format", "csv")
+    code, out, err = cli(
+        capsys,
+        *d,
+        "query",
+        "SELECT DISTINCT release FROM estabelecimentos_history WHERE cnpj IN "
+        "(SELECT cnpj FROM estabelecimentos) AND release = '2026-10'",
+        "--format",
+        "csv",
+    )
     assert (code, out) == (0, '"release"\n"2026-10"\n'), err
     code, out, err = cli(capsys, *d, "query", "SELECT count(*) FROM estabelecimentos", "--format", "csv")
-    assert int(out.splitlines()[1]) == sum(p["rows"] for p in store.manifest("estabelecimentos",
-                                                                             "2026-10")["parts"].values())
+    assert int(out.splitlines()[1]) == sum(
+        p["rows"] for p in store.manifest("estabelecimentos", "2026-10")["parts"].values()
+    )
     con = duckdb.connect()
-    cnpj = con.sql("SELECT cnpj FROM read_parquet(?) LIMIT 1",
-                   params=[[str(f) for f in store.part_files("estabelecimentos", "2026-10")]]).fetchall()[0][0]
+    cnpj = con.sql(
+        "SELECT cnpj FROM read_parquet(?) LIMIT 1",
+        params=[[str(f) for f in store.part_files("estabelecimentos", "2026-10")]],
+    ).fetchall()[0][0]
     code, out, err = cli(capsys, *d, "lookup", cnpj, "--format", "json")
     assert code == 0, err
     (doc,) = json.loads(out)
@@ -229,8 +271,19 @@ def test_every_command_agrees_on_the_latest_built_release(three_months, tmp_path
     code, out, err = cli(capsys, *d, "diff", "--format", "csv")
     assert code == 0, err
     assert {(r.split(",")[0], r.split(",")[1]) for r in out.splitlines()[1:]} == {('"2026-09"', '"2026-10"')}
-    code, out, err = cli(capsys, *d, "export", "postgres", "--dsn", pg.dsn(), "--schema", "months", "--tables",
-                         "motivos", "--no-progress")
+    code, out, err = cli(
+        capsys,
+        *d,
+        "export",
+        "postgres",
+        "--dsn",
+        pg.dsn(),
+        "--schema",
+        "months",
+        "--tables",
+        "motivos",
+        "--no-progress",
+    )
     assert code == 0, err
     con = catalog(data)
     try:
@@ -259,8 +312,11 @@ def test_readers_answer_during_an_export(bigger, tmp_path, capsys, pg):
     folder, clean = bigger
     data = tmp_path / "data"
     shutil.copytree(clean, data)
-    proc = _start(["--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "during",
-                   "--no-progress"], tmp_path, CNPJ_DUCK_THREADS="1")
+    proc = _start(
+        ["--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "during", "--no-progress"],
+        tmp_path,
+        CNPJ_DUCK_THREADS="1",
+    )
     try:
         deadline = time.monotonic() + 60
         while True:  # the export's run appears in the audit within about a second
@@ -270,11 +326,13 @@ def test_readers_answer_during_an_export(bigger, tmp_path, capsys, pg):
                 break
             time.sleep(0.1)
         assert json.loads(out)["status"] == "running"
-        code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM empresas", "--format",
-                             "csv")
+        code, out, err = cli(
+            capsys, "--data-dir", str(data), "query", "SELECT count(*) FROM empresas", "--format", "csv"
+        )
         assert code == 0, err
-        assert int(out.splitlines()[1]) == sum(p["rows"] for p in Store(data).manifest("empresas",
-                                                                                     "2026-10")["parts"].values())
+        assert int(out.splitlines()[1]) == sum(
+            p["rows"] for p in Store(data).manifest("empresas", "2026-10")["parts"].values()
+        )
         code, _, err = cli(capsys, "--data-dir", str(data), "build", "--source", str(folder))
         assert code == 1 and "export postgres" in err and f"pid {proc.pid}" in err  # one writer at a time
         assert proc.poll() is None, "the export ended before the readers ran"
@@ -306,8 +364,12 @@ def test_a_table_folder_is_parquet_only_for_polars_pyarrow_and_duckdb(sample_bui
     assert ds.dataset(folder, format="parquet", partitioning="hive").to_table(columns=["release"]).num_rows == 2 * rows
     con = duckdb.connect()
     assert con.sql(f"SELECT count(*) FROM read_parquet('{folder}/*/*.parquet')").fetchall()[0][0] == 2 * rows
-    assert con.sql(f"SELECT count(DISTINCT release) FROM read_parquet('{folder}/*/*.parquet', "
-                   "hive_partitioning = true)").fetchall()[0][0] == 2
+    assert (
+        con.sql(
+            f"SELECT count(DISTINCT release) FROM read_parquet('{folder}/*/*.parquet', hive_partitioning = true)"
+        ).fetchall()[0][0]
+        == 2
+    )
     con.close()
 
 
@@ -369,20 +431,40 @@ def test_prune_keeps_the_newest_releases_and_what_postgres_holds(three_months, t
     data = tmp_path / "data"
     shutil.copytree(three_months, data)
     store = Store(data)
-    code, _, err = cli(capsys, "--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "pr",
-                       "--release", "2026-09", "--tables", "motivos", "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "--data-dir",
+        str(data),
+        "export",
+        "postgres",
+        "--dsn",
+        pg.dsn(),
+        "--schema",
+        "pr",
+        "--release",
+        "2026-09",
+        "--tables",
+        "motivos",
+        "--no-progress",
+    )
     assert code == 0, err
     dry = prune(_config(data), keep=1, dry_run=True)
-    assert dry.removed == ("2026-10",) and dry.freed_bytes > 0 and store.releases() == ["2026-09", "2026-10",
-                                                                                        "2026-11"]
+    assert dry.removed == ("2026-10",) and dry.freed_bytes > 0 and store.releases() == ["2026-09", "2026-10", "2026-11"]
     assert list(dry.protected) == ["2026-09"] and "schema pr" in dry.protected["2026-09"]
     runs = store.catalog_path.stat().st_size
     done = prune(_config(data), keep=1)
     assert done.removed == ("2026-10",) and store.releases() == ["2026-09", "2026-11"]
     assert not (data / "parquet" / "estabelecimentos" / "release=2026-10").exists()
     assert store.catalog_path.stat().st_size >= runs  # the audit stays
-    code, out, err = cli(capsys, "--data-dir", str(data), "query", "SELECT DISTINCT release FROM "
-                         "estabelecimentos_history ORDER BY 1", "--format", "csv")
+    code, out, err = cli(
+        capsys,
+        "--data-dir",
+        str(data),
+        "query",
+        "SELECT DISTINCT release FROM estabelecimentos_history ORDER BY 1",
+        "--format",
+        "csv",
+    )
     assert (code, out) == (0, '"release"\n"2026-09"\n"2026-11"\n'), err
     con = catalog(data)
     try:

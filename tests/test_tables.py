@@ -42,8 +42,11 @@ def _raw_rows(table: str) -> list[dict[str, str]]:
     through its domain and one value outside it."""
     if table in LOOKUP_TABLES:
         first, second = CODES[table]
-        return [{"codigo": first, "descricao": "a"}, {"codigo": second, "descricao": "c"},
-                {"codigo": first, "descricao": "b"}]
+        return [
+            {"codigo": first, "descricao": "a"},
+            {"codigo": second, "descricao": "c"},
+            {"codigo": first, "descricao": "b"},
+        ]
     rows = []
     for i in range(ROWS):
         row = {c: "" for c in FAMILIES[table].columns}
@@ -110,21 +113,30 @@ def test_every_description_of_the_views_comes_from_the_lookup_or_domain_of_table
                 continue
             # Every code column with a lookup or a domain is described, by exactly that lookup or domain.
             assert f"{column}_descricao" in columns, (view, column)
-            got = dict(_all(project, f"SELECT DISTINCT {quote_ident(column)}, {quote_ident(column + '_descricao')} "
-                                     f"FROM {quote_ident(view)}"))
+            got = dict(
+                _all(
+                    project,
+                    f"SELECT DISTINCT {quote_ident(column)}, {quote_ident(column + '_descricao')} "
+                    f"FROM {quote_ident(view)}",
+                )
+            )
             if lookup is not None:
                 first, second = CODES[lookup]
                 assert got == {first: "a | b", second: "c", ORPHAN: None}, (view, column)
             else:
                 assert got == {**domain, OUTSIDE: None}, (view, column)
             described += 1
-        assert all(c[:-len("_descricao")] in columns for c in columns if c.endswith("_descricao")), view
+        assert all(c[: -len("_descricao")] in columns for c in columns if c.endswith("_descricao")), view
     assert described >= 15  # the three enriched views' codes
 
 
 def test_the_checks_know_the_lookups_domains_and_keys_of_tables_py(project) -> None:
-    got = {(t, c, k): (problems, examples, detail) for t, c, k, problems, examples, detail in _all(
-        project, f"SELECT table_name, column_name, check_name, problems, examples, detail FROM {QUALITY_VIEW}")}
+    got = {
+        (t, c, k): (problems, examples, detail)
+        for t, c, k, problems, examples, detail in _all(
+            project, f"SELECT table_name, column_name, check_name, problems, examples, detail FROM {QUALITY_VIEW}"
+        )
+    }
     orphans = {(t, c): v for (t, c, k), v in got.items() if k == "orphan_code"}
     lookups = {(t, c): lookup for t, found in _code_columns() for c, lookup in found.items()}
     domains = {(t, c) for t, found in DOMAIN_COLUMNS.items() for c in found}
@@ -145,8 +157,17 @@ def test_the_qualidade_view_is_the_checks_with_their_data_dictionary() -> None:
     assert sql is not None and not (SQL / "views" / f"{QUALITY_VIEW}.sql").exists()
     doc, columns = describe_sql(sql)
     assert doc.startswith("data quality of the release") and "sql/checks" in doc
-    assert list(columns) == ["release", "table_name", "column_name", "check_name", "rows_checked", "problems",
-                             "distinct_values", "examples", "detail"]
+    assert list(columns) == [
+        "release",
+        "table_name",
+        "column_name",
+        "check_name",
+        "rows_checked",
+        "problems",
+        "distinct_values",
+        "examples",
+        "detail",
+    ]
     checks = sorted(p.stem for p in (SQL / "checks").glob("*.sql") if not p.name.startswith("_"))
     assert checks == ["duplicate_key", "invalid_check_digits", "nulled_by_cast", "orphan_code"]
 
@@ -160,12 +181,16 @@ def test_a_new_check_is_a_new_file(project, tmp_path: Path) -> None:
         "SELECT 'empresas' AS table_name, 'razao_social' AS column_name, NULL AS value, 0 AS problems,\n"
         "       count(*) AS rows_checked, 'rows with no razao_social' AS detail FROM empresas\n"
         "UNION ALL SELECT 'empresas', 'razao_social', cnpj_basico, 1, NULL, NULL FROM empresas\n"
-        "WHERE razao_social IS NULL  -- a trailing comment is fine\n", encoding="utf-8")
-    rows = _all(project, f"SELECT check_name, rows_checked, problems, distinct_values, examples[1], detail FROM "
-                         f"({view_sql(sql, QUALITY_VIEW)}) WHERE check_name = 'empty_name'")
+        "WHERE razao_social IS NULL  -- a trailing comment is fine\n",
+        encoding="utf-8",
+    )
+    rows = _all(
+        project,
+        f"SELECT check_name, rows_checked, problems, distinct_values, examples[1], detail FROM "
+        f"({view_sql(sql, QUALITY_VIEW)}) WHERE check_name = 'empty_name'",
+    )
     assert rows == [("empty_name", ROWS, ROWS, ROWS, "00000000", "rows with no razao_social")]
-    (sql / "checks" / "empty_name.sql").write_text("SELECT 'empresas' AS table_name FROM empresas\n",
-                                                   encoding="utf-8")
+    (sql / "checks" / "empty_name.sql").write_text("SELECT 'empresas' AS table_name FROM empresas\n", encoding="utf-8")
     with pytest.raises(duckdb.Error, match="column_name"):
         project.execute(view_sql(sql, QUALITY_VIEW))
 

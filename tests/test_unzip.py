@@ -50,8 +50,14 @@ def same_as_stdlib(path: Path) -> int:
         return len(zf.infolist())
 
 
-def one_member_zip(path: Path, data: bytes = DATA, method: int = zipfile.ZIP_DEFLATED, level: int | None = None,
-                   zip64: bool = False, descriptor: bool = False) -> Path:
+def one_member_zip(
+    path: Path,
+    data: bytes = DATA,
+    method: int = zipfile.ZIP_DEFLATED,
+    level: int | None = None,
+    zip64: bool = False,
+    descriptor: bool = False,
+) -> Path:
     """A one-member zip; `descriptor` writes through an unseekable stream, so sizes and CRC follow the data.
 
     `zip64` writes the sizes in zip64 extra fields, in the local header and the central directory alike, as a
@@ -70,8 +76,10 @@ def one_member_zip(path: Path, data: bytes = DATA, method: int = zipfile.ZIP_DEF
     limit = zipfile.ZIP64_LIMIT
     zipfile.ZIP64_LIMIT = 100 if zip64 else limit  # type: ignore[attr-defined]
     try:
-        with zipfile.ZipFile(target, "w", compression=method, compresslevel=level) as zf, \
-                zf.open(MEMBER, "w", force_zip64=zip64) as fh:
+        with (
+            zipfile.ZipFile(target, "w", compression=method, compresslevel=level) as zf,
+            zf.open(MEMBER, "w", force_zip64=zip64) as fh,
+        ):
             fh.write(data)
     finally:
         zipfile.ZIP64_LIMIT = limit  # type: ignore[attr-defined]
@@ -80,8 +88,9 @@ def one_member_zip(path: Path, data: bytes = DATA, method: int = zipfile.ZIP_DEF
     return path
 
 
-def patch_headers(path: Path, *, method: int | None = None, flags: int | None = None,
-                  file_size: int | None = None) -> None:
+def patch_headers(
+    path: Path, *, method: int | None = None, flags: int | None = None, file_size: int | None = None
+) -> None:
     """Rewrite fields of the (single) member's local and central headers, as a foreign zip tool would write them."""
     raw = bytearray(path.read_bytes())
     local, central = raw.find(b"PK\x03\x04"), raw.find(b"PK\x01\x02")
@@ -118,8 +127,13 @@ def test_reads_the_same_bytes_as_zipfile_on_a_generated_release(tmp_path):
 @pytest.mark.parametrize("kind", ["stored", "deflated", "zip64", "data_descriptor", "zip64_data_descriptor", "empty"])
 def test_reads_stored_deflated_zip64_and_data_descriptor_members(tmp_path, kind):
     method = zipfile.ZIP_STORED if kind == "stored" else zipfile.ZIP_DEFLATED
-    path = one_member_zip(tmp_path / "Empresas0.zip", b"" if kind == "empty" else DATA, method,
-                          zip64="zip64" in kind, descriptor="descriptor" in kind)
+    path = one_member_zip(
+        tmp_path / "Empresas0.zip",
+        b"" if kind == "empty" else DATA,
+        method,
+        zip64="zip64" in kind,
+        descriptor="descriptor" in kind,
+    )
     with zipfile.ZipFile(path) as zf:
         (info,) = zf.infolist()
         assert (info.compress_type, info.file_size) == (method, 0 if kind == "empty" else len(DATA))
@@ -152,7 +166,7 @@ def test_damaged_deflate_codes_are_an_inflate_error(tmp_path, config):
     path = one_member_zip(tmp_path / "2026-10" / "Empresas0.zip", DATA)
     raw = bytearray(path.read_bytes())
     start = raw.find(b"PK\x03\x04") + 30 + len(MEMBER)
-    raw[start: start + 64] = b"\xff" * 64  # not a valid deflate stream
+    raw[start : start + 64] = b"\xff" * 64  # not a valid deflate stream
     path.write_bytes(bytes(raw))
     with zipfile.ZipFile(path) as zf, pytest.raises(isal_zlib.error):
         read_all(zf, zf.infolist()[0])
@@ -160,7 +174,8 @@ def test_damaged_deflate_codes_are_an_inflate_error(tmp_path, config):
     (emp,) = [t for t in build(config, source=path.parent).tables if t.name == "empresas"]
     assert emp.status == "failed" and emp.error == (
         f"Empresas0.zip: cannot inflate {MEMBER} (Error -1 Invalid deflate block found); the zip is damaged, "
-        "download it again")
+        "download it again"
+    )
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
@@ -179,10 +194,13 @@ def test_a_truncated_zip_is_not_a_readable_zip(tmp_path, config):
     assert emp.status == "failed" and emp.error.startswith("Empresas0.zip: not a readable zip")
 
 
-@pytest.mark.parametrize("patch, message, error", [
-    ({"method": 9}, "compression type 9 (deflate64)", NotImplementedError),
-    ({"flags": 0x01}, f"File '{MEMBER}' is encrypted, password required for extraction", RuntimeError),
-])
+@pytest.mark.parametrize(
+    "patch, message, error",
+    [
+        ({"method": 9}, "compression type 9 (deflate64)", NotImplementedError),
+        ({"flags": 0x01}, f"File '{MEMBER}' is encrypted, password required for extraction", RuntimeError),
+    ],
+)
 def test_deflate64_and_encrypted_members_are_unsupported_with_one_line(tmp_path, config, patch, message, error):
     path = one_member_zip(tmp_path / "2026-10" / "Empresas0.zip", DATA)
     patch_headers(path, **patch)
@@ -191,8 +209,9 @@ def test_deflate64_and_encrypted_members_are_unsupported_with_one_line(tmp_path,
     assert verify_zip(path) == f"damaged zip ({error.__name__}: {message})"
     (emp,) = [t for t in build(config, source=path.parent).tables if t.name == "empresas"]
     assert emp.status == "failed"
-    assert emp.error == (f"Empresas0.zip: unsupported zip ({message}); re-zip it with plain Deflate or download "
-                         "it again")
+    assert emp.error == (
+        f"Empresas0.zip: unsupported zip ({message}); re-zip it with plain Deflate or download it again"
+    )
 
 
 def test_a_reader_closes_its_own_file_handle(tmp_path):
@@ -210,8 +229,9 @@ def test_a_reader_closes_its_own_file_handle(tmp_path):
 
 
 def test_importing_every_module_leaves_zipfile_on_the_stdlib_zlib():
-    names = [m.name for m in pkgutil.walk_packages(cnpj_duck.__path__, "cnpj_duck.")
-             if not m.name.endswith(".__main__")]  # a script: importing it runs it
+    names = [
+        m.name for m in pkgutil.walk_packages(cnpj_duck.__path__, "cnpj_duck.") if not m.name.endswith(".__main__")
+    ]  # a script: importing it runs it
     assert {"cnpj_duck.ingest", "cnpj_duck.download", "cnpj_duck.unzip", "cnpj_duck.sample"} <= set(names)
     for name in names:
         importlib.import_module(name)
@@ -242,8 +262,14 @@ print(json.dumps({name: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for 
 @pytest.mark.slow
 def test_build_sample_and_the_sample_command_write_the_same_bytes_in_one_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
-    done = subprocess.run([sys.executable, "-c", _BOTH_COMMANDS, str(tmp_path)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _BOTH_COMMANDS, str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     hashes = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(hashes["sample"]) == 37

@@ -16,5 +16,15 @@ from .quirks import MALFORMED_KINDS, MalformedRecord, QuirkRecord
 from .vocabulary import LOOKUP_SIZES, ORPHAN_CODES
 from .writer import FileStats, SampleManifest, generate_release
 
-__all__ = ["LOOKUP_SIZES", "MALFORMED_KINDS", "ORPHAN_CODES", "REAL_ROWS", "FileStats", "MalformedRecord",
-           "QuirkRecord", "SampleManifest", "cnpj_check_digits", "generate_release"]
+__all__ = [
+    "LOOKUP_SIZES",
+    "MALFORMED_KINDS",
+    "ORPHAN_CODES",
+    "REAL_ROWS",
+    "FileStats",
+    "MalformedRecord",
+    "QuirkRecord",
+    "SampleManifest",
+    "cnpj_check_digits",
+    "generate_release",
+]

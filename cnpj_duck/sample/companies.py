@@ -23,6 +23,7 @@ _SHOWCASE = 48  # companies 0..47 (start of file 0) have one row per family and 
 _MIN_FILE0, _MIN_FILE = 64, 6
 _ALNUM_FROM, _ALNUM_SHARE_PER_MONTH = "2026-07", 0.005  # alphanumeric CNPJs are issued from July 2026 (§5)
 
+
 @dataclass(frozen=True)
 class _Kind:
     natureza: str
@@ -115,9 +116,13 @@ def _company(plan: _Plan, i: int) -> tuple[str, int, int, int, bool]:
     kind = bisect(_KIND_CUM, (h & 0xFFFF) / 65536)
     partners = _KINDS[kind].partners
     u = (h >> 32 & 0xFFFF) / 65536
-    return (_basico(plan, i), kind, _ESTAB_N[bisect(_ESTAB_CUM, (h >> 16 & 0xFFFF) / 65536)],
-            _SOCIO_N[bisect(_SOCIO_CUM, u / partners)] if u < partners else 0,
-            (h >> 48) / 65536 < _KINDS[kind].simples)
+    return (
+        _basico(plan, i),
+        kind,
+        _ESTAB_N[bisect(_ESTAB_CUM, (h >> 16 & 0xFFFF) / 65536)],
+        _SOCIO_N[bisect(_SOCIO_CUM, u / partners)] if u < partners else 0,
+        (h >> 48) / 65536 < _KINDS[kind].simples,
+    )
 
 
 def _cpf(rng: random.Random) -> str:
@@ -143,4 +148,3 @@ def _full_cnpj(plan: _Plan, i: int) -> str:
 
 def _masked_cpf(rnd: Callable[[], float]) -> str:
     return f"***{int(rnd() * 1_000_000):06d}**"  # the middle six digits: NOT unique (§5)
-

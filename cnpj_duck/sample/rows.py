@@ -22,22 +22,50 @@ def _expand(items: Iterable[tuple[str, int]]) -> tuple[str, ...]:
 
 _SITUACOES = _expand([("02", 90), ("08", 92), ("04", 15), ("03", 1), ("01", 2)])  # mostly 02 and 08 (§5)
 _SIZE_CLASS = {"person": "person", "ltda": "company", "eireli": "company", "sa": "big", "coop": "big"}
-_PORTES = {"person": _expand([("01", 93), ("05", 3), ("00", 4)]),  # 00/01/03/05 as the data writes them (§5)
-           "company": _expand([("01", 60), ("03", 12), ("05", 25), ("00", 3)]),
-           "big": _expand([("05", 85), ("03", 5), ("00", 10)]), "none": _expand([("05", 80), ("00", 20)])}
+_PORTES = {
+    "person": _expand([("01", 93), ("05", 3), ("00", 4)]),  # 00/01/03/05 as the data writes them (§5)
+    "company": _expand([("01", 60), ("03", 12), ("05", 25), ("00", 3)]),
+    "big": _expand([("05", 85), ("03", 5), ("00", 10)]),
+    "none": _expand([("05", 80), ("00", 20)]),
+}
 _FAIXAS = _expand([("1", 2), ("2", 3), ("3", 10), ("4", 17), ("5", 20), ("6", 18), ("7", 14), ("8", 10), ("9", 6)])
 _LTDA_SUFFIX = _expand([("LTDA", 70), ("LTDA ME", 10), ("LTDA - ME", 5), ("LTDA EPP", 5), ("LIMITADA", 3), ("ME", 5)])
 _SPECIAL = ("RECUPERACAO JUDICIAL", "FALIDO", "EM LIQUIDACAO", "LIQUIDACAO JUDICIAL", "INTERVENCAO")
-_FOREIGN_CITIES = ("MIAMI", "LISBOA", "PORTO", "BUENOS AIRES", "NEW YORK", "MADRID", "MILANO", "TOKYO", "ZURICH",
-                   "ORLANDO", "MONTEVIDEO", "LUANDA", "PARIS", "TORONTO", "SHANGHAI", "LONDON")
+_FOREIGN_CITIES = (
+    "MIAMI",
+    "LISBOA",
+    "PORTO",
+    "BUENOS AIRES",
+    "NEW YORK",
+    "MADRID",
+    "MILANO",
+    "TOKYO",
+    "ZURICH",
+    "ORLANDO",
+    "MONTEVIDEO",
+    "LUANDA",
+    "PARIS",
+    "TORONTO",
+    "SHANGHAI",
+    "LONDON",
+)
 _FOREIGN_SURNAMES = ("SMITH", "MULLER", "ROSSI", "GARCIA", "TANAKA", "DUBOIS", "SILVEIRA")
 _NAMES = {  # razao_social by style: (prefixes, words after the prefix)
     "coop": (("COOPERATIVA DE CREDITO", "COOPERATIVA AGROPECUARIA", "COOPERATIVA DE TRABALHO"), _FANCY),
-    "association": (("ASSOCIACAO DOS MORADORES DO BAIRRO", "ASSOCIACAO DE PAIS E MESTRES DA ESCOLA",
-                     "ASSOCIACAO COMUNITARIA", "ASSOCIACAO DOS PRODUTORES RURAIS DE"), _SAINTS),
+    "association": (
+        (
+            "ASSOCIACAO DOS MORADORES DO BAIRRO",
+            "ASSOCIACAO DE PAIS E MESTRES DA ESCOLA",
+            "ASSOCIACAO COMUNITARIA",
+            "ASSOCIACAO DOS PRODUTORES RURAIS DE",
+        ),
+        _SAINTS,
+    ),
     "religious": (("IGREJA EVANGELICA", "IGREJA BATISTA", "IGREJA ASSEMBLEIA DE DEUS", "IGREJA PENTECOSTAL"), _FANCY),
-    "municipal": (("MUNICIPIO DE", "FUNDO MUNICIPAL DE SAUDE DE", "CAMARA MUNICIPAL DE", "SECRETARIA MUNICIPAL DE "
-                   "EDUCACAO DE"), ()),
+    "municipal": (
+        ("MUNICIPIO DE", "FUNDO MUNICIPAL DE SAUDE DE", "CAMARA MUNICIPAL DE", "SECRETARIA MUNICIPAL DE EDUCACAO DE"),
+        (),
+    ),
     "state": (("SECRETARIA DE ESTADO DA FAZENDA -", "POLICIA MILITAR DO ESTADO -", "FUNDO ESTADUAL DE SAUDE -"), ()),
     "federal": (("MINISTERIO DA FAZENDA -", "SUPERINTENDENCIA REGIONAL -", "DELEGACIA DA RECEITA -"), ()),
 }
@@ -88,8 +116,13 @@ def _empresa_rows(p: _Pools, plan: _Plan, rng: random.Random, companies: range) 
 def _estabelecimento_rows(p: _Pools, plan: _Plan, rng: random.Random, companies: range) -> Iterator[list[str]]:
     rnd, pick = rng.random, _picker(rng)
     codes = [c for c, _ in p.lookups["motivos"]]
-    motivos = {"02": ("00",), "08": ("01",) * 17 + tuple(codes[2:5]), "04": tuple(codes[5:8]),
-               "03": tuple(codes[8:10]), "01": tuple(codes[10:12])}
+    motivos = {
+        "02": ("00",),
+        "08": ("01",) * 17 + tuple(codes[2:5]),
+        "04": tuple(codes[5:8]),
+        "03": tuple(codes[8:10]),
+        "01": tuple(codes[10:12]),
+    }
     streets, ddd, phones = p.streets, p.ddd, p.phones
     for i in companies:
         basico, _, n_estab, _, _ = _company(plan, i)
@@ -109,19 +142,48 @@ def _estabelecimento_rows(p: _Pools, plan: _Plan, rng: random.Random, companies:
                     ddd_fax, fax = ("0", "0") if rnd() < 0.2 else (ddd_1, pick(phones))  # 0 as filler (§5)
             special = pick(_SPECIAL) if rnd() < 0.001 else ""
             yield [
-                basico, ordem, cnpj_check_digits(basico + ordem), "1" if n == 0 else "2",
-                "" if rnd() < 0.55 else f"{pick(_FANCY)} {pick(_ACTIVITIES)}", situacao, data_situacao,
-                pick(motivos[situacao]), "", "105" if rnd() < 0.03 else "", inicio, pick(p.cnae_principal),
-                pick(p.cnae_secundaria), tipo, logradouro, pick(p.numeros), pick(p.complementos), bairro, cep, uf,
-                municipio, ddd_1, tel_1, ddd_2, tel_2, ddd_fax, fax, "" if rnd() < 0.55 else pick(p.emails),
-                special, pick(p.dates) if special else "",
+                basico,
+                ordem,
+                cnpj_check_digits(basico + ordem),
+                "1" if n == 0 else "2",
+                "" if rnd() < 0.55 else f"{pick(_FANCY)} {pick(_ACTIVITIES)}",
+                situacao,
+                data_situacao,
+                pick(motivos[situacao]),
+                "",
+                "105" if rnd() < 0.03 else "",
+                inicio,
+                pick(p.cnae_principal),
+                pick(p.cnae_secundaria),
+                tipo,
+                logradouro,
+                pick(p.numeros),
+                pick(p.complementos),
+                bairro,
+                cep,
+                uf,
+                municipio,
+                ddd_1,
+                tel_1,
+                ddd_2,
+                tel_2,
+                ddd_fax,
+                fax,
+                "" if rnd() < 0.55 else pick(p.emails),
+                special,
+                pick(p.dates) if special else "",
             ]
 
 
 def _socio_rows(p: _Pools, plan: _Plan, rng: random.Random, companies: range) -> Iterator[list[str]]:
     rnd, pick = rng.random, _picker(rng)
-    quals = {"ltda": ("49",) * 6 + ("22",) * 4, "eireli": ("65",), "sa": ("10", "10", "05", "16"),
-             "coop": ("16", "10", "05"), "association": ("16", "16", "10", "05")}
+    quals = {
+        "ltda": ("49",) * 6 + ("22",) * 4,
+        "eireli": ("65",),
+        "sa": ("10", "10", "05", "16"),
+        "coop": ("16", "10", "05"),
+        "association": ("16", "16", "10", "05"),
+    }
     for i in companies:
         basico, k, _, n_socios, _ = _company(plan, i)
         style = _KINDS[k].style
@@ -131,8 +193,13 @@ def _socio_rows(p: _Pools, plan: _Plan, rng: random.Random, companies: range) ->
                 ident, name, doc, qual = "2", pick(p.people), _masked_cpf(rnd), pick(quals.get(style, ("49",)))
                 age, pais = pick(_FAIXAS), "105" if rnd() < 0.01 else ""
             elif u < 0.98:  # pessoa juridica: another company's full CNPJ
-                ident, name, doc, qual, age = ("1", f"{pick(p.heads)} {pick(_LTDA_SUFFIX)}",
-                                               _full_cnpj(plan, int(rnd() * plan.total)), "22", "0")
+                ident, name, doc, qual, age = (
+                    "1",
+                    f"{pick(p.heads)} {pick(_LTDA_SUFFIX)}",
+                    _full_cnpj(plan, int(rnd() * plan.total)),
+                    "22",
+                    "0",
+                )
             else:  # estrangeiro: no document, a country
                 ident, name, doc, qual, age = "3", f"{pick(_MALE)} {pick(_FOREIGN_SURNAMES)}", "", "37", "0"
                 pais = pick(p.foreign_paises)
@@ -160,7 +227,9 @@ def _simples_rows(p: _Pools, plan: _Plan, rng: random.Random, companies: range) 
         yield [basico, *simples, *mei]
 
 
-_ROWS = {"empresas": _empresa_rows, "estabelecimentos": _estabelecimento_rows, "socios": _socio_rows,
-         "simples": _simples_rows}
-
-
+_ROWS = {
+    "empresas": _empresa_rows,
+    "estabelecimentos": _estabelecimento_rows,
+    "socios": _socio_rows,
+    "simples": _simples_rows,
+}

@@ -118,8 +118,12 @@ def _cnaes(rng: random.Random) -> list[tuple[str, str]]:
                  55, 56, *range(58, 67), 68, *range(69, 76), *range(77, 83), *range(84, 89), *range(90, 98), 99)
     subclasses = ("00", "01", "02", "03", "99")
     # fmt: on
-    codes = _unique(rng, lambda: f"{rng.choice(divisions):02d}{rng.randrange(1000):03d}{rng.choice(subclasses)}",
-                    LOOKUP_SIZES["cnaes"] - len(known), {c for c, _ in known})
+    codes = _unique(
+        rng,
+        lambda: f"{rng.choice(divisions):02d}{rng.randrange(1000):03d}{rng.choice(subclasses)}",
+        LOOKUP_SIZES["cnaes"] - len(known),
+        {c for c, _ in known},
+    )
 
     def describe() -> str:
         g, h = rng.sample(goods, 2)
@@ -134,10 +138,14 @@ def _cnaes(rng: random.Random) -> list[tuple[str, str]]:
 def _municipios(rng: random.Random) -> list[tuple[str, str, str]]:
     """(code, name, uf): 4-digit Receita codes in blocks per state, 7107 SAO PAULO, 9701 BRASILIA, 9707 EXTERIOR."""
     codes = sorted(rng.sample([c for c in range(1, 9700) if c != 7107], sum(u[2] for u in _UFS) - 2))
-    names = [(lambda: f"{rng.choice(_SAINTS)} {rng.choice(_PLACES)}", 30), (lambda: f"NOVA {rng.choice(_FANCY)}", 8),
-             (lambda: rng.choice(_TUPI) + rng.choice(_TUPI_END), 35), (lambda: f"PORTO {rng.choice(_FANCY)}", 5),
-             (lambda: f"{rng.choice(_TUPI)}{rng.choice(_TUPI_END)} {rng.choice(_PLACES)}", 20),
-             (lambda: f"OLHO D'AGUA {rng.choice(_PLACES)}", 2)]  # apostrophes are real in town names
+    names = [
+        (lambda: f"{rng.choice(_SAINTS)} {rng.choice(_PLACES)}", 30),
+        (lambda: f"NOVA {rng.choice(_FANCY)}", 8),
+        (lambda: rng.choice(_TUPI) + rng.choice(_TUPI_END), 35),
+        (lambda: f"PORTO {rng.choice(_FANCY)}", 5),
+        (lambda: f"{rng.choice(_TUPI)}{rng.choice(_TUPI_END)} {rng.choice(_PLACES)}", 20),
+        (lambda: f"OLHO D'AGUA {rng.choice(_PLACES)}", 2),
+    ]  # apostrophes are real in town names
     rows: list[tuple[str, str, str]] = []
     for uf, _, towns, *_ in _UFS:
         if uf == "DF":
@@ -189,17 +197,22 @@ def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
     for group, size in (("1", 33), ("2", 30), ("3", 18), ("4", 7), ("5", 2)):  # 90 codes of 4 digits
         free = [f"{group}{n:02d}" for n in range(1, 100) if f"{group}{n:02d}" not in used]
         for prefix in sorted(rng.sample(free, size - sum(c[0] == group for c in naturezas))):
+
             def natureza(g: str = group) -> str:
                 return rng.choice(heads[g]) + rng.choice(tails[g])
 
             text = _unique(rng, natureza, 1, seen)[0]
             naturezas[prefix + str(sum(map(mul, (4, 3, 2), map(int, prefix))) % 10)] = text
 
-    countries = ("ALEMANHA ARGENTINA PORTUGAL ITALIA ESPANHA FRANCA JAPAO CHINA URUGUAI PARAGUAI CHILE BOLIVIA PERU "
-                 "COLOMBIA VENEZUELA CANADA MEXICO SUICA BELGICA ANGOLA").split()
-    country = (lambda: f"REPUBLICA DE {rng.choice(_TUPI)}{rng.choice(_TUPI_END)}",
-               lambda: f"ILHAS {rng.choice(_TUPI)}{rng.choice(_TUPI_END)}",
-               lambda: f"{rng.choice(_TUPI)}{rng.choice(_TUPI_END)} {rng.choice(('DO NORTE', 'DO SUL', 'ORIENTAL'))}")
+    countries = (
+        "ALEMANHA ARGENTINA PORTUGAL ITALIA ESPANHA FRANCA JAPAO CHINA URUGUAI PARAGUAI CHILE BOLIVIA PERU "
+        "COLOMBIA VENEZUELA CANADA MEXICO SUICA BELGICA ANGOLA"
+    ).split()
+    country = (
+        lambda: f"REPUBLICA DE {rng.choice(_TUPI)}{rng.choice(_TUPI_END)}",
+        lambda: f"ILHAS {rng.choice(_TUPI)}{rng.choice(_TUPI_END)}",
+        lambda: f"{rng.choice(_TUPI)}{rng.choice(_TUPI_END)} {rng.choice(('DO NORTE', 'DO SUL', 'ORIENTAL'))}",
+    )
     pais_names = ["BRASIL", *countries, *_unique(rng, lambda: rng.choice(country)(), 254 - len(countries))]
     free = [f"{c:03d}" for c in range(1, 1000) if f"{c:03d}" not in ("105", *ORPHAN_CODES["paises"])]
 
@@ -218,8 +231,9 @@ def _small_lookups(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
         "motivos": list(zip(motivo_codes, motivo_text, strict=True)),
         "naturezas": sorted(naturezas.items()),
         "paises": sorted(zip(["105", *rng.sample(free, 254)], pais_names, strict=True)),
-        "qualificacoes": [(c, known.get(c) or next(invented)) for c in map("{:02d}".format, range(80))
-                          if c not in skipped],
+        "qualificacoes": [
+            (c, known.get(c) or next(invented)) for c in map("{:02d}".format, range(80)) if c not in skipped
+        ],
     }
 
 
@@ -265,59 +279,154 @@ def _pools(seed: int, release: str) -> _Pools:
         return f"{first}{middle} {family}" + (f" {pick(_SURNAMES)}" if rng.random() < 0.6 else "")
 
     people = [person() for _ in range(20_000)]
-    heads = _draw(rng, 20_000, [(lambda: f"{pick(_FANCY)} {pick(_ACTIVITIES)}", 3),
-                                (lambda: f"{pick(_SURNAMES)} {pick(_ACTIVITIES)}", 3),
-                                (lambda: f"{pick(_ACTIVITIES)} {pick(_FANCY)}", 2),
-                                (lambda: f"{pick(_SURNAMES)} & {pick(_SURNAMES)}", 2),
-                                (lambda: f"{pick(_ACTIVITIES)} E {pick(_ACTIVITIES)} {pick(_SURNAMES)}", 1)])
+    heads = _draw(
+        rng,
+        20_000,
+        [
+            (lambda: f"{pick(_FANCY)} {pick(_ACTIVITIES)}", 3),
+            (lambda: f"{pick(_SURNAMES)} {pick(_ACTIVITIES)}", 3),
+            (lambda: f"{pick(_ACTIVITIES)} {pick(_FANCY)}", 2),
+            (lambda: f"{pick(_SURNAMES)} & {pick(_SURNAMES)}", 2),
+            (lambda: f"{pick(_ACTIVITIES)} E {pick(_ACTIVITIES)} {pick(_SURNAMES)}", 1),
+        ],
+    )
     towns_by_uf: dict[str, list[str]] = {}
     for code, _, uf in municipios[:-1]:
         towns_by_uf.setdefault(uf, []).append(code)
-    tipos = _draw(rng, 1000, [(lambda: "RUA", 60), (lambda: "AVENIDA", 15), (lambda: "", 6), (lambda: pick((
-        "TRAVESSA", "ESTRADA", "RODOVIA", "ALAMEDA", "PRACA", "QUADRA", "SETOR", "VIA", "LARGO", "BECO", "SITIO",
-        "FAZENDA", "LOTEAMENTO")), 19)])
+    tipos = _draw(
+        rng,
+        1000,
+        [
+            (lambda: "RUA", 60),
+            (lambda: "AVENIDA", 15),
+            (lambda: "", 6),
+            (
+                lambda: pick(
+                    (
+                        "TRAVESSA",
+                        "ESTRADA",
+                        "RODOVIA",
+                        "ALAMEDA",
+                        "PRACA",
+                        "QUADRA",
+                        "SETOR",
+                        "VIA",
+                        "LARGO",
+                        "BECO",
+                        "SITIO",
+                        "FAZENDA",
+                        "LOTEAMENTO",
+                    )
+                ),
+                19,
+            ),
+        ],
+    )
     titles = ("DOUTOR", "PADRE", "PRESIDENTE", "MARECHAL", "GOVERNADOR", "PROFESSOR", "CORONEL", "VEREADOR")
-    logradouros = [(lambda: pick(people), 40), (lambda: f"{pick(titles)} {pick(_MALE)} {pick(_SURNAMES)}", 20),
-                   (lambda: pick(("SETE DE SETEMBRO", "QUINZE DE NOVEMBRO", "VINTE E UM DE ABRIL", "TREZE DE MAIO",
-                                  "DAS FLORES", "DAS PALMEIRAS", "DOS IPES", "DO SOL", "DA PAZ", "PRINCIPAL", "BRASIL",
-                                  "SAO PAULO", "DOM PEDRO II")), 25),
-                   (lambda: f"{pick(('PROJETADA', 'A', 'B', 'C', 'DEZ', 'QUATRO'))} {rint(1, 60)}", 15)]
-    bairros = [(lambda: "CENTRO", 20), (lambda: f"JARDIM {pick(_FANCY)}", 15), (lambda: f"VILA {pick(_SURNAMES)}", 15),
-               (lambda: f"PARQUE {pick(_FANCY)}", 8), (lambda: f"CONJUNTO {pick(_SAINTS)}", 5), (lambda: "", 2),
-               (lambda: pick(("ZONA RURAL", "DISTRITO INDUSTRIAL")), 7), (lambda: pick(_SAINTS), 10)]
+    logradouros = [
+        (lambda: pick(people), 40),
+        (lambda: f"{pick(titles)} {pick(_MALE)} {pick(_SURNAMES)}", 20),
+        (
+            lambda: pick(
+                (
+                    "SETE DE SETEMBRO",
+                    "QUINZE DE NOVEMBRO",
+                    "VINTE E UM DE ABRIL",
+                    "TREZE DE MAIO",
+                    "DAS FLORES",
+                    "DAS PALMEIRAS",
+                    "DOS IPES",
+                    "DO SOL",
+                    "DA PAZ",
+                    "PRINCIPAL",
+                    "BRASIL",
+                    "SAO PAULO",
+                    "DOM PEDRO II",
+                )
+            ),
+            25,
+        ),
+        (lambda: f"{pick(('PROJETADA', 'A', 'B', 'C', 'DEZ', 'QUATRO'))} {rint(1, 60)}", 15),
+    ]
+    bairros = [
+        (lambda: "CENTRO", 20),
+        (lambda: f"JARDIM {pick(_FANCY)}", 15),
+        (lambda: f"VILA {pick(_SURNAMES)}", 15),
+        (lambda: f"PARQUE {pick(_FANCY)}", 8),
+        (lambda: f"CONJUNTO {pick(_SAINTS)}", 5),
+        (lambda: "", 2),
+        (lambda: pick(("ZONA RURAL", "DISTRITO INDUSTRIAL")), 7),
+        (lambda: pick(_SAINTS), 10),
+    ]
     ufs = rng.choices(_UFS, [u[3] for u in _UFS], k=30_000)
-    streets = [(pick(tipos), _draw(rng, 1, logradouros)[0], _draw(rng, 1, bairros)[0],
-                f"{pick(u[4].split())}{rint(1_000_000):06d}", u[0],
-                # the capital first, then a long tail of towns
-                towns_by_uf[u[0]][min(int(rng.paretovariate(0.8)) - 1, u[2] - 1)]) for u in ufs]
+    streets = [
+        (
+            pick(tipos),
+            _draw(rng, 1, logradouros)[0],
+            _draw(rng, 1, bairros)[0],
+            f"{pick(u[4].split())}{rint(1_000_000):06d}",
+            u[0],
+            # the capital first, then a long tail of towns
+            towns_by_uf[u[0]][min(int(rng.paretovariate(0.8)) - 1, u[2] - 1)],
+        )
+        for u in ufs
+    ]
 
     year, month = (int(x) for x in release.split("-"))
     end, since = dt.date(year, month, 1), dt.date(2026, 7, 1)
-    dates = [max(end - dt.timedelta(days=int(rng.expovariate(1 / 3300))), dt.date(1901, 1, 1)).strftime("%Y%m%d")
-             for _ in range(50_000)]
+    dates = [
+        max(end - dt.timedelta(days=int(rng.expovariate(1 / 3300))), dt.date(1901, 1, 1)).strftime("%Y%m%d")
+        for _ in range(50_000)
+    ]
     recent = [(since + dt.timedelta(days=rint(max((end - since).days, 1)))).strftime("%Y%m%d") for _ in range(2000)]
     cnae_codes = [c for c, _ in lookups["cnaes"]]
     popular = rng.sample(cnae_codes, 60)
     principal = [pick(popular) if rng.random() < 0.55 else pick(cnae_codes) for _ in range(20_000)]
-    secundaria = _draw(rng, 20_000, [(lambda: "", 55), (lambda: ",".join(rng.sample(
-        cnae_codes, min(int(rng.expovariate(0.3)) + 1, 40))), 45)])
-    numeros = _draw(rng, 10_000, [(lambda: str(int(rng.lognormvariate(4, 1.3)) + 1), 78), (lambda: "S/N", 15),
-                                  (lambda: "SN", 2), (lambda: "S N", 0.2), (lambda: "0", 1), (lambda: "", 1),
-                                  (lambda: f"{rint(1, 999)}{pick('ABC')}", 1), (lambda: f"KM {rint(1, 300)}", 1),
-                                  (lambda: f"LOTE {rint(1, 40)}", 0.8)])
-    complementos = _draw(rng, 10_000, [
-        (lambda: "", 55),
-        (lambda: f"QUADRA: {rint(1, 999)}; LOTE: {rint(1, 60)}; SALA: {rint(1, 30):02d};", 4),  # ~5% with `;` (§3)
-        (lambda: f"BLOCO {pick('ABCDE')}; SALA {rint(1, 500)}", 1),
-        (lambda: f"{pick(('SALA', 'APTO', 'LOJA', 'CASA', 'ANDAR', 'GALPAO', 'BOX', 'CONJ'))} {rint(1, 1200)}", 30),
-        (lambda: pick(("FUNDOS", "TERREO", "BLOCO B", "ANEXO", "SOBRELOJA", "LOJA  02", "KM 5 ZONA RURAL")), 10)])
-    phones = [f"{rint(2, 6)}{rint(10**6, 10**7)}" if rng.random() < 0.6 else f"9{rint(10**7, 10**8)}"
-              for _ in range(30_000)]
+    secundaria = _draw(
+        rng,
+        20_000,
+        [(lambda: "", 55), (lambda: ",".join(rng.sample(cnae_codes, min(int(rng.expovariate(0.3)) + 1, 40))), 45)],
+    )
+    numeros = _draw(
+        rng,
+        10_000,
+        [
+            (lambda: str(int(rng.lognormvariate(4, 1.3)) + 1), 78),
+            (lambda: "S/N", 15),
+            (lambda: "SN", 2),
+            (lambda: "S N", 0.2),
+            (lambda: "0", 1),
+            (lambda: "", 1),
+            (lambda: f"{rint(1, 999)}{pick('ABC')}", 1),
+            (lambda: f"KM {rint(1, 300)}", 1),
+            (lambda: f"LOTE {rint(1, 40)}", 0.8),
+        ],
+    )
+    complementos = _draw(
+        rng,
+        10_000,
+        [
+            (lambda: "", 55),
+            (lambda: f"QUADRA: {rint(1, 999)}; LOTE: {rint(1, 60)}; SALA: {rint(1, 30):02d};", 4),  # ~5% with `;` (§3)
+            (lambda: f"BLOCO {pick('ABCDE')}; SALA {rint(1, 500)}", 1),
+            (lambda: f"{pick(('SALA', 'APTO', 'LOJA', 'CASA', 'ANDAR', 'GALPAO', 'BOX', 'CONJ'))} {rint(1, 1200)}", 30),
+            (lambda: pick(("FUNDOS", "TERREO", "BLOCO B", "ANEXO", "SOBRELOJA", "LOJA  02", "KM 5 ZONA RURAL")), 10),
+        ],
+    )
+    phones = [
+        f"{rint(2, 6)}{rint(10**6, 10**7)}" if rng.random() < 0.6 else f"9{rint(10**7, 10**8)}" for _ in range(30_000)
+    ]
     domains = ("GMAIL.COM", "HOTMAIL.COM", "YAHOO.COM.BR", "UOL.COM.BR", "BOL.COM.BR", "OUTLOOK.COM", "TERRA.COM.BR")
     emails = []
     for name in (pick(people).split() for _ in range(20_000)):
-        user = pick((f"{name[0]}.{name[-1]}", f"{name[0]}{rint(100)}", f"{name[0][0]}{name[-1]}",
-                     pick(("CONTATO", "FINANCEIRO", "ADM", "CONTABILIDADE", "VENDAS", "ESCRITORIO"))))
+        user = pick(
+            (
+                f"{name[0]}.{name[-1]}",
+                f"{name[0]}{rint(100)}",
+                f"{name[0][0]}{name[-1]}",
+                pick(("CONTATO", "FINANCEIRO", "ADM", "CONTABILIDADE", "VENDAS", "ESCRITORIO")),
+            )
+        )
         email = f"{user}@{pick(domains) if rng.random() < 0.8 else name[-1] + '.COM.BR'}"
         emails.append(email.lower() if rng.random() < 0.3 else email)
 
@@ -327,13 +436,29 @@ def _pools(seed: int, release: str) -> _Pools:
     rounds = sorted(v * 10**e for v in (1, 2, 3, 5) for e in range(2, 8))
     rounds_text = [f"{v},00" for v in rounds]
     capitals = {
-        "person": _draw(rng, 2000, [(lambda: "0,00", 20), (lambda: pick(rounds_text[:12]), 70), (money(2, 5, .5), 10)]),
+        "person": _draw(
+            rng, 2000, [(lambda: "0,00", 20), (lambda: pick(rounds_text[:12]), 70), (money(2, 5, 0.5), 10)]
+        ),
         "company": _draw(rng, 2000, [(lambda: "0,00", 10), (lambda: pick(rounds_text), 65), (money(3, 7, 0.3), 25)]),
         "big": _draw(rng, 2000, [(lambda: pick(rounds_text[12:]), 40), (money(5, 10, 0.6), 55), (lambda: "0,00", 5)]),
         "none": _draw(rng, 2000, [(lambda: "0,00", 96), (lambda: pick(rounds_text), 4)]),
     }
-    return _Pools(lookups, municipios[:-1], streets, people, heads, dates, recent, cnae_codes, principal, secundaria,
-                  numeros, complementos, phones, emails, [c for c, _ in lookups["paises"] if c != "105"],
-                  {u[0]: u[5].split() for u in _UFS}, capitals)
-
-
+    return _Pools(
+        lookups,
+        municipios[:-1],
+        streets,
+        people,
+        heads,
+        dates,
+        recent,
+        cnae_codes,
+        principal,
+        secundaria,
+        numeros,
+        complementos,
+        phones,
+        emails,
+        [c for c, _ in lookups["paises"] if c != "105"],
+        {u[0]: u[5].split() for u in _UFS},
+        capitals,
+    )

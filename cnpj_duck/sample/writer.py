@@ -33,6 +33,7 @@ _DEFLATE_LEVEL = 1  # ~150 MB/s with stdlib zlib, and a ratio near the real file
 _CHUNK_RECORDS = 4096
 _BLANK_LAST_LINE_SHARE = 0.3
 
+
 @dataclass(frozen=True)
 class FileStats:
     """What was written to one zip."""
@@ -63,7 +64,6 @@ class SampleManifest:
     def expected_rows(self, family: str) -> int:
         """Rows a parser keeps for a family if it rejects exactly the malformed records."""
         return sum(f.records - f.malformed for f in self.files if f.family == family)
-
 
 
 class _Writer:
@@ -181,8 +181,9 @@ def _write_file(task: _Task) -> _Result:
         else:
             _write_lookup(w, p)
         w.flush()
-    stats = FileStats(zip_name, member_name, name, index, w.records, len(w.malformed), w.line - 1, info.file_size,
-                      path.stat().st_size)
+    stats = FileStats(
+        zip_name, member_name, name, index, w.records, len(w.malformed), w.line - 1, info.file_size, path.stat().st_size
+    )
     return stats, w.malformed, w.quirks
 
 
@@ -193,8 +194,14 @@ def _cost(task: _Task) -> float:
     return per_company * len(_plan(release, scale, seed).companies(name, index))
 
 
-def generate_release(out_dir: Path, release: str = "2026-10", scale: float = 0.0002, seed: int = 0,
-                     workers: int = 1, families: Iterable[str] | None = None) -> SampleManifest:
+def generate_release(
+    out_dir: Path,
+    release: str = "2026-10",
+    scale: float = 0.0002,
+    seed: int = 0,
+    workers: int = 1,
+    families: Iterable[str] | None = None,
+) -> SampleManifest:
     """Write a sample release folder, out_dir/<release>/, with the real zip and member names; describe it."""
     if not is_valid_release(release):
         raise ValueError(f"release must look like 2026-10, not {release!r}")
@@ -205,8 +212,12 @@ def generate_release(out_dir: Path, release: str = "2026-10", scale: float = 0.0
         raise ValueError(f"unknown families {sorted(names - set(FAMILIES))}; known: {', '.join(FAMILIES)}")
     folder = Path(out_dir) / release
     folder.mkdir(parents=True, exist_ok=True)
-    tasks = [(folder, release, float(scale), seed, name, i) for name, family in FAMILIES.items() if name in names
-             for i in range(family.file_count)]
+    tasks = [
+        (folder, release, float(scale), seed, name, i)
+        for name, family in FAMILIES.items()
+        if name in names
+        for i in range(family.file_count)
+    ]
     if workers > 1 and len(tasks) > 1:
         biggest_first = sorted(tasks, key=_cost, reverse=True)
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
@@ -214,7 +225,12 @@ def generate_release(out_dir: Path, release: str = "2026-10", scale: float = 0.0
         results = [done[t] for t in tasks]
     else:
         results = [_write_file(t) for t in tasks]
-    return SampleManifest(release, float(scale), seed, folder, tuple(stats for stats, _, _ in results),
-                          tuple(m for _, malformed, _ in results for m in malformed),
-                          tuple(q for _, _, quirks in results for q in quirks))
-
+    return SampleManifest(
+        release,
+        float(scale),
+        seed,
+        folder,
+        tuple(stats for stats, _, _ in results),
+        tuple(m for _, malformed, _ in results for m in malformed),
+        tuple(q for _, _, quirks in results for q in quirks),
+    )
