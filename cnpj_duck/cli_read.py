@@ -137,7 +137,7 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
     from .console import show
     from .views import rejects_table
 
-    show(rejects_table(found), width=None)
+    show(lambda width: rejects_table(found, width), width=None)
 
 
 @click.command()
@@ -167,7 +167,7 @@ def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt:
         from .views import lookup_panel
 
         for result in (r for r in results if r.found):
-            show(lookup_panel(result), width=None)
+            show(lambda width, result=result: lookup_panel(result, width), width=None)
     fail_if_failed(results)
 
 

@@ -230,8 +230,18 @@ def progress_display(no_progress: bool, quiet: bool) -> RichProgress | PlainProg
 
 def show(view: Any, *, width: int | None = 120, highlight: bool = True) -> None:
     """Print a view on stdout; a pipe or a file gets `width` columns (it has no terminal width to fit), so that
-    a table stays readable. width=None prints as wide as rich guesses."""
+    a table stays readable. width=None prints as wide as rich guesses. A view may be a function of the width it
+    gets (to switch to a record layout when narrow). A pipe never gets trailing spaces: rich pads each line to
+    the width it lays out, which a terminal hides and a file keeps."""
     out = Console()
-    if width is not None and not out.is_terminal:
+    terminal = out.is_terminal
+    if width is not None and not terminal:
         out = Console(width=width)
-    out.print(view, highlight=highlight)
+    renderable = view(out.width) if callable(view) else view
+    if terminal:
+        out.print(renderable, highlight=highlight)
+        return
+    with out.capture() as captured:
+        out.print(renderable, highlight=highlight)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    sys.stdout.flush()

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Group
+from rich.console import Console, Group
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
@@ -104,17 +105,45 @@ def run_tree(run: dict[str, Any]) -> Tree:
     return tree
 
 
-def rejects_table(rows: list[dict[str, Any]]) -> Table:
-    """Rejected records with their file, line and reason."""
+def records(title: str | None, headers: list[str], rows: list[list[str]]) -> Group:
+    """Rows as records, one `header  value` line per field and a blank line between records: the layout of a
+    table that does not fit the width (a cut name or a record folded into a narrow column reads badly)."""
+    parts: list[Any] = [f"[bold]{title}[/bold]"] if title else []
+    for n, row in enumerate(rows):
+        grid = Table(box=None, show_header=False, padding=(0, 1, 0, 0), pad_edge=False)
+        grid.add_column(style="cyan", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for header, cell in zip(headers, row, strict=True):
+            if cell:
+                grid.add_row(header, cell)
+        parts += [grid] if n == len(rows) - 1 else [grid, ""]
+    return Group(*parts)
+
+
+def fits(table: Table, width: int) -> bool:
+    """Whether a table shows every cell unwrapped in `width` columns."""
+    console = Console(width=100_000)  # measured unbounded: rich clamps a measurement to the console's width
+    return Measurement.get(console, console.options, table).maximum <= width
+
+
+def _cut(text: str, limit: int) -> str:
+    """Text cut at `limit` characters, with an ellipsis that says so."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def rejects_table(rows: list[dict[str, Any]], width: int = 120) -> Table | Group:
+    """Rejected records with their file, line and reason; as records when the table does not fit `width`."""
     run = rows[0]["run_id"] if rows else None
-    table = Table(title=f"rejects of run {run}" if run else "no rejects", title_justify="left")
-    for name in ("table", "zip", "line", "reason", "raw"):
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(
-            r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"], r["raw"][:200]
-        )
-    return table
+    title = f"rejects of run {run}" if run else "no rejects"
+    headers = ["table", "zip", "line", "reason", "raw"]
+    cells = [[r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"], _cut(r["raw"], 200)]
+             for r in rows]
+    table = Table(title=title, title_justify="left")
+    for name in headers:
+        table.add_column(name, overflow="fold", no_wrap=name in ("table", "zip", "line"))
+    for row in cells:
+        table.add_row(*row)
+    return table if not rows or fits(table, width) else records(title, headers, cells)
 
 
 def runs_table(runs: list[dict[str, Any]]) -> Table:
@@ -146,9 +175,9 @@ def _shown(v: Any) -> str:
     return str(v)
 
 
-def lookup_panel(result: Any) -> Panel:
-    """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs."""
-
+def lookup_panel(result: Any, width: int = 120) -> Panel:
+    """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs; the
+    partners as records when their table does not fit `width`."""
     def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
         v = row[name]
         shown = _shown(v)
@@ -197,11 +226,12 @@ def lookup_panel(result: Any) -> Panel:
         for name in names:  # documents and dates are read whole; names and descriptions wrap
             whole = name in ("cnpj_cpf_socio", "data_entrada_sociedade")
             socios.add_column(shown[name], no_wrap=whole, min_width=14 if name == "cnpj_cpf_socio" else None)
-        for row in result.socios:
-            socios.add_row(
-                *(value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else "" for n in names)
-            )
-        parts.append(socios)
+        cells = [[value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else "" for n in names]
+                 for row in result.socios]
+        for row in cells:
+            socios.add_row(*row)
+        inner = width - 4  # the panel's border and padding
+        parts.append(socios if fits(socios, inner) else records("Socios", [shown[n] for n in names], cells))
     else:
         parts.append("[bold]Socios[/]: [dim]none[/]")
     if result.cnaes_secundarias:

@@ -104,3 +104,55 @@ def test_runs_lists_the_runs_newest_first(
     assert last["duration_s"] >= 0
     code, out, err = run(capsys, "--data-dir", str(data_dir), "runs", "--limit", "1")
     assert code == 0 and "runs, newest first" in out and f"{written:,}" in out, err
+
+
+def test_pipes_get_no_trailing_spaces(sample_build: tuple[SampleManifest, Path, BuildSummary],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _, data_dir, _ = sample_build
+    with duckdb.connect() as con:
+        (cnpj,) = con.execute(f"SELECT min(cnpj) FROM read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet')"
+                              ).fetchone() or ("",)
+    for args in (["runs"], ["status"], ["rejects"], ["describe"], ["describe", "empresas"], ["releases", "--local"],
+                 ["lookup", cnpj]):
+        code, out, err = run(capsys, "--data-dir", str(data_dir), *args)
+        assert code == 0, (args, err)
+        padded = [line for line in out.splitlines() if line != line.rstrip()]
+        assert out.strip() and not padded, (args, padded[:3])
+
+
+def test_narrow_output_switches_to_records_instead_of_cutting(
+        sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, data_dir, _ = sample_build
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "rejects", "--table", "estabelecimentos")
+    assert code == 0, err
+    assert max(map(len, out.splitlines())) <= 80
+    tables = [line.split()[1] for line in out.splitlines() if line.startswith("table ")]
+    assert tables and set(tables) == {"estabelecimentos"}  # whole, not wrapped as "estabelecimento" / "s"
+    raws = [line for line in out.splitlines() if line.startswith("raw ")]
+    assert len(raws) == len(tables)
+    # a record longer than the 200 characters shown ends with an ellipsis, not mid-record without a word
+    from rich.console import Console
+
+    from cnpj_duck.views import rejects_table
+    long = {"run_id": 1, "table_name": "socios", "zip_name": "Socios0.zip", "line": 12, "reason": "field_count",
+            "raw": '"1";' * 100}
+    console = Console(width=80)
+    with console.capture() as captured:
+        console.print(rejects_table([long], 80))
+    assert captured.get().rstrip().endswith("…") and '"1";' * 50 not in captured.get()
+    # the partners of a company with several: every name whole, one record per partner
+    with duckdb.connect() as con:
+        root, names = con.execute(
+            f"SELECT cnpj_basico, list(nome_socio_razao_social) FROM "
+            f"read_parquet('{data_dir}/parquet/socios/*/*.parquet') GROUP BY 1 "
+            "HAVING count(*) >= 3 AND max(length(nome_socio_razao_social)) >= 18 ORDER BY 1 LIMIT 1").fetchone() or (
+            None, None)
+    assert root, "the sample has a company with three partners"
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", root)
+    assert code == 0, err
+    assert max(map(len, out.splitlines())) <= 80
+    shown = [line.strip("│ ").removeprefix("nome").strip() for line in out.splitlines()
+             if line.strip("│ ").startswith("nome ")]
+    assert set(names) <= set(shown), (names, shown)
