@@ -14,13 +14,81 @@ from .errors import UsageError
 from .logs import redact
 
 CONNECT_TIMEOUT = 15  # seconds; libpq waits forever by default on a host that drops packets
-EXPECTED = "a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password)"
+EXPECTED = ("a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password) or "
+            "key=value pairs like 'host=localhost port=5432 dbname=db user=me'")
+
+
+_KEYWORD_FORM = re.compile(r"^\s*[A-Za-z_]+\s*=")
+_NAMED = {"host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "options", "application_name"}
+
+
+def parse_keywords(dsn: str) -> list[tuple[str, str]]:
+    """libpq's key/value form (`host=db port=5432 dbname=cnpj password='a b'`) as pairs, read as libpq reads it:
+    pairs split by white space, `=` with optional spaces around, a value single-quoted or bare, and a backslash
+    escaping the character after it. Raises ValueError naming the fault, never a value (a word typed without
+    its key may be a password)."""
+    pairs: list[tuple[str, str]] = []
+    i, n = 0, len(dsn)
+    while True:
+        while i < n and dsn[i].isspace():
+            i += 1
+        if i == n:
+            return pairs
+        start = i
+        while i < n and not dsn[i].isspace() and dsn[i] != "=":
+            i += 1
+        key = dsn[start:i]
+        while i < n and dsn[i].isspace():
+            i += 1
+        if i == n or dsn[i] != "=" or not key:
+            raise ValueError("a word without '=' after it" if key else "an '=' without a key before it")
+        i += 1
+        while i < n and dsn[i].isspace():
+            i += 1
+        quoted = i < n and dsn[i] == "'"
+        i += quoted
+        value: list[str] = []
+        while i < n and (quoted or not dsn[i].isspace()):
+            if dsn[i] == "\\" and i + 1 < n:
+                value.append(dsn[i + 1])
+                i += 2
+                continue
+            if quoted and dsn[i] == "'":
+                break
+            value.append(dsn[i])
+            i += 1
+        if quoted:
+            if i == n:
+                raise ValueError(f"the quoted value of {key!r} without its closing quote" if key in _NAMED else
+                                 "a quoted value without its closing quote")
+            i += 1
+        pairs.append((key, "".join(value)))
+
+
+def as_url(dsn: str) -> str:
+    """A DSN as a postgresql:// URL: a URL is returned as typed; libpq's key/value form becomes the same
+    settings as a URL (user and password before the host, every other key as a query parameter, all
+    percent-encoded), so that one set of checks, names and redaction serves both forms."""
+    if not _KEYWORD_FORM.match(dsn):
+        return dsn
+    settings = dict(parse_keywords(dsn))  # the last of a repeated key counts, as in libpq
+    user = quote(settings.pop("user", ""), safe="")
+    password = settings.pop("password", None)
+    userinfo = user + (":" + quote(password, safe="") if password is not None else "")
+    database = quote(settings.pop("dbname", ""), safe="")
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in settings.items())
+    return f"postgresql://{userinfo + '@' if userinfo else ''}/{database}{'?' + query if query else ''}"
 
 
 def check_dsn(v: str) -> str | None:
-    """A postgresql:// URL that libpq and Python split the same way (else parts of a password leak into errors).
+    """A postgresql:// URL that libpq and Python split the same way (else parts of a password leak into errors),
+    or libpq's key/value form.
 
     Returns what is allowed when the DSN is wrong (config's check at load time), else None."""
+    try:
+        v = as_url(v)
+    except ValueError as e:
+        return f"{EXPECTED} (as key=value pairs, this one has {e})"
     m = re.match(r"^postgres(?:ql)?://([^/?#]*)(.*)$", v)
     if not m:
         return EXPECTED
@@ -49,6 +117,10 @@ def validate_dsn(dsn: str) -> None:
     """Raise UsageError (exit 2) for a DSN that libpq or Python would fail to parse, in one line that names no
     part of it. check_dsn catches most at config load; this adds what libpq rejects before connecting."""
     usage = "the Postgres DSN (--dsn or CNPJ_DUCK_PG_DSN) is malformed: {}; expected " + EXPECTED
+    try:
+        dsn = as_url(dsn)
+    except ValueError as e:
+        raise UsageError(usage.format(e)) from None
     if check_dsn(dsn) is not None:
         raise UsageError(f"the Postgres DSN (--dsn or CNPJ_DUCK_PG_DSN) is malformed: expected {EXPECTED}")
     try:
@@ -112,6 +184,10 @@ def describe_server(dsn: str) -> str:
     """'host:port/database' of a DSN: what messages name instead of the DSN (which may hold a password).
 
     Read from the text after the last "@" only, so no part of a password can show, however it is written."""
+    try:
+        dsn = as_url(dsn)
+    except ValueError:
+        return "the server of a malformed DSN"
     hosts, slash, path = _server_part(dsn).partition("?")[0].partition("#")[0].partition("/")
     params = dict(_query_params(dsn))  # the last of a repeated key counts, as in libpq
     # What the DSN leaves out, libpq takes from PGHOST, PGPORT and PGDATABASE (issue 12: the summary named

@@ -28,7 +28,7 @@ from . import __version__, sqlproject
 from .audit import Audit, RunScope, TableScope
 from .catalogdb import Journal, snapshot
 from .config import Config
-from .dsn import scrub, validate_dsn
+from .dsn import as_url, scrub, validate_dsn
 from .errors import CnpjDuckError, UsageError
 from .export_sources import Source, locate_sources
 from .export_staging import STAGING, create_indexes, drop_staging, prepare_schema, swap
@@ -119,14 +119,12 @@ class Exporter:
                     level="warning",
                 )
             sources = self.define_views(sources)
-            checks = {s.name: self.check(s) for s in sources}
-            self.progress.start(
-                "export",
-                total=sum(c[0] for c in checks.values()),
-                release=self.release,
-                run_id=run.id,
-                schema=self.schema,
-            )
+            checks = {}
+            for source in sources:  # a full scan per table: say so, or the first seconds look stuck (issue 12)
+                self.progress.message(f"checking {source.name} before the export: rows and primary key")
+                checks[source.name] = self.check(source)
+            self.progress.start("export", total=sum(c[0] for c in checks.values()), release=self.release,
+                                run_id=run.id, schema=self.schema)
             begun = True
             staged: list[_Staged] = []
             with ExitStack() as scopes:  # each table's audit row stays open until the swap makes it live
@@ -436,6 +434,7 @@ def export_postgres(
     if not dsn:
         raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set CNPJ_DUCK_PG_DSN")
     validate_dsn(dsn)  # the check of config load and libpq's own rules, for every caller
+    dsn = as_url(dsn)  # libpq's key/value form too: one form for the connection, the names and the redaction
     if release is not None and release != "latest" and not is_valid_release(release):
         raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
     if tables is not None:
