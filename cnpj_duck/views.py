@@ -153,16 +153,9 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
         table.add_column(name, justify="right" if name in ("run", "written", "rejected", "duration") else "left")
     for r in runs:
         duration = f"{float(r['duration_s']):.1f} s" if r["duration_s"] is not None else "-"
-        table.add_row(
-            str(r["run_id"]),
-            r["command"],
-            r["release"] or "-",
-            r["status"],
-            f"{r['rows_written']:,}",
-            f"{r['rows_rejected']:,}",
-            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-            duration,
-        )
+        command = r["command"].removeprefix("cnpj-duck ")  # every run's: it only costs width
+        table.add_row(str(r["run_id"]), command, r["release"] or "-", r["status"], f"{r['rows_written']:,}",
+                      f"{r['rows_rejected']:,}", f"{r['started_at']:%Y-%m-%d %H:%M}", duration)
     return table
 
 
