@@ -14,8 +14,10 @@ from .errors import UsageError
 from .logs import redact
 
 CONNECT_TIMEOUT = 15  # seconds; libpq waits forever by default on a host that drops packets
-EXPECTED = ("a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password) or "
-            "key=value pairs like 'host=localhost port=5432 dbname=db user=me'")
+EXPECTED = (
+    "a URL like postgresql://user:password@host:5432/db (percent-encode @ / ? # : in the password) or "
+    "key=value pairs like 'host=localhost port=5432 dbname=db user=me'"
+)
 
 
 _KEYWORD_FORM = re.compile(r"^\s*[A-Za-z_]+\s*=")
@@ -59,8 +61,11 @@ def parse_keywords(dsn: str) -> list[tuple[str, str]]:
             i += 1
         if quoted:
             if i == n:
-                raise ValueError(f"the quoted value of {key!r} without its closing quote" if key in _NAMED else
-                                 "a quoted value without its closing quote")
+                raise ValueError(
+                    f"the quoted value of {key!r} without its closing quote"
+                    if key in _NAMED
+                    else "a quoted value without its closing quote"
+                )
             i += 1
         pairs.append((key, "".join(value)))
 

@@ -123,8 +123,13 @@ class Exporter:
             for source in sources:  # a full scan per table: say so, or the first seconds look stuck (issue 12)
                 self.progress.message(f"checking {source.name} before the export: rows and primary key")
                 checks[source.name] = self.check(source)
-            self.progress.start("export", total=sum(c[0] for c in checks.values()), release=self.release,
-                                run_id=run.id, schema=self.schema)
+            self.progress.start(
+                "export",
+                total=sum(c[0] for c in checks.values()),
+                release=self.release,
+                run_id=run.id,
+                schema=self.schema,
+            )
             begun = True
             staged: list[_Staged] = []
             with ExitStack() as scopes:  # each table's audit row stays open until the swap makes it live

@@ -136,8 +136,10 @@ def rejects_table(rows: list[dict[str, Any]], width: int = 120) -> Table | Group
     run = rows[0]["run_id"] if rows else None
     title = f"rejects of run {run}" if run else "no rejects"
     headers = ["table", "zip", "line", "reason", "raw"]
-    cells = [[r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"], _cut(r["raw"], 200)]
-             for r in rows]
+    cells = [
+        [r["table_name"], r["zip_name"], f"{r['line']:,}" if r["line"] else "?", r["reason"], _cut(r["raw"], 200)]
+        for r in rows
+    ]
     table = Table(title=title, title_justify="left")
     for name in headers:
         table.add_column(name, overflow="fold", no_wrap=name in ("table", "zip", "line"))
@@ -154,8 +156,16 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
     for r in runs:
         duration = f"{float(r['duration_s']):.1f} s" if r["duration_s"] is not None else "-"
         command = r["command"].removeprefix("cnpj-duck ")  # every run's: it only costs width
-        table.add_row(str(r["run_id"]), command, r["release"] or "-", r["status"], f"{r['rows_written']:,}",
-                      f"{r['rows_rejected']:,}", f"{r['started_at']:%Y-%m-%d %H:%M}", duration)
+        table.add_row(
+            str(r["run_id"]),
+            command,
+            r["release"] or "-",
+            r["status"],
+            f"{r['rows_written']:,}",
+            f"{r['rows_rejected']:,}",
+            f"{r['started_at']:%Y-%m-%d %H:%M}",
+            duration,
+        )
     return table
 
 
@@ -171,6 +181,7 @@ def _shown(v: Any) -> str:
 def lookup_panel(result: Any, width: int = 120) -> Panel:
     """A panel per establishment: its fields, its company's, Simples/MEI, partners and secondary CNAEs; the
     partners as records when their table does not fit `width`."""
+
     def value(row: dict[str, Any], name: str, codes: bool = True) -> str:
         v = row[name]
         shown = _shown(v)
@@ -219,8 +230,10 @@ def lookup_panel(result: Any, width: int = 120) -> Panel:
         for name in names:  # documents and dates are read whole; names and descriptions wrap
             whole = name in ("cnpj_cpf_socio", "data_entrada_sociedade")
             socios.add_column(shown[name], no_wrap=whole, min_width=14 if name == "cnpj_cpf_socio" else None)
-        cells = [[value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else "" for n in names]
-                 for row in result.socios]
+        cells = [
+            [value(row, n, codes=n == "qualificacao_socio") if row[n] is not None else "" for n in names]
+            for row in result.socios
+        ]
         for row in cells:
             socios.add_row(*row)
         inner = width - 4  # the panel's border and padding

@@ -106,14 +106,23 @@ def test_runs_lists_the_runs_newest_first(
     assert code == 0 and "runs, newest first" in out and f"{written:,}" in out, err
 
 
-def test_pipes_get_no_trailing_spaces(sample_build: tuple[SampleManifest, Path, BuildSummary],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_pipes_get_no_trailing_spaces(
+    sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, data_dir, _ = sample_build
     with duckdb.connect() as con:
-        (cnpj,) = con.execute(f"SELECT min(cnpj) FROM read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet')"
-                              ).fetchone() or ("",)
-    for args in (["runs"], ["status"], ["rejects"], ["describe"], ["describe", "empresas"], ["releases", "--local"],
-                 ["lookup", cnpj]):
+        (cnpj,) = con.execute(
+            f"SELECT min(cnpj) FROM read_parquet('{data_dir}/parquet/estabelecimentos/*/*.parquet')"
+        ).fetchone() or ("",)
+    for args in (
+        ["runs"],
+        ["status"],
+        ["rejects"],
+        ["describe"],
+        ["describe", "empresas"],
+        ["releases", "--local"],
+        ["lookup", cnpj],
+    ):
         code, out, err = run(capsys, "--data-dir", str(data_dir), *args)
         assert code == 0, (args, err)
         padded = [line for line in out.splitlines() if line != line.rstrip()]
@@ -121,8 +130,10 @@ def test_pipes_get_no_trailing_spaces(sample_build: tuple[SampleManifest, Path, 
 
 
 def test_narrow_output_switches_to_records_instead_of_cutting(
-        sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    sample_build: tuple[SampleManifest, Path, BuildSummary],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _, data_dir, _ = sample_build
     monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run(capsys, "--data-dir", str(data_dir), "rejects", "--table", "estabelecimentos")
@@ -136,8 +147,15 @@ def test_narrow_output_switches_to_records_instead_of_cutting(
     from rich.console import Console
 
     from cnpj_duck.views import rejects_table
-    long = {"run_id": 1, "table_name": "socios", "zip_name": "Socios0.zip", "line": 12, "reason": "field_count",
-            "raw": '"1";' * 100}
+
+    long = {
+        "run_id": 1,
+        "table_name": "socios",
+        "zip_name": "Socios0.zip",
+        "line": 12,
+        "reason": "field_count",
+        "raw": '"1";' * 100,
+    }
     console = Console(width=80)
     with console.capture() as captured:
         console.print(rejects_table([long], 80))
@@ -147,12 +165,15 @@ def test_narrow_output_switches_to_records_instead_of_cutting(
         root, names = con.execute(
             f"SELECT cnpj_basico, list(nome_socio_razao_social) FROM "
             f"read_parquet('{data_dir}/parquet/socios/*/*.parquet') GROUP BY 1 "
-            "HAVING count(*) >= 3 AND max(length(nome_socio_razao_social)) >= 18 ORDER BY 1 LIMIT 1").fetchone() or (
-            None, None)
+            "HAVING count(*) >= 3 AND max(length(nome_socio_razao_social)) >= 18 ORDER BY 1 LIMIT 1"
+        ).fetchone() or (None, None)
     assert root, "the sample has a company with three partners"
     code, out, err = run(capsys, "--data-dir", str(data_dir), "lookup", root)
     assert code == 0, err
     assert max(map(len, out.splitlines())) <= 80
-    shown = [line.strip("│ ").removeprefix("nome").strip() for line in out.splitlines()
-             if line.strip("│ ").startswith("nome ")]
+    shown = [
+        line.strip("│ ").removeprefix("nome").strip()
+        for line in out.splitlines()
+        if line.strip("│ ").startswith("nome ")
+    ]
     assert set(names) <= set(shown), (names, shown)

@@ -18,29 +18,37 @@ from .test_export import _pg_rows, _write_table
 
 def test_keyword_pairs_are_read_as_libpq_reads_them() -> None:
     assert parse_keywords("host=db  port = 5433\tdbname=cnpj password='a b\\'c' user=me\\ x") == [
-        ("host", "db"), ("port", "5433"), ("dbname", "cnpj"), ("password", "a b'c"), ("user", "me x")]
+        ("host", "db"),
+        ("port", "5433"),
+        ("dbname", "cnpj"),
+        ("password", "a b'c"),
+        ("user", "me x"),
+    ]
     assert parse_keywords("host='' dbname=x") == [("host", ""), ("dbname", "x")]  # an empty value
     assert parse_keywords("host= dbname=x") == [("host", "dbname=x")]  # libpq skips the space after '='
     url = as_url("host=/var/run/postgresql port=6000 dbname=my%db user=me password=p@ss:w/rd sslmode=disable")
-    assert url == ("postgresql://me:p%40ss%3Aw%2Frd@/my%25db?host=%2Fvar%2Frun%2Fpostgresql&port=6000"
-                   "&sslmode=disable")
+    assert url == ("postgresql://me:p%40ss%3Aw%2Frd@/my%25db?host=%2Fvar%2Frun%2Fpostgresql&port=6000&sslmode=disable")
     assert check_dsn(url) is None and as_url(url) == url  # a URL is returned as typed
     assert describe_server("host=10.0.0.5 port=6000 dbname=cnpj") == "10.0.0.5:6000/cnpj"
     assert describe_server("dbname=cnpj") == "localhost:5432/cnpj"
 
 
-@pytest.mark.parametrize(("dsn", "fault"), [
-    ("host=db s3cretpw", "a word without '=' after it"),
-    ("host=db password='s3cret", "the quoted value of 'password' without its closing quote"),
-    ("host=db =x", "an '=' without a key before it"),
-])
+@pytest.mark.parametrize(
+    ("dsn", "fault"),
+    [
+        ("host=db s3cretpw", "a word without '=' after it"),
+        ("host=db password='s3cret", "the quoted value of 'password' without its closing quote"),
+        ("host=db =x", "an '=' without a key before it"),
+    ],
+)
 def test_a_malformed_keyword_dsn_names_the_fault_not_the_values(dsn: str, fault: str) -> None:
     said = check_dsn(dsn)
     assert said is not None and fault in said and "s3cret" not in said
 
 
-def test_an_export_reaches_the_server_of_a_keyword_dsn_and_names_it(pg, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_export_reaches_the_server_of_a_keyword_dsn_and_names_it(
+    pg, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     _write_table(data, "conta", pa.table({"codigo": ["1", "2", "3"]}))
     dsn = f"host={pg.host} port={pg.port} dbname={pg.database} user={pg.user} password='{pg.password}'"
@@ -52,8 +60,20 @@ def test_an_export_reaches_the_server_of_a_keyword_dsn_and_names_it(pg, tmp_path
     # the pre-export check is said before its scan, not after seconds of silence
     said = [e for e in progress.events if e[0] == "message"]
     assert any("checking conta before the export" in str(e) for e in said), said
-    code, out, err = cli_run(capsys, "--data-dir", str(data), "export", "postgres", "--dsn", dsn, "--schema", "kv",
-                             "--tables", "conta", "--no-progress")
+    code, out, err = cli_run(
+        capsys,
+        "--data-dir",
+        str(data),
+        "export",
+        "postgres",
+        "--dsn",
+        dsn,
+        "--schema",
+        "kv",
+        "--tables",
+        "conta",
+        "--no-progress",
+    )
     assert code == 0, err
     assert f"at {pg.host}:{pg.port}/{pg.database}" in out
     assert "checking conta before the export" in err
