@@ -390,9 +390,9 @@ class Exporter:
 
     def comment(self, source: Source, staging: str) -> None:
         """Table comment with the release and run; column comments from the data dictionary in sql/."""
-        path = self.config.sql_dir / f"{source.name}.sql"
+        path = self.config.sql_dir.file(f"{source.name}.sql")
         sql = (
-            (path.read_text(encoding="utf-8") if path.is_file() else None)
+            (path.read_text(encoding="utf-8") if path else None)
             if source.kind == "parquet"
             else sqlproject.view_sql(self.config.sql_dir, source.name)
         )

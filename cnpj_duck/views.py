@@ -381,19 +381,27 @@ def catalog_view(objects: list[Any], path: Path) -> Table:
         title=f"{len(objects)} tables and views in {path}",
         title_justify="left",
         caption="kind: table = an output table's latest release, history = "
-        "every release with a release column, view = sql/views/, audit = the build's audit trail",
+        "every release with a release column, view = sql/views/, audit = the build's audit trail; "
+        "from: packaged = the SQL that comes with cnpj-duck, else your file (sql_dir)",
         caption_justify="left",
     )
-    for name, justify in (("name", "left"), ("kind", "left"), ("columns", "right"), ("description", "left")):
+    for name, justify in (
+        ("name", "left"),
+        ("kind", "left"),
+        ("columns", "right"),
+        ("from", "left"),
+        ("description", "left"),
+    ):
         grid.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for o in objects:
-        grid.add_row(o.name, o.kind, str(len(o.columns)), o.description or "")
+        grid.add_row(o.name, o.kind, str(len(o.columns)), o.source or "", o.description or "")
     return grid
 
 
 def columns_view(o: Any) -> Table:
     """One table's or view's columns, types and meaning."""
-    grid = Table(title=f"{o.name} ({o.kind}): {o.description or 'no description'}", title_justify="left")
+    origin = f", from {o.source}" if o.source else ""
+    grid = Table(title=f"{o.name} ({o.kind}{origin}): {o.description or 'no description'}", title_justify="left")
     for name in ("column", "type", "description"):
         grid.add_column(name, overflow="fold")
     for c in o.columns:

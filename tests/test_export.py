@@ -23,14 +23,14 @@ import pytest
 from cnpj_duck import export_staging, postgres
 from cnpj_duck.audit import load_run
 from cnpj_duck.cli import main
-from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.config import load_config
 from cnpj_duck.dsn import describe_server, scrub, with_connection_defaults
 from cnpj_duck.errors import CnpjDuckError, NetworkError, UsageError
 from cnpj_duck.export import STAGING, export_postgres
 from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.store import Store
 
-from .conftest import catalog, copy_table
+from .conftest import REPO_ROOT, catalog, copy_table
 from .pg import free_port
 
 pytestmark = pytest.mark.slow  # a real PostgreSQL cluster (initdb, pg_ctl) for the module: seconds to start

@@ -67,7 +67,7 @@ def test_the_wheel_carries_the_sql_and_works_from_an_empty_folder(tmp_path: Path
     _run([cli, "build", "--sample", "--no-progress"], empty, env)
     count = _run([cli, "query", "select count(*) AS n from estabelecimentos_completos", "--format", "csv"], empty, env)
     base = _run([cli, "query", "select count(*) AS n from estabelecimentos", "--format", "csv"], empty, env)
-    assert count.stdout.splitlines()[0] == "n" and int(count.stdout.splitlines()[1]) > 10_000
+    assert count.stdout.splitlines()[0] == '"n"' and int(count.stdout.splitlines()[1]) > 10_000
     assert count.stdout == base.stdout  # one row per establishment
     version = _run([str(python), "-m", "cnpj_duck", "--version"], empty, env)
     assert version.stdout.strip() == "cnpj-duck, version 0.1.0"
