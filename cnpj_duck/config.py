@@ -321,7 +321,7 @@ def load_config(
         values[key] = _coerce(setting, value, "flag --" + key.rsplit(".", 1)[-1].replace("_", "-"))
         sources[key] = "flag"
 
-    sql_dir = user_sql_dir(values["sql_dir"], sources["sql_dir"])
+    sql_dir = user_sql_dir(values["sql_dir"], "flag --sql-dir" if sources["sql_dir"] == "flag" else sources["sql_dir"])
     if values["tables"] != "all":
         unknown = [t for t in split_list(values["tables"]) if t not in FAMILIES and not sql_dir.file(f"{t}.sql")]
         if unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -119,3 +120,57 @@ def test_sql_init_copies_the_packaged_files_and_keeps_existing_ones(tmp_path: Pa
         assert (target / name).read_bytes() == (REPO_ROOT / "sql" / name).read_bytes()
     assert not (target / "__init__.py").exists()
     assert init_sql(tmp_path / "new").replaced == ()
+
+
+@pytest.mark.slow
+def test_a_users_sql_dir_replaces_a_transform_and_adds_a_view_in_a_build(tmp_path: Path, capsys) -> None:
+    """sql_dir by flag: cnaes.sql of the user's replaces the packaged one, views/ gains a view; describe says
+    which file each came from; a sql_dir that is not there is one error line."""
+    from .conftest import REAL_SAMPLES, cli_run, rows
+
+    mine = tmp_path / "mine"
+    (mine / "views").mkdir(parents=True)
+    packaged = (packaged_sql_dir() / "cnaes.sql").read_text(encoding="utf-8")
+    (mine / "cnaes.sql").write_text(packaged.replace("rfb_text(descricao) AS", "upper(rfb_text(descricao)) AS"))
+    (mine / "views" / "cnaes_curtas.sql").write_text(
+        "-- cnaes_curtas: the activities with a short description\n"
+        "SELECT codigo, descricao AS descricao -- its description, upper case\n"
+        "FROM cnaes WHERE length(descricao) < 40\n"
+    )
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data), "--sql-dir", str(mine)]
+    code, _, err = cli_run(
+        capsys, *args, "build", "--source", str(REAL_SAMPLES / "naming-2021"), "--release", "2021-06", "--quiet"
+    )
+    assert code == 0, err
+    descriptions = [r["descricao"] for r in rows(data, "cnaes")]
+    assert descriptions and all(d == d.upper() for d in descriptions)
+    assert any(d != d.upper() for d in [r["descricao"] for r in rows(data, "naturezas")])  # packaged: as published
+    code, out, err = cli_run(capsys, *args, "describe", "--format", "json")
+    assert code == 0, err
+    source = {o["name"]: o["source"] for o in json.loads(out)}
+    assert source["cnaes"] == source["cnaes_history"] == str(mine / "cnaes.sql")
+    assert source["cnaes_curtas"] == str(mine / "views" / "cnaes_curtas.sql")
+    assert source["naturezas"] == source["estabelecimentos_completos"] == source["qualidade"] == PACKAGED
+    assert source["audit_runs"] is None
+    code, out, _ = cli_run(capsys, *args, "query", "SELECT count(*) AS n FROM cnaes_curtas", "--format", "csv")
+    assert code == 0 and int(out.splitlines()[1]) > 0
+    code, _, err = cli_run(capsys, "--data-dir", str(data), "--sql-dir", str(tmp_path / "nao"), "describe")
+    assert code == 2 and err.startswith("error: sql_dir = ") and "(flag --sql-dir): no such folder" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sql_init_on_the_command_line(tmp_path: Path, capsys) -> None:
+    from .conftest import cli_run
+
+    code, out, err = cli_run(capsys, "sql", "init", str(tmp_path / "mine"))
+    assert (
+        code == 0
+        and sorted(str(p.relative_to(tmp_path / "mine")) for p in (tmp_path / "mine").rglob("*") if p.is_file())
+        == _sql_files_of_checkout()
+    )
+    assert f"sql_dir: {tmp_path / 'mine'}" in err or "--sql-dir" in err
+    code, _, err = cli_run(capsys, "sql", "init", str(tmp_path / "mine"))
+    assert code == 2 and err.startswith("error: ") and "--force" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli_run(capsys, "sql", "init", str(tmp_path / "mine"), "--force")
+    assert code == 0, err
