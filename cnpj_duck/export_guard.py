@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .audit import RunScope
+from .errors import ShrinkError
 from .postgres import Session, qualified
+from .progress import Progress
 
 COMMENT_PREFIX = "cnpj-duck "  # how the table comment of an exported table starts (export.py writes it)
 _RELEASE_RE = re.compile(r"\brelease (\d{4}-\d{2})\b")
@@ -87,6 +90,44 @@ def compare(
         out += [
             Comparison(name, None, table)
             for name, table in live.items()
+            # table.release: exported by cnpj-duck (a table of the user's in the schema is none of our business)
             if name not in new_rows and name not in optional and table.release is not None
         ]
     return sorted(out, key=lambda c: c.name)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the guard of one export checks against: the schema, the release, and what the user allows."""
+
+    schema: str
+    release: str
+    max_shrink: float
+    allow_shrink: bool = False
+    whole_release: bool = False  # every table of the release (no --tables): a live table it lacks is missing
+    optional: frozenset[str] = frozenset()  # exported only when asked for: never missing
+
+    def check(self, pg: Session, run: RunScope, new_rows: dict[str, int], progress: Progress) -> dict[str, int]:
+        """Compare every table with the live one; stop with ShrinkError (each table's numbers in its audit row)
+        unless allowed. Returns the live rows of each table that will be replaced."""
+        found = compare(new_rows, live_tables(pg, self.schema, set(new_rows)), self.whole_release, self.optional)
+        blocked = [c for c in found if c.blocked(self.max_shrink)]
+        if blocked and not self.allow_shrink:
+            for c in found:  # the numbers go to the audit: one table row each, the blocked ones failed
+                with run.table(c.name, self.release) as scope:
+                    scope.set(rows_replaced=c.live.rows, output_path=f"{self.schema}.{c.name}")
+                    if c in blocked:
+                        scope.fail(c.describe(self.schema, self.release))
+                    else:
+                        scope.outcome, scope.note = "skipped", "not exported: the shrink guard stopped the export"
+            lines = "\n".join(f"  {c.describe(self.schema, self.release)}" for c in blocked)
+            raise ShrinkError(
+                f"export stopped: {len(blocked)} table(s) of release {self.release} would shrink by more than "
+                f"export.max_shrink ({self.max_shrink:.0%}) or be left out, against what is live in {self.schema}; "
+                f"nothing was changed. Check the release (a month published with files missing?), or pass "
+                f"--allow-shrink to export it anyway:\n{lines}"
+            )
+        for c in blocked:
+            kept = "; the live table stays as it is" if c.rows is None else ""
+            progress.message(f"{c.describe(self.schema, self.release)}{kept} (--allow-shrink)", level="warning")
+        return {c.name: c.live.rows for c in found if c.rows is not None}

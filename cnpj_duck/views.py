@@ -267,12 +267,14 @@ def export_view(summary: Any, server: str) -> Table:
         f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",
         title_justify="left",
         caption_justify="left",
-        caption="s: loading the rows; index s: primary key, indexes, ANALYZE, comments; indexes: besides "
-        "the primary key's; every row is kept, repeated keys included",
+        caption="replaced: rows of the live table it replaced, and the change; s: loading the rows; index s: "
+        "primary key, indexes, ANALYZE, comments; indexes: besides the primary key's; every row is kept, repeated "
+        "keys included",
     )
     for name, justify in (
         ("table", "left"),
         ("rows", "right"),
+        ("replaced", "right"),
         ("s", "right"),
         ("rows/s", "right"),
         ("index s", "right"),
@@ -292,9 +294,12 @@ def export_view(summary: Any, server: str) -> Table:
         else:
             key = "[dim]none[/dim]"
         name = t.name + (" [dim](view)[/dim]" if t.source == "view" else "")
+        was = t.rows_replaced
+        change = f" ({(t.rows - was) / was:+.1%})" if was else ""
         grid.add_row(
             name,
             f"{t.rows:,}",
+            "[dim]new[/dim]" if was is None else f"{was:,}{change}",
             f"{t.seconds:.1f}",
             f"{t.rows_per_second:,.0f}",
             f"{t.index_seconds:.1f}",
