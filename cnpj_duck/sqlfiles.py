@@ -9,6 +9,7 @@ files out for editing. This module only finds files (no duckdb): sqlproject read
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +22,7 @@ PACKAGED = "packaged"  # what `origin` says of a file shipped with cnpj-duck
 _NOT_PROJECT = {"__init__.py", "__pycache__"}  # what makes sql/ a package, not SQL
 
 
+@functools.cache  # where the package is does not change while it runs
 def packaged_sql_dir() -> Path:
     """The folder of the SQL files shipped with cnpj-duck, wherever the package is installed."""
     root = resources.files(PACKAGE)
