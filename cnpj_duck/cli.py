@@ -256,6 +256,10 @@ def sql() -> None:
     A file in sql_dir is added to the packaged ones, or replaces the one at the same relative path
     (<table>.sql, views/<name>.sql, checks/<check>.sql, _macros.sql); `describe` says which file each table
     comes from.
+
+    \b
+    Example:
+      cnpj-duck sql init my-sql        # then edit my-sql/, and set sql_dir: my-sql in config.yaml
     """
 
 
