@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from . import interrupts
 from .store import process_alive
 
 if TYPE_CHECKING:
@@ -142,11 +143,11 @@ class Scope:
     def _child(self, scope: Scope) -> Iterator[Any]:
         try:
             yield scope
-        except KeyboardInterrupt:
-            scope._close("interrupted", "interrupted by the user")
-            raise
         except BaseException as e:
-            scope._close("failed", str(e) or type(e).__name__)
+            if interrupts.is_interrupt(e):  # Ctrl-C, or the error of the work it stopped (a query's, a driver's)
+                scope._close("interrupted", "interrupted by the user")
+            else:
+                scope._close("failed", str(e) or type(e).__name__)
             raise
         else:
             scope._close(scope.outcome or "succeeded", None)
@@ -278,9 +279,10 @@ class Audit:
         try:
             with scope._child(scope) as r:
                 yield r
-        except BaseException:
+        except BaseException as e:
             # A Ctrl-C can land between a level's INSERT and its context manager: close whatever is still open.
-            self.settle(scope.id, scope.status if scope.status != "running" else "failed")
+            unclosed = "interrupted" if interrupts.is_interrupt(e) else "failed"
+            self.settle(scope.id, scope.status if scope.status != "running" else unclosed)
             raise
 
     def settle(self, run_id: int, status: str, message: str | None = None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from . import __version__
+from . import __version__, interrupts
 from .audit import Audit, RunScope, TableScope
 from .build_ingest import FileIngest
 from .catalogdb import Journal
@@ -136,7 +136,6 @@ class Builder:
         self.staging: Path | None = None  # this run's own, made once the lock is held
         self.stop = threading.Event()  # set on Ctrl-C: every file worker stops at its next batch
         self.ingest = FileIngest(config, progress, self.stop, limit_rows, self.cut)
-        self.cursors: set[duckdb.DuckDBPyConnection] = set()
         self.sizes: dict[Path, int] = {}
 
     def run(self, release: str, folder: Path, tables: list[str] | None, command: str) -> BuildSummary:
@@ -211,6 +210,8 @@ class Builder:
                         else:
                             nulled = self._build_derived(engine, t, transform, release)
                     except (CnpjDuckError, OSError) as e:
+                        if interrupts.is_interrupt(e):  # the error of the work Ctrl-C stopped: the run stops
+                            raise
                         t.fail(str(e))
                         nulled = {}
                 results.append(self._result(t, len(mine), nulled, time.monotonic() - t0, release))
@@ -312,14 +313,8 @@ class Builder:
         self, engine: duckdb.DuckDBPyConnection, t: TableScope, plan: _FilePlan, files: list[SourceFile]
     ) -> list[_FileOutcome]:
         """Build a table's files, `parallel_files` at a time; Ctrl-C stops them all and marks them interrupted."""
-
-        def interrupt() -> None:
-            self.stop.set()
-            for cursor in list(self.cursors):
-                cursor.interrupt()
-
         calls = [functools.partial(self._one_file, engine, t, plan, src) for src in files]
-        outcomes = run_pool(calls, self.config.parallel_files, "cnpj-duck-file", interrupt)
+        outcomes = run_pool(calls, self.config.parallel_files, "cnpj-duck-file", self.stop.set)
         return [o for o in outcomes if o is not None]
 
     def _one_file(
@@ -356,12 +351,10 @@ class Builder:
                     self.progress.advance("build", self.sizes[src.path])
                     entry = {k: kept[1][k] for k in ("zip_name", "sha256", "rows", "run_id")}
                     return _FileOutcome(part, entry, kept[1].get("nulled", {}), True)
-                cursor = engine.cursor()
-                self.cursors.add(cursor)
+                cursor = interrupts.register(engine.cursor())  # Ctrl-C interrupts its query (interrupts.py)
                 try:
                     rows, nulled = self.ingest.file(cursor, f, plan.transform, src, plan.staged / part)
                 finally:
-                    self.cursors.discard(cursor)
                     cursor.close()
                 entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}
                 if not self.partial:  # kept until the table is published: a rerun after Ctrl-C starts from here

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from . import interrupts
 from .audit import FileScope
 from .config import Config
 from .errors import RejectThresholdError, SqlError
@@ -51,7 +52,7 @@ class FileIngest:
             written = writer.write(batches, out_path)
         except BaseException as e:
             error = failure[0] if failure else e
-            if isinstance(error, KeyboardInterrupt) or _is_interrupt(error) or self.stop.is_set():
+            if interrupts.is_interrupt(error) or self.stop.is_set():
                 f.discard_batches("interrupted by the user", status="interrupted")
                 raise KeyboardInterrupt from None
             f.discard_batches(str(error) or type(error).__name__)  # none of the file's rows reached the output
@@ -109,10 +110,3 @@ class FileIngest:
         except BaseException as e:
             failure.append(e)
             raise
-
-
-def _is_interrupt(e: BaseException) -> bool:
-    """DuckDB's own Ctrl-C handling: a query (or the Arrow stream it reads) ends with an INTERRUPT error."""
-    if isinstance(e, getattr(duckdb, "InterruptException", ())):
-        return True
-    return isinstance(e, duckdb.Error | OSError) and ("INTERRUPT" in str(e) or str(e) == "Query interrupted")

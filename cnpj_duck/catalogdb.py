@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from . import interrupts
 from .errors import CatalogLockedError, UsageError
 from .sqlproject import quote_literal
 from .store import Store
@@ -83,8 +84,8 @@ def _while_locked(path: Path, wait: float, attempt: Callable[[], T]) -> T:
 
 def _connect(store: Store, read_only: bool) -> duckdb.DuckDBPyConnection:
     path = store.catalog_path
-    if read_only:
-        return duckdb.connect(str(path), read_only=True)
+    if read_only:  # a reader's: Ctrl-C interrupts it (a writer's short transaction is let finish: the audit's end)
+        return interrupts.register(duckdb.connect(str(path), read_only=True))
     store.root.mkdir(parents=True, exist_ok=True)
     fresh = not path.exists()
     if not fresh and storage_version(path) > _NEWEST_STORAGE:
@@ -131,7 +132,7 @@ def snapshot(store: Store, con: duckdb.DuckDBPyConnection | None = None) -> duck
     """An in-memory database (or `con`) holding a copy of the catalog's audit tables, taken in one short read."""
     # Readers that query the data pass their store.open_engine; the default serves those that read only the audit
     # tables and the views' schemas (describe), which is small work.
-    con = con if con is not None else duckdb.connect()
+    con = con if con is not None else interrupts.register(duckdb.connect())
     try:
         if store.catalog_path.is_file():
             with _PROCESS_LOCK:

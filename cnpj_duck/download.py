@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, interrupts
 from .config import Config
 from .errors import CnpjDuckError, NetworkError, SourceError, UsageError
 from .layout import EXPECTED_FILE_COUNT, FAMILIES, recognise
@@ -180,19 +180,19 @@ class _Downloader:
                 sha,
                 note=note,
             )
-        except KeyboardInterrupt:
-            self.progress.finish(remote.name, status="interrupted")
-            return FileResult(
-                remote.name,
-                t.columns["table_name"],
-                "interrupted",
-                remote.size,
-                counts["fetched"],
-                time.monotonic() - started,
-                counts["attempts"],
-                error="interrupted by the user",
-            )
-        except Exception as e:
+        except (KeyboardInterrupt, Exception) as e:
+            if interrupts.is_interrupt(e):  # Ctrl-C, or the error of a transfer it stopped: not a failure
+                self.progress.finish(remote.name, status="interrupted")
+                return FileResult(
+                    remote.name,
+                    t.columns["table_name"],
+                    "interrupted",
+                    remote.size,
+                    counts["fetched"],
+                    time.monotonic() - started,
+                    counts["attempts"],
+                    error="interrupted by the user",
+                )
             message = str(e) if isinstance(e, CnpjDuckError) else f"{type(e).__name__}: {e}"
             self.progress.finish(remote.name, status="failed")
             self.progress.message(message, level="error")

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, sqlproject
+from . import __version__, interrupts, sqlproject
 from .audit import Audit, RunScope, TableScope
 from .catalogdb import Journal, snapshot
 from .config import Config
@@ -162,7 +162,7 @@ class Exporter:
             )
         except BaseException as e:
             if begun:
-                self.progress.finish("export", status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+                self.progress.finish("export", status="interrupted" if interrupts.is_interrupt(e) else "failed")
             if self.pg.con is not None and self.staging:
                 drop_staging(self.pg, self.schema, self.staging)
             raise

@@ -10,6 +10,7 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import interrupts
 from .audit import BatchScope, FileScope
 from .errors import CnpjDuckError
 from .postgres import Session
@@ -92,6 +93,8 @@ def ingest(
         audit: tuple[AbstractContextManager[BatchScope], BatchScope] | None = None
         try:
             for batch, removed in feed:
+                if interrupts.requested():  # a COPY runs on to the end of its stream: it stops with the stream
+                    raise KeyboardInterrupt
                 if audit is None:
                     manager = f.batch(counts["rows"] + 1)  # first_line/last_line: the rows of the file it covers
                     audit = (manager, manager.__enter__())
@@ -130,7 +133,9 @@ def ingest(
         if failure:
             pg.rollback()
             cause = failure[0]
-            if isinstance(cause, CnpjDuckError | KeyboardInterrupt):
+            if interrupts.is_interrupt(cause):  # Ctrl-C in the stream, or the DuckDB read it interrupted
+                raise KeyboardInterrupt from None
+            if isinstance(cause, CnpjDuckError):
                 raise cause from None
             raise CnpjDuckError(
                 f"{f.columns['zip_name']} of {name}: cannot read it: "

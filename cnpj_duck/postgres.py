@@ -9,15 +9,34 @@ import zlib
 from typing import Any
 
 import adbc_driver_manager
+import adbc_driver_manager.dbapi as adbc_dbapi
 import adbc_driver_postgresql.dbapi as adbc_pg
 import duckdb
 import pyarrow as pa
 
+from . import interrupts
 from .dsn import CONNECT_TIMEOUT, describe_server, scrub, with_connection_defaults
 from .errors import CnpjDuckError, NetworkError
 from .sqlproject import quote_ident
 
 log = logging.getLogger(__name__)
+
+_driver_call = adbc_dbapi._blocking_call
+
+
+def _blocking_call(func: Any, args: Any, kwargs: Any, cancel: Any) -> Any:
+    """The driver's wrapper of its blocking calls, without its own SIGINT handler when interrupts.py has ours.
+
+    The driver swaps in a handler of its own around each call from the main thread: a Ctrl-C that lands as a call
+    ends is lost (its cancel finds nothing to cancel), and it hides the signal from our watcher, which cancels the
+    statement the same way (Session registers it) and interrupts the DuckDB reads that feed a COPY.
+    """
+    if interrupts.installed():
+        return func(*args, **kwargs)
+    return _driver_call(func, args, kwargs, cancel)
+
+
+adbc_dbapi._blocking_call = _blocking_call
 
 
 # -- connecting, and the server's errors in one line ------------------------------------------------------------
@@ -93,10 +112,12 @@ class Session:
         self.where = describe_server(dsn)
         self.con: Any = None
         self.cur: Any = None
+        self.forget_cancel: Any = None
 
     def open(self) -> None:
         self.con = connect(self.dsn)
         self.cur = self.con.cursor()
+        self.forget_cancel = interrupts.on_cancel(self.cur.adbc_cancel)  # Ctrl-C cancels the statement in flight
 
     def sql(self, statement: str, params: tuple[Any, ...] | None = None, *, doing: str) -> list[tuple[Any, ...]]:
         """Run a statement; rows if it returns any. ADBC leaves a failed transaction open: roll it back."""
@@ -116,7 +137,8 @@ class Session:
         """The error to raise for a Postgres failure; the transaction is rolled back first."""
         self.rollback()
         if sqlstate(e) == "57014" and "user request" in str(e):
-            return KeyboardInterrupt()  # Ctrl-C: the driver cancelled the statement and reports that instead
+            interrupts.trip()  # Ctrl-C cancelled the statement (ours, or the driver's handler): stop the rest too
+            return KeyboardInterrupt()
         reason = scrub(server_message(e), self.dsn)
         if is_connection_lost(e):
             return NetworkError(
@@ -132,6 +154,8 @@ class Session:
             pass  # the connection is gone: the server rolls back by itself
 
     def close(self) -> None:
+        if self.forget_cancel is not None:
+            self.forget_cancel()
         for thing in (self.cur, self.con):
             try:
                 if thing is not None:

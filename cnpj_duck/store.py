@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import interrupts
 from .errors import StoreLockedError, UsageError
 from .layout import FAMILIES, is_valid_release
 from .sqlproject import quote_literal
@@ -319,12 +320,13 @@ class Store:
             json.dumps({**manifest, "staged_from": str(staged)}, indent=1, sort_keys=True), encoding="utf-8"
         )
         old = self.root / ".trash" / table / final.name
-        if final.exists():
-            old.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-        staged.rename(final)
-        pending.replace(path)
+        with interrupts.deferred():  # a Ctrl-C waits for the three renames: readers never miss the partition
+            if final.exists():
+                old.parent.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(old, ignore_errors=True)
+                final.rename(old)
+            staged.rename(final)
+            pending.replace(path)
         shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -397,7 +399,7 @@ def open_engine(
     import duckdb
 
     temp_dir.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(
+    con = duckdb.connect(
         config={
             "threads": threads,
             "memory_limit": memory_limit,
@@ -405,3 +407,4 @@ def open_engine(
             "preserve_insertion_order": preserve_insertion_order,
         }
     )
+    return interrupts.register(con)  # Ctrl-C interrupts its queries, whichever command runs them

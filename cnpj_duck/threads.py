@@ -62,7 +62,10 @@ def prefetch(items: Iterator[T], depth: int = 2, name: str = "cnpj-duck-read") -
     thread.start()
     try:
         while True:
-            got = slots.get()
+            try:
+                got = slots.get(timeout=_STEP)  # timed, like every wait here (see the module's doc)
+            except queue.Empty:
+                continue
             if isinstance(got, _Done):
                 return
             if isinstance(got, _Raised):
@@ -70,7 +73,8 @@ def prefetch(items: Iterator[T], depth: int = 2, name: str = "cnpj-duck-read") -
             yield got.item
     finally:
         stop.set()
-        thread.join()
+        while thread.is_alive():
+            thread.join(_STEP)
         close = getattr(items, "close", None)
         if close is not None:
             close()
