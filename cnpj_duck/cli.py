@@ -7,14 +7,37 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import click
+from . import interrupts
 
-from . import __version__
-from .cli_common import FORMAT, command_line, config_of, fail_if_failed, print_json, progress_options, state
-from .cli_download import download, releases
-from .cli_export import export
-from .cli_read import describe, diff, lookup, query, rejects, runs, search, status
-from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
+if __name__ == "__main__" or Path(sys.argv[0]).name == "cnpj-duck":  # run as the program, not imported
+    # Before the imports, which take a tenth of a second: a Ctrl-C meanwhile waits for main's error handling.
+    interrupts.install(hold=True)
+
+import click  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .cli_common import (  # noqa: E402
+    FORMAT,
+    command_line,
+    config_of,
+    fail_if_failed,
+    print_json,
+    progress_options,
+    state,
+)
+from .cli_download import download, releases  # noqa: E402
+from .cli_export import export  # noqa: E402
+from .cli_read import describe, diff, lookup, query, rejects, runs, search, status  # noqa: E402
+from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError  # noqa: E402
+
+# What an interrupted command says before its `interrupted` line (the last line, for scripts).
+_AFTER_INTERRUPT = {
+    "build": "to resume, run the same command again: the files that finished are kept",
+    "download": "to resume, run the same command again: the files that finished are kept, and the one cut off "
+    "continues from its .part file",
+    "export": "the tables in Postgres are as they were, or all new: an export is swapped in whole or not at all; "
+    "run the same command again to export",
+}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,6 +88,7 @@ def cli(
     from .logs import setup_logging
 
     state["debug"] = debug
+    state["command"] = ctx.invoked_subcommand
     setup_logging(max(verbose, 2 if debug else 0), log_file)
     ctx.obj = {
         "data_dir": str(data_dir) if data_dir else None,
@@ -300,8 +324,32 @@ def _log_error(message: str, exc_info: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every error into one line and an exit code."""
-    state["argv"] = list(sys.argv[1:] if argv is None else argv)
+    # Held until _main's error handling is in place; a no-op when done at import. A library caller's own handler
+    # comes back at the end.
+    ours = interrupts.install(hold=True)
     try:
+        _main(argv)
+    finally:
+        if ours:
+            interrupts.uninstall()
+        else:  # the program's: installed at import, and the process ends now
+            interrupts.finish()
+
+
+def _interrupted() -> None:
+    interrupts.hold()  # the command is ending: another Ctrl-C would only cut this message
+    hint = _AFTER_INTERRUPT.get(state.get("command") or "")
+    if hint:
+        click.echo(hint, err=True)
+    click.echo("interrupted", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _main(argv: list[str] | None) -> None:
+    state["argv"] = list(sys.argv[1:] if argv is None else argv)
+    state["command"] = None
+    try:
+        interrupts.release()  # a Ctrl-C during start-up is raised now, and reported below
         cli.main(args=argv, prog_name="cnpj-duck", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
@@ -312,23 +360,26 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        if "build" in state["argv"]:  # the hint goes first so that the last line stays 'interrupted' for scripts
-            click.echo("to resume, run the same command again: the files that finished are kept", err=True)
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except CnpjDuckError as e:
-        if state["debug"]:
-            traceback.print_exc()
+        _interrupted()
+    except Exception as e:
+        if interrupts.is_interrupt(e):  # the error of the work a Ctrl-C stopped (a DuckDB query's, the driver's)
+            _interrupted()
+        _failed(e)
+    sys.exit(0)
+
+
+def _failed(e: Exception) -> None:
+    """One `error:` line and the error's exit code; an internal error (a bug) says so."""
+    if state["debug"]:
+        traceback.print_exc()
+    if isinstance(e, CnpjDuckError):
         click.echo(f"error: {e}", err=True)
         _log_error(str(e))
         sys.exit(e.exit_code)
-    except Exception as e:  # a bug, not bad input: still one line unless --debug
-        if state["debug"]:
-            traceback.print_exc()
-        click.echo(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
-        _log_error(f"internal error: {type(e).__name__}: {e}", exc_info=True)
-        sys.exit(EXIT_DATA)
-    sys.exit(0)
+    # a bug, not bad input: still one line unless --debug
+    click.echo(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+    _log_error(f"internal error: {type(e).__name__}: {e}", exc_info=True)
+    sys.exit(EXIT_DATA)
 
 
 if __name__ == "__main__":  # pragma: no cover

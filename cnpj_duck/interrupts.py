@@ -177,11 +177,14 @@ def install(hold: bool = False) -> bool:
         return False
     reader, writer = socket.socketpair()
     writer.setblocking(False)
-    _state.previous = signal.signal(signal.SIGINT, _on_sigint)
-    _state.previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     _state.sockets = (reader, writer)
     _state.installed = True
-    _state.held += hold
+    _state.held += hold  # before the handler: a Ctrl-C already pending (below) must find it
+    _state.previous = signal.signal(signal.SIGINT, _on_sigint)
+    _state.previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    # A launcher may have blocked SIGINT until now (the tests do, for the interpreter's own start-up, which no
+    # handler of ours can cover): one that came meanwhile is delivered now, to the handler above.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_watch, args=(reader,), name="cnpj-duck-interrupts", daemon=True).start()
     return True
 
@@ -193,6 +196,20 @@ def release() -> None:
         if not _state.held and _state.pending:
             _state.pending = False
             raise KeyboardInterrupt
+
+
+def hold() -> None:
+    """From now on a Ctrl-C is only recorded: the command is ending (its last message would be cut)."""
+    if threading.current_thread() is threading.main_thread():
+        _state.held += 1
+
+
+def finish() -> None:
+    """The program is ending: ignore Ctrl-C from now on (Python restores the default action for its shutdown,
+    which would kill the process with the command's work done and its output written)."""
+    if _state.installed and threading.current_thread() is threading.main_thread():
+        _state.held += 1
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def uninstall() -> None:
