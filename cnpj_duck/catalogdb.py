@@ -256,18 +256,19 @@ class Journal:
 
     def close(self) -> None:
         """Stop the background writer and write what is left (waiting up to `final_wait` for the catalog)."""
-        self._stop.set()
-        self._thread.join()
-        try:
+        with interrupts.deferred():  # a second Ctrl-C waits for the run's last rows (its `interrupted` among them)
+            self._stop.set()
+            self._thread.join()
             try:
-                self.flush(wait=2.0)
-            except CatalogLockedError:
-                if self.notify is not None:
-                    self.notify(
-                        f"{self.store.catalog_path}: waiting for the catalog to write this run's audit rows "
-                        "(another process holds it)"
-                    )
+                try:
+                    self.flush(wait=2.0)
+                except CatalogLockedError:
+                    if self.notify is not None:
+                        self.notify(
+                            f"{self.store.catalog_path}: waiting for the catalog to write this run's audit rows "
+                            "(another process holds it)"
+                        )
+                    self.flush()
+            except KeyboardInterrupt:  # without interrupts.install (a library caller): write them, then stop
                 self.flush()
-        except KeyboardInterrupt:  # a second Ctrl-C while the last rows are written: write them, then stop
-            self.flush()
-            raise
+                raise
