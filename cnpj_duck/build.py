@@ -366,7 +366,8 @@ class Builder:
                     )
                 return _FileOutcome(part, entry, nulled, False)
         except Exception as e:  # recorded as the file's failure by its scope; the other files go on
-            self.progress.message(str(e) or type(e).__name__, level="error")
+            if not interrupts.is_interrupt(e):  # after a Ctrl-C its scope says `interrupted`; no error line
+                self.progress.message(str(e) or type(e).__name__, level="error")
             return None
 
     def _publish(self, t: TableScope, staged: Path, table: str, release: str, manifest: dict[str, Any]) -> None:
