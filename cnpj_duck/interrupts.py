@@ -136,10 +136,15 @@ def deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        _state.held -= 1
-        if not _state.held and _state.pending:
-            _state.pending = False
-            raise KeyboardInterrupt
+        _unhold()
+
+
+def _unhold() -> None:
+    """End one hold; at the last, a Ctrl-C that came meanwhile is raised."""
+    _state.held -= 1
+    if not _state.held and _state.pending:
+        _state.pending = False
+        raise KeyboardInterrupt
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -192,10 +197,7 @@ def install(hold: bool = False) -> bool:
 def release() -> None:
     """End the start-up hold of `install(hold=True)`: a Ctrl-C that came meanwhile is raised now."""
     if _state.held and threading.current_thread() is threading.main_thread():
-        _state.held -= 1
-        if not _state.held and _state.pending:
-            _state.pending = False
-            raise KeyboardInterrupt
+        _unhold()
 
 
 def hold() -> None:
