@@ -9,8 +9,10 @@ from typing import Any
 
 from . import interrupts
 
-if __name__ == "__main__" or Path(sys.argv[0]).name == "cnpj-duck":  # run as the program, not imported
-    # Before the imports, which take a tenth of a second: a Ctrl-C meanwhile waits for main's error handling.
+# Run as the program (its script, python -m cnpj_duck, python -m cnpj_duck.cli), not imported: take over Ctrl-C
+# before the imports, which take a tenth of a second; one pressed meanwhile waits for main's error handling.
+_MAIN_SPEC = getattr(sys.modules.get("__main__"), "__spec__", None)
+if Path(sys.argv[0]).name == "cnpj-duck" or getattr(_MAIN_SPEC, "name", "").startswith("cnpj_duck"):
     interrupts.install(hold=True)
 
 import click  # noqa: E402
