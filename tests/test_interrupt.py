@@ -124,7 +124,9 @@ def check_stopped(stopped: Stopped, clean_out: str | None = None) -> bool:
         if clean_out is not None:
             assert stopped.out == clean_out, where
         return False
-    assert stopped.sent and stopped.code == 130, where
+    # 130, or ended by the SIGINT itself after its `interrupted` line (a shell shows 130 for both). The latter is
+    # seen now and then for diff under pytest, and not yet explained: the lines below still hold then.
+    assert stopped.sent and stopped.code in (130, -signal.SIGINT), where
     assert stopped.seconds < STOP_WITHIN, f"{where}\nstopped {stopped.seconds:.2f}s after the signal"
     lines = stopped.err.strip().splitlines()
     assert lines and lines[-1] == "interrupted" and lines.count("interrupted") == 1, where
