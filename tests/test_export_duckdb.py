@@ -17,7 +17,7 @@ from cnpj_duck.export_duckdb import INDEXES, write_duckdb
 from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.store import RELEASE_TABLES, Store
 
-from .conftest import catalog
+from .conftest import catalog, cli_run
 
 pytestmark = pytest.mark.slow  # the sample build and an export of it: seconds
 
@@ -189,3 +189,29 @@ def test_bad_release_and_target_are_usage_errors(exported, tmp_path):
         write_duckdb(Store(data), None, tmp_path / "nope" / "x.duckdb", config=_config(data))
     with pytest.raises(UsageError, match="is a folder"):
         write_duckdb(Store(data), None, tmp_path, config=_config(data))
+
+
+def test_the_command_writes_the_file_and_exits_with_the_documented_codes(exported, tmp_path, capsys):
+    _, _, data, _ = exported
+    code, out, err = cli_run(
+        capsys,
+        "--data-dir",
+        str(data),
+        "export",
+        "duckdb",
+        str(tmp_path / "c.duckdb"),
+        "--release",
+        "latest",
+        "--no-indexes",
+        "--quiet",
+    )
+    assert code == 0, err
+    assert "estabelecimentos_completos" in out and "(duckdb," in out
+    con = duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM socios").fetchone()[0] == len(_parquet(data, "socios"))
+    finally:
+        con.close()
+    code, _, err = cli_run(capsys, "--data-dir", str(data), "export", "duckdb", str(tmp_path))
+    assert code == 2 and "is a directory" in err  # click says it, in one error: line

@@ -20,7 +20,7 @@ from cnpj_duck.export_sqlite import sqlite_column, write_sqlite
 from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.store import RELEASE_TABLES, Store
 
-from .conftest import catalog
+from .conftest import catalog, cli_run
 
 pytestmark = pytest.mark.slow  # the sample build and an export of it: seconds
 
@@ -212,3 +212,21 @@ def test_a_failed_export_keeps_the_previous_file(exported, tmp_path):
         con.close()
     assert run["status"] == "failed"
     assert {t["table_name"]: t["status"] for t in run["tables"]}["empresas"] == "failed"
+
+
+def test_the_command_writes_the_file_and_exits_with_the_documented_codes(exported, tmp_path, capsys, monkeypatch):
+    _, _, data, _ = exported
+    code, out, err = cli_run(capsys, "--data-dir", str(data), "export", "sqlite", str(tmp_path / "c.db"), "--quiet")
+    assert code == 0, err
+    assert "estabelecimentos" in out and "(sqlite," in out
+    con = sqlite3.connect(tmp_path / "c.db")
+    try:
+        assert con.execute("SELECT count(*) FROM socios").fetchone()[0] == len(_parquet(data, "socios")[2])
+    finally:
+        con.close()
+    code, _, err = cli_run(capsys, "--data-dir", str(data), "export", "sqlite", str(tmp_path / "no" / "c.db"))
+    assert code == 2 and err.startswith("error: FILE") and "no such folder" in err
+    code, _, err = cli_run(
+        capsys, "--data-dir", str(data), "export", "sqlite", str(tmp_path / "d.db"), "--release", "2026-13"
+    )
+    assert code == 2 and "expected a month" in err
