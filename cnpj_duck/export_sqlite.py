@@ -21,12 +21,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 import duckdb
-import pyarrow as pa
 
 from .audit import RunScope
 from .catalog import sql_message
@@ -50,6 +50,7 @@ from .progress import NullProgress, Progress
 from .sqlproject import quote_ident
 from .store import Store, open_engine
 from .tables import INDEXED, NAME_COLUMNS
+from .threads import prefetch
 
 DEFAULT_BATCH_ROWS = 16_384
 PAGE_SIZE = 65_536  # fewer, larger b-tree pages: a faster bulk load and smaller index builds than the 4096 default
@@ -100,6 +101,15 @@ def sqlite_column(name: str, duck_type: str) -> tuple[str, str]:
     if duck_type.startswith("DECIMAL") or duck_type in ("DOUBLE", "FLOAT"):
         return "REAL", f"{q}::DOUBLE"
     return "TEXT", f"{q}::VARCHAR"  # DATE -> '2021-03-04', TIMESTAMP -> '2021-03-04 10:00:00', anything else
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One batch as the tuples SQLite binds."""
+
+    num_rows: int
+    nbytes: int
+    rows: list[tuple[Any, ...]]
 
 
 class _SqliteWriter:
@@ -160,7 +170,7 @@ class _SqliteWriter:
                     f.set(output_path=t.name)
                     rows = 0
                     for batch in audited(f, self.batches(engine, part, select, t.name), t.name, self.progress):
-                        db.executemany(insert, zip(*[column.to_pylist() for column in batch.columns], strict=True))
+                        db.executemany(insert, batch.rows)
                         rows += batch.num_rows
                     check_parts(t, part, rows)
             seconds = time.monotonic() - started
@@ -172,17 +182,23 @@ class _SqliteWriter:
             self.progress.finish(t.name, rows=t.rows)
         return TableWritten(t.name, t.rows, seconds, index_seconds, made)
 
-    def batches(
-        self, engine: duckdb.DuckDBPyConnection, part: Path, select: str, name: str
-    ) -> Iterator[pa.RecordBatch]:
-        """A part file's rows in SQLite's forms (ISO dates, JSON lists, ...), converted by DuckDB, in batches."""
+    def batches(self, engine: duckdb.DuckDBPyConnection, part: Path, select: str, name: str) -> Iterator[Rows]:
+        """A part file's rows in SQLite's forms (ISO dates, JSON lists, ...), converted by DuckDB, then to Python
+        tuples in a thread a few batches ahead: DuckDB's work, and SQLite's own between the bindings, run while
+        the main thread binds the previous batch."""
         try:
             relation = engine.read_parquet(str(part), hive_partitioning=False).project(select)
             reader = relation.to_arrow_reader(batch_size=self.batch_rows)
         except duckdb.Error as e:
             raise CnpjDuckError(f"{part}: cannot read it for the export of {name}: {sql_message(e)}") from None
+
+        def convert() -> Iterator[Rows]:
+            for batch in reader:
+                columns = [column.to_pylist() for column in batch.columns]
+                yield Rows(batch.num_rows, batch.nbytes, list(zip(*columns, strict=True)))
+
         try:
-            yield from reader
+            yield from prefetch(convert(), depth=3, name="cnpj-duck-export-read")
         finally:
             reader.close()
 

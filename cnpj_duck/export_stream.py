@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
 
 import adbc_driver_manager
 import pyarrow as pa
@@ -128,13 +129,26 @@ def ingest(
     return counts["rows"], counts["nul"]
 
 
+class Batch(Protocol):
+    """What the audit counts of a batch: an Arrow record batch, or rows converted from one."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+
+B = TypeVar("B", bound=Batch)
+
+
 def audited(
     f: FileScope,
-    batches: Iterable[pa.RecordBatch],
+    batches: Iterable[B],
     name: str,
     progress: Progress,
     stopped: str = "not loaded: the load of this file stopped",
-) -> Generator[pa.RecordBatch, None, None]:
+) -> Generator[B, None, None]:
     """The batches of one file (or view), each counted in an audit batch of at least AUDIT_ROWS rows (an audit
     row costs a commit of the catalog) and in the progress of `name` and 'export' once the consumer took it.
 
