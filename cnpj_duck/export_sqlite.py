@@ -54,6 +54,7 @@ from .threads import prefetch
 
 DEFAULT_BATCH_ROWS = 16_384
 PAGE_SIZE = 65_536  # fewer, larger b-tree pages: a faster bulk load and smaller index builds than the 4096 default
+READ_AHEAD = 3  # batches converted ahead in a thread (0: in the main thread)
 CACHE_KIB = 262_144  # SQLite's page cache during the load and index builds (256 MiB; the RSS bound is 1 GB)
 
 # The stdlib binds None by looking for an adapter of NoneType, and finds none only after two failed attribute
@@ -198,7 +199,7 @@ class _SqliteWriter:
                 yield Rows(batch.num_rows, batch.nbytes, list(zip(*columns, strict=True)))
 
         try:
-            yield from prefetch(convert(), depth=3, name="cnpj-duck-export-read")
+            yield from prefetch(convert(), depth=READ_AHEAD, name="cnpj-duck-export-read") if READ_AHEAD else convert()
         finally:
             reader.close()
 

@@ -27,7 +27,7 @@ from .audit import Audit, RunScope
 from .catalogdb import Journal, snapshot
 from .config import Config
 from .errors import CnpjDuckError, UsageError
-from .layout import is_valid_release
+from .export_sources import locate_sources
 from .progress import NullProgress, Progress
 from .sqlproject import table_docs
 from .store import Store, process_alive
@@ -63,6 +63,7 @@ class HandoverTable:
     doc: str
     columns: dict[str, str]  # column -> description
     sort_key: tuple[str, ...]  # the order the Parquet is written in (sql/<table>.sql's ORDER BY)
+    partial: bool = False  # built by a development run (--limit-rows, --max-files-per-table)
 
     @property
     def rows(self) -> int:
@@ -126,24 +127,21 @@ class HandoverSummary:
 Writer = Callable[[RunScope, Handover, Path], tuple[tuple[TableWritten, ...], tuple[str, ...]]]
 
 
-def plan_handover(store: Store, sql_dir: Path, release: str) -> Handover:
-    """The tables built for `release` (checked to be built), with their part files, manifest rows and dictionary."""
-    docs = table_docs(sql_dir)
+def plan_handover(config: Config, release: str | None) -> Handover:
+    """The release asked for (None or 'latest': config's, else the latest built) and its built tables, with their
+    part files and manifest rows (export_sources, as for Postgres) and their data dictionary."""
+    store = Store(config.data_dir)
+    found, sources = locate_sources(store, config, release, None)
+    docs = table_docs(config.sql_dir)
     tables = []
-    for name in store.tables_of(release):
-        manifest = store.manifest(name, release) or {}
-        files = store.part_files(name, release)
-        doc, columns = docs.get(name, ("", {}))
+    for source in sources:
+        if source.kind != "parquet":
+            continue  # the views: the DuckDB file makes its own over the tables; SQLite has none
+        doc, columns = docs.get(source.name, ("", {}))
         # Parquet of the release tables is ordered by the first key column (their sql/ files' ORDER BY).
-        key = KEYS.get(name, ())[:1]
-        tables.append(
-            HandoverTable(
-                name, tuple(files), {f.name: int(manifest["parts"][f.name]["rows"]) for f in files}, doc, columns, key
-            )
-        )
-    if not tables:
-        raise UsageError(f"release {release}: no built table under {store.parquet_dir}; run `cnpj-duck build`")
-    return Handover(release, tuple(tables), extraction_date(store, release))
+        key = KEYS.get(source.name, ())[:1]
+        tables.append(HandoverTable(source.name, source.files, source.part_rows, doc, columns, key, source.partial))
+    return Handover(found, tuple(tables), extraction_date(store, found))
 
 
 def extraction_date(store: Store, release: str) -> date | None:
@@ -231,16 +229,6 @@ def written_aside(path: Path) -> Iterator[Path]:
             side.unlink(missing_ok=True)
 
 
-def resolve(store: Store, config: Config, release: str | None) -> str:
-    """The release to hand over: asked for ('latest' or None: config's, else the latest built), checked built."""
-    if release is not None and release != "latest" and not is_valid_release(release):
-        raise UsageError(f"--release {release!r}: expected a month as YYYY-MM, or latest")
-    wanted = release if release and release != "latest" else None
-    if wanted is None and config.release != "latest":
-        wanted = config.release
-    return store.resolve_release(wanted)
-
-
 def run_handover(
     config: Config,
     path: Path,
@@ -253,11 +241,16 @@ def run_handover(
     """Write a hand-over file of a release to `path` in an audited run: `write` fills the aside file."""
     path = check_target(Path(path))
     store = Store(config.data_dir)
-    found = resolve(store, config, release)
     progress = progress or NullProgress()
     started = time.monotonic()
     with store.writer_lock(command or f"export {fmt}"):
-        handover = plan_handover(store, config.sql_dir, found)
+        handover = plan_handover(config, release)
+        found = handover.release
+        for t in handover.tables:
+            if t.partial:
+                progress.message(
+                    f"{t.name}: built by a partial (development) run; exporting what it holds", level="warning"
+                )
         for old in drop_leftovers(path):
             progress.message(f"removed {old}, left by an interrupted export", level="warning")
         journal = Journal(store, notify=lambda text: progress.message(text, level="warning"))

@@ -215,3 +215,33 @@ def test_the_command_writes_the_file_and_exits_with_the_documented_codes(exporte
         con.close()
     code, _, err = cli_run(capsys, "--data-dir", str(data), "export", "duckdb", str(tmp_path))
     assert code == 2 and "is a directory" in err  # click says it, in one error: line
+
+
+# The README's queries of a copied file (section "Export to one DuckDB file"); answered as from the Parquet.
+README_QUERIES = (
+    "SELECT release, extracted_on, run_id FROM cnpj_duck_metadata",
+    "SELECT e.cnpj, e.razao_social, s.nome_socio_razao_social AS socio, s.qualificacao_socio_descricao AS qualificacao "
+    "FROM estabelecimentos_completos e JOIN socios_completos s USING (cnpj_basico) "
+    "WHERE e.uf = 'PE' AND e.situacao_cadastral_descricao = 'ATIVA' ORDER BY e.cnpj, socio LIMIT 3",
+    "SELECT cnae, cnae_descricao, count(*) AS n FROM cnaes_secundarias GROUP BY ALL ORDER BY n DESC, cnae LIMIT 3",
+)
+
+
+def test_the_readme_queries_answer_from_the_copy_as_from_the_parquet(exported, monkeypatch):
+    from cnpj_duck.catalog import connect_reader
+
+    summary, _, data, copy = exported
+    config = _config(data)
+    reader = connect_reader(data, config.sql_dir)
+    try:
+        expected = [reader.execute(q).fetchall() for q in README_QUERIES[1:]]
+    finally:
+        reader.close()
+    con = _open_copy(copy, monkeypatch)
+    try:
+        assert con.execute(README_QUERIES[0]).fetchall()[0][0::2] == (RELEASE, summary.run_id)
+        for query, want in zip(README_QUERIES[1:], expected, strict=True):
+            got = con.execute(query).fetchall()
+            assert got == want and len(got) == 3, query
+    finally:
+        con.close()

@@ -230,3 +230,45 @@ def test_the_command_writes_the_file_and_exits_with_the_documented_codes(exporte
         capsys, "--data-dir", str(data), "export", "sqlite", str(tmp_path / "d.db"), "--release", "2026-13"
     )
     assert code == 2 and "expected a month" in err
+
+
+# The README's queries of a copied file (section "Export to one SQLite file"), with what DuckDB answers from the
+# Parquet for the same question.
+README_QUERIES = (
+    (
+        "SELECT e.cnpj, emp.razao_social, e.uf, m.descricao AS municipio, emp.capital_social "
+        "FROM estabelecimentos e JOIN empresas emp USING (cnpj_basico) "
+        "LEFT JOIN municipios m ON m.codigo = e.municipio "
+        "WHERE emp.razao_social LIKE 'SANTANA%' ORDER BY e.cnpj LIMIT 3",
+        "SELECT e.cnpj, emp.razao_social, e.uf, m.descricao AS municipio, emp.capital_social::DOUBLE "
+        "FROM estabelecimentos e JOIN empresas emp USING (cnpj_basico) "
+        "LEFT JOIN municipios m ON m.codigo = e.municipio "
+        "WHERE emp.razao_social LIKE 'SANTANA%' ORDER BY e.cnpj LIMIT 3",
+    ),
+    (
+        "SELECT c.value AS cnae, count(*) AS estabelecimentos "
+        "FROM estabelecimentos, json_each(cnae_fiscal_secundaria) c GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3",
+        "SELECT cnae, count(*) FROM (SELECT unnest(cnae_fiscal_secundaria) AS cnae FROM estabelecimentos) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3",
+    ),
+)
+
+
+def test_the_readme_queries_answer_from_the_copy_as_from_the_parquet(exported, monkeypatch):
+    from cnpj_duck.catalog import connect_reader
+
+    _, _, data, copy = exported
+    reader = connect_reader(data, _config(data).sql_dir)
+    try:
+        expected = [reader.execute(duck).fetchall() for _, duck in README_QUERIES]
+    finally:
+        reader.close()
+    con = _open_copy(copy, monkeypatch)
+    try:
+        for (query, _), want in zip(README_QUERIES, expected, strict=True):
+            got = con.execute(query).fetchall()
+            assert got == want and len(got) == 3, query
+        lower = con.execute(README_QUERIES[0][0].replace("'SANTANA%'", "'santana%'")).fetchall()
+        assert lower == expected[0]  # LIKE ignores case in SQLite, and still uses the NOCASE index
+    finally:
+        con.close()
