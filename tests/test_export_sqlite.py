@@ -216,8 +216,11 @@ def test_a_failed_export_keeps_the_previous_file(exported, tmp_path):
 
 def test_the_command_writes_the_file_and_exits_with_the_documented_codes(exported, tmp_path, capsys, monkeypatch):
     _, _, data, _ = exported
+    leftover = tmp_path / ".c.db.999999999.tmp"  # an aside file of a killed export (no such process)
+    leftover.write_bytes(b"half a file")
     code, out, err = cli_run(capsys, "--data-dir", str(data), "export", "sqlite", str(tmp_path / "c.db"), "--quiet")
     assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
     assert "estabelecimentos" in out and "(sqlite," in out
     con = sqlite3.connect(tmp_path / "c.db")
     try:
