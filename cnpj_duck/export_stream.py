@@ -3,8 +3,9 @@ streamed into a staging table by adbc_ingest (COPY BINARY), with an audit batch 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
 
 import adbc_driver_manager
 import pyarrow as pa
@@ -88,41 +89,19 @@ def ingest(
     counts = {"rows": 0, "nul": 0}
     failure: list[BaseException] = []
 
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch, removed in feed:
+            counts["rows"] += batch.num_rows
+            counts["nul"] += removed
+            yield batch
+
     def batches() -> Generator[pa.RecordBatch, None, None]:
-        # The open audit batch: its context manager and scope.
-        audit: tuple[AbstractContextManager[BatchScope], BatchScope] | None = None
-        try:
-            for batch, removed in feed:
-                if interrupts.requested():  # a COPY runs on to the end of its stream: it stops with the stream
-                    raise KeyboardInterrupt
-                if audit is None:
-                    manager = f.batch(counts["rows"] + 1)  # first_line/last_line: the rows of the file it covers
-                    audit = (manager, manager.__enter__())
-                audit[1].add(rows_read=batch.num_rows, rows_written=batch.num_rows, bytes_in=batch.nbytes)
-                counts["rows"] += batch.num_rows
-                counts["nul"] += removed
-                yield batch  # the driver asks for the next batch once this one is in the COPY stream
-                progress.advance(name, batch.num_rows, rows=batch.num_rows)
-                progress.advance("export", batch.num_rows, rows=batch.num_rows)
-                if audit[1].counts["rows_written"] >= AUDIT_ROWS:
-                    done, scope = audit
-                    scope.set(last_line=counts["rows"])
-                    audit = None  # before closing it, so that an error there does not close it twice
-                    done.__exit__(None, None, None)
-            if audit is not None:
-                done, scope = audit
-                scope.set(last_line=counts["rows"])
-                audit = None
-                done.__exit__(None, None, None)
+        try:  # the driver asks for the next batch once this one is in the COPY stream
+            yield from audited(f, counted(), name, progress, stopped="not loaded: the COPY of this file stopped")
         except GeneratorExit:  # the driver stopped reading: the file's error says why
-            if audit is not None:
-                audit[1].fail("not loaded: the COPY of this file stopped")
-                audit[0].__exit__(None, None, None)
             raise
         except BaseException as e:  # the driver would only see "Python error": keep the real one
             failure.append(e)
-            if audit is not None:
-                audit[0].__exit__(type(e), e, e.__traceback__)
             raise
 
     stream = batches()
@@ -151,3 +130,64 @@ def ingest(
         stream.close()
         feed.close()
     return counts["rows"], counts["nul"]
+
+
+class Batch(Protocol):
+    """What the audit counts of a batch: an Arrow record batch, or rows converted from one."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+
+B = TypeVar("B", bound=Batch)
+
+
+def audited(
+    f: FileScope,
+    batches: Iterable[B],
+    name: str,
+    progress: Progress,
+    stopped: str = "not loaded: the load of this file stopped",
+) -> Generator[B, None, None]:
+    """The batches of one file (or view), each counted in an audit batch of at least AUDIT_ROWS rows (an audit
+    row costs a commit of the catalog) and in the progress of `name` and 'export' once the consumer took it.
+
+    A batch's first_line/last_line are the rows of the file it covers. A consumer that stops early (closes the
+    generator) leaves the open audit batch failed with `stopped`; an error from `batches` fails it with that error.
+    """
+    audit: tuple[AbstractContextManager[BatchScope], BatchScope] | None = None
+    done_rows = 0
+    try:
+        for batch in batches:
+            if interrupts.requested():  # a COPY or load runs on to the end of its stream: it stops with the stream
+                raise KeyboardInterrupt
+            if audit is None:
+                manager = f.batch(done_rows + 1)
+                audit = (manager, manager.__enter__())
+            audit[1].add(rows_read=batch.num_rows, rows_written=batch.num_rows, bytes_in=batch.nbytes)
+            yield batch  # counted once the consumer asks for the next one
+            done_rows += batch.num_rows
+            progress.advance(name, batch.num_rows, rows=batch.num_rows)
+            progress.advance("export", batch.num_rows, rows=batch.num_rows)
+            if audit[1].counts["rows_written"] >= AUDIT_ROWS:
+                done, scope = audit
+                scope.set(last_line=done_rows)
+                audit = None  # before closing it, so that an error there does not close it twice
+                done.__exit__(None, None, None)
+        if audit is not None:
+            done, scope = audit
+            scope.set(last_line=done_rows)
+            audit = None
+            done.__exit__(None, None, None)
+    except GeneratorExit:
+        if audit is not None:
+            audit[1].fail(stopped)
+            audit[0].__exit__(None, None, None)
+        raise
+    except BaseException as e:
+        if audit is not None:
+            audit[0].__exit__(type(e), e, e.__traceback__)
+        raise

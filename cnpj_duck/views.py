@@ -345,6 +345,37 @@ def export_view(summary: Any, server: str) -> Table:
     return grid
 
 
+def handover_view(summary: Any) -> Table:
+    """A hand-over file's summary (export duckdb, export sqlite): per table, rows, speed, index time."""
+    grid = Table(
+        title=f"release {summary.release} -> {summary.path} ({summary.format}, {summary.bytes / 1e6:,.1f} MB; "
+        f"run {summary.run_id}, {summary.seconds:.1f}s)",
+        title_justify="left",
+        caption_justify="left",
+        caption="s: loading the rows; index s: indexes and comments; rows are counted against the Parquet's "
+        "manifests" + (f"; views: {', '.join(summary.views)}" if summary.views else ""),
+    )
+    for name, justify in (
+        ("table", "left"),
+        ("rows", "right"),
+        ("s", "right"),
+        ("rows/s", "right"),
+        ("index s", "right"),
+        ("indexes", "right"),
+    ):
+        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in summary.tables:
+        grid.add_row(
+            t.name,
+            f"{t.rows:,}",
+            f"{t.seconds:.1f}",
+            f"{t.rows_per_second:,.0f}",
+            f"{t.index_seconds:.1f}",
+            str(len(t.indexes)),
+        )
+    return grid
+
+
 def download_line(summary: Any) -> str:
     """One line for a download: status, run, files fetched and already here, MB and MB/s."""
     fetched = sum(f.status == "succeeded" for f in summary.files)
