@@ -386,17 +386,24 @@ def process_alive(pid: int | None) -> bool:
 
 
 def open_engine(
-    threads: int, memory_limit: str, temp_dir: Path, preserve_insertion_order: bool = True
+    threads: int,
+    memory_limit: str,
+    temp_dir: Path,
+    preserve_insertion_order: bool = True,
+    database: Path | None = None,
+    storage_version: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB bounded like the config says: threads, memory_limit, spilling to temp_dir."""
+    """A DuckDB bounded like the config says: threads, memory_limit, spilling to temp_dir; in memory, or the
+    `database` file (created in `storage_version` when given, e.g. 'v1.5.0' for DuckDB 1.x clients)."""
     import duckdb
 
     temp_dir.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(
-        config={
-            "threads": threads,
-            "memory_limit": memory_limit,
-            "temp_directory": str(temp_dir),
-            "preserve_insertion_order": preserve_insertion_order,
-        }
-    )
+    config: dict[str, Any] = {
+        "threads": threads,
+        "memory_limit": memory_limit,
+        "temp_directory": str(temp_dir),
+        "preserve_insertion_order": preserve_insertion_order,
+    }
+    if storage_version is not None:
+        config["storage_compatibility_version"] = storage_version
+    return duckdb.connect(str(database) if database is not None else ":memory:", config=config)
