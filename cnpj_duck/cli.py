@@ -14,6 +14,7 @@ from .cli_common import FORMAT, command_line, config_of, fail_if_failed, print_j
 from .cli_download import download, releases
 from .cli_export import export
 from .cli_read import describe, diff, lookup, query, rejects, runs, search, status
+from .cli_serve import serve
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 
 
@@ -65,6 +66,7 @@ def cli(
 # The commands that read what was built, those that talk to the server, and the export group.
 for _command in (status, runs, rejects, describe, query, diff, lookup, search, releases, download, export):
     cli.add_command(_command)
+cli.add_command(serve)
 
 
 @cli.command()
