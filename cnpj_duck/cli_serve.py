@@ -62,7 +62,14 @@ def serve(
             err=True,
         )
 
+    ibge_file = ibge or (Path(config.serve_ibge) if config.serve_ibge else None)
     settings = ServeSettings(
-        config, release=release, privacy=not no_privacy, ibge=load_ibge(ibge) if ibge else IbgeCodes()
+        config,
+        release=release,
+        privacy=config.serve_privacy and not no_privacy,
+        ibge=load_ibge(ibge_file) if ibge_file else IbgeCodes(),
+        timeout=config.serve_timeout,
+        pool=config.serve_pool,
+        poll=config.serve_poll,
     )
     run(settings, host, port, on_start=started)

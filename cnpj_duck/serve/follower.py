@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +75,19 @@ class Follower:
             )
         return Target(release, fingerprint(self.store, release))
 
-    def start(self) -> Database:
-        """Open the database of the target release, building it first if needed (before the server listens)."""
-        database = self._open(self.target())
+    def start(self, wait: float = 600.0) -> Database:
+        """Open the database of the target release, building it first if needed (before the server listens);
+        while a build or export holds the data dir, wait for it (up to `wait` seconds)."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                database = self._open(self.target())
+                break
+            except StoreLockedError as e:
+                if time.monotonic() >= deadline:
+                    raise
+                self.notify({"event": "waiting", "reason": str(e)})
+                time.sleep(2)
         with self._lock:
             self._current = database
         return database
