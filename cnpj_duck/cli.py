@@ -63,10 +63,9 @@ def cli(
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
 
 
-# The commands that read what was built, those that talk to the server, and the export group.
-for _command in (status, runs, rejects, describe, query, diff, lookup, search, releases, download, export):
+# The commands that read what was built, those that talk to the server, the export group and the HTTP server.
+for _command in (status, runs, rejects, describe, query, diff, lookup, search, releases, download, export, serve):
     cli.add_command(_command)
-cli.add_command(serve)
 
 
 @cli.command()

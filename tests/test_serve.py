@@ -355,7 +355,8 @@ def give_a_trade_name_a_cpf(data: Path) -> None:
     store.read_table(con, "empresas", RELEASE).create_view("empresas")
     for part in store.part_files("estabelecimentos", RELEASE):
         found = con.execute(
-            f"SELECT e.cnpj, c.razao_social FROM read_parquet('{part}', hive_partitioning = false) e JOIN empresas c USING (cnpj_basico) "
+            f"SELECT e.cnpj, c.razao_social FROM read_parquet('{part}', hive_partitioning = false) e "
+            "JOIN empresas c USING (cnpj_basico) "
             "WHERE c.natureza_juridica = '2135' AND regexp_matches(c.razao_social, ' [0-9]{11}$') ORDER BY 1 LIMIT 1"
         ).fetchall()
         if found:
@@ -728,7 +729,8 @@ def publish_changed_release(data: Path, source: str, target: str) -> None:
             column = {"estabelecimentos": "nome_fantasia", "empresas": "razao_social"}.get(table)
             select = f"SELECT * REPLACE ('{target} ' || coalesce({column}, '') AS {column})" if column else "SELECT *"
             con.execute(
-                f"COPY ({select} FROM read_parquet('{part}', hive_partitioning = false)) TO '{staged / part.name}' (FORMAT parquet)"
+                f"COPY ({select} FROM read_parquet('{part}', hive_partitioning = false)) "
+                f"TO '{staged / part.name}' (FORMAT parquet)"
             )
         store.publish(staged, table, target, manifest)
 
