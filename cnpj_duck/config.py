@@ -134,6 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve.timeout", float, 10.0, _seconds(0.01, 3600)),
     Setting("serve.pool", int, 4, _between(1, 64)),
     Setting("serve.poll", float, 5.0, _seconds(0.1, 3600)),
+    Setting("serve.memory_limit", str, "512MB", _memory),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -168,6 +169,7 @@ class Config:
     serve_timeout: float
     serve_pool: int
     serve_poll: float
+    serve_memory_limit: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def table_list(self) -> list[str] | None:

@@ -6,8 +6,10 @@
 Starts the server on a free 127.0.0.1 port (its first start writes <data-dir>/serve/<release>.duckdb: timed),
 measures the first page of a few uf + cnae searches on the quiet server, then sends a fixed number of requests
 from N concurrent clients (threads, one keep-alive connection each): lookups of random CNPJs of the build, a
-share of misses (valid CNPJs that are not in it) and a share of searches. Reports latency percentiles per kind,
-lookups per second, the server's CPU seconds and RSS, and any answer that was not the expected status.
+share of misses (valid CNPJs that are not in it) and a share of searches; twice: back to back (the most it
+answers; with N clients waiting, latency is N / throughput by Little's law), then paced at --rate requests/s
+(latency at that load, counted from each request's planned moment). Reports latency percentiles per kind,
+lookups per second, the server's CPU per request and RSS, and any answer that was not the expected status.
 Never a test: numbers depend on the machine (say which, and how loaded, when you quote them).
 """
 
@@ -134,6 +136,58 @@ class Client:
         raise AssertionError("unreachable")
 
 
+def load(port: int, pid: int, plan: list[tuple[str, str]], clients: int, rate: float) -> dict[str, Any]:
+    """Send the plan from `clients` threads: back to back (rate 0), or request n at start + n / rate (an open
+    load: latency counts from the planned moment, so a server that falls behind shows it)."""
+    expected = {"hit": 200, "miss": 404, "search": 200}
+    times: dict[str, list[float]] = {kind: [] for kind in expected}
+    wrong: list[tuple[str, int]] = []
+    cursor = iter(range(len(plan)))
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.1
+
+    def client() -> None:
+        c = Client(port)
+        while True:
+            with lock:
+                n = next(cursor, None)
+            if n is None:
+                return
+            kind, path = plan[n]
+            planned = start + n / rate if rate else time.perf_counter()
+            time.sleep(max(0.0, planned - time.perf_counter()))
+            status, _ = c.get(path)
+            ms = (time.perf_counter() - planned) * 1000
+            with lock:
+                times[kind].append(ms)
+                if status != expected[kind]:
+                    wrong.append((path, status))
+
+    before = proc_stats(pid)
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    after = proc_stats(pid)
+    if wrong:
+        print(f"unexpected answers (first 5): {wrong[:5]}", file=sys.stderr)
+    lookups = times["hit"] + times["miss"]
+    return {
+        "wall_s": round(wall, 2),
+        "lookups_per_s": round(len(lookups) / wall, 1),
+        "lookup_p50_ms": round(percentile(lookups, 0.5), 2),
+        "lookup_p99_ms": round(percentile(lookups, 0.99), 2),
+        "hit_p50_ms": round(percentile(times["hit"], 0.5), 2),
+        "miss_p50_ms": round(percentile(times["miss"], 0.5), 2),
+        "search_p50_ms": round(percentile(times["search"], 0.5), 2),
+        "search_p99_ms": round(percentile(times["search"], 0.99), 2),
+        "server_cpu_ms_per_request": round((after["cpu_s"] - before["cpu_s"]) * 1000 / len(plan), 2),
+        "unexpected_status": len(wrong),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="A data dir with a built release (or --source).")
@@ -143,6 +197,12 @@ def main() -> None:
     parser.add_argument("--miss", type=float, default=0.1, help="Share of lookups of absent CNPJs (default 0.1).")
     parser.add_argument("--search", type=float, default=0.02, help="Share of searches (default 0.02).")
     parser.add_argument("--limit", type=int, default=100, help="Page size of the searches (default 100).")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=300,
+        help="Requests/s of the paced phase after the back-to-back one (default 300; 0: no paced phase).",
+    )
     parser.add_argument("--pool", type=int, help="serve.pool for the server (default: its config).")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -195,70 +255,32 @@ def main() -> None:
                 plan.append(("miss", f"/{absent[n % len(absent)]}"))
             else:
                 plan.append(("hit", f"/{rng.choice(hits)}"))
-        expected = {"hit": 200, "miss": 404, "search": 200}
-        times: dict[str, list[float]] = {kind: [] for kind in expected}
-        wrong: list[tuple[str, int]] = []
-        cursor = iter(range(len(plan)))
-        lock = threading.Lock()
-
-        def client() -> None:
-            c = Client(port)
-            while True:
-                with lock:
-                    n = next(cursor, None)
-                if n is None:
-                    return
-                kind, path = plan[n]
-                t0 = time.perf_counter()
-                status, _ = c.get(path)
-                ms = (time.perf_counter() - t0) * 1000
-                with lock:
-                    times[kind].append(ms)
-                    if status != expected[kind]:
-                        wrong.append((path, status))
-
-        before = proc_stats(server.pid)
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(args.clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - t0
+        phases = {"as_fast_as_possible": load(port, server.pid, plan, args.clients, 0.0)}
+        if args.rate:
+            phases[f"paced_at_{args.rate:g}_per_s"] = load(port, server.pid, plan, args.clients, args.rate)
         after = proc_stats(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
 
-    lookups = times["hit"] + times["miss"]
     report: dict[str, Any] = {
         "release": release,
-        "requests": args.requests,
+        "requests_per_phase": args.requests,
         "clients": args.clients,
-        "wall_s": round(wall, 2),
         "ready_s": round(ready_s, 1),
-        "lookups_per_s": round(len(lookups) / wall, 1),
-        "requests_per_s": round(args.requests / wall, 1),
-        "lookup_p50_ms": round(percentile(lookups, 0.5), 2),
-        "lookup_p99_ms": round(percentile(lookups, 0.99), 2),
-        "hit_p50_ms": round(percentile(times["hit"], 0.5), 2),
-        "miss_p50_ms": round(percentile(times["miss"], 0.5), 2),
-        "search_p50_ms": round(percentile(times["search"], 0.5), 2),
-        "search_p99_ms": round(percentile(times["search"], 0.99), 2),
         "first_search_page_ms": {"median": round(statistics.median(first_pages), 1), "max": round(max(first_pages), 1)},
-        "server_cpu_s_during_load": round(after["cpu_s"] - before["cpu_s"], 2),
+        **phases,
         "server_rss_mb": {
             "at_start": round(quiet["rss_mb"]),
             "peak_at_start": round(quiet["peak_rss_mb"]),
             "after_load": round(after["rss_mb"]),
             "peak_while_serving": round(after["peak_rss_mb"]),
         },
-        "unexpected_status": len(wrong),
-        "load": os.getloadavg()[0],
+        "load_average": os.getloadavg()[0],
     }
+    wrong = sum(phase["unexpected_status"] for phase in phases.values())
     print(json.dumps(report, indent=1))
     if wrong:
-        print(f"unexpected answers (first 5): {wrong[:5]}", file=sys.stderr)
         sys.exit(1)
 
 

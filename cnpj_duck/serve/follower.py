@@ -154,7 +154,7 @@ class Follower:
             target.fingerprint,
             self.pool_size,
             self.config.threads,
-            self.config.memory_limit,
+            self.config.serve_memory_limit,
             LOOKUP_TABLES,
         )
 
