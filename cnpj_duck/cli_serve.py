@@ -37,9 +37,9 @@ def serve(
 ) -> None:
     """Answer CNPJ lookups and searches over HTTP, with the paths and JSON of the public lookup API.
 
-    Serves a read-only DuckDB database of the release (data/serve/<release>.duckdb, written by `export
-    duckdb` on first start); when a newer release is built, new requests switch to it without a restart.
-    One JSON log line per request on stderr. Docs at /docs.
+    Serves a read-only DuckDB database of the release (data/serve/<release>.<fingerprint>.duckdb, written
+    by `export duckdb` on first start); when a newer release is built, new requests switch to it without a
+    restart. One JSON log line per request on stderr. Docs at /docs.
 
     \b
     Examples:

@@ -1,12 +1,12 @@
 """Which release `serve` answers from, and its serving database: built on first start, rebuilt when the data changes.
 
 The serving database of a release is the `export duckdb` file (export_duckdb.write_duckdb: the release's tables
-sorted by key, with indexes on cnpj and cnpj_basico), kept as <data_dir>/serve/<release>.duckdb with a side file
-naming the manifests it was made from. The follower looks at the store every few seconds: when the latest
-release changes (or the partitions of the one served are rebuilt), it writes the new file in the background while
-the old one keeps answering, then switches in one assignment. A request takes the database it starts on
-(`acquire`) and finishes on it; the old database is closed, and its file removed, after the last such request.
-`--release` pins one month: it is served until the process stops (and rebuilt if its partitions are).
+sorted by key, with indexes on cnpj and cnpj_basico), kept as <data_dir>/serve/<release>.<fingerprint>.duckdb,
+the fingerprint a digest of the manifests it was made from. The follower looks at the store every few seconds:
+when the latest release changes (or the partitions of the one served are rebuilt), it writes the new file in the
+background while the old one keeps answering, then switches in one assignment. A request takes the database it
+starts on (`acquire`) and finishes on it; the old database is closed, and its file removed, after the last such
+request. `--release` pins one month: it is served until the process stops (and rebuilt if its partitions are).
 """
 
 from __future__ import annotations
@@ -127,8 +127,7 @@ class Follower:
         with self._lock:
             old, self._current = self._current, database
         if old is not None:
-            if old.release != database.release:
-                old.remove_on_close = True
+            old.remove_on_close = old.path != database.path
             old.retire()
         self.notify({"event": "release_switched", "release": database.release, "from": old.release if old else None})
         return True
@@ -141,12 +140,14 @@ class Follower:
 
     # -- the serving database of a release --------------------------------------------------------------------------
 
-    def path(self, release: str) -> Path:
-        return self.folder / f"{release}.duckdb"
+    def path(self, target: Target) -> Path:
+        """The file of a target: the fingerprint in its name, so that a rebuilt release is a new path (DuckDB
+        keeps one database instance per path in a process: reopening the same path would find the old one)."""
+        return self.folder / f"{target.release}.{target.fingerprint[:16]}.duckdb"
 
     def _open(self, target: Target) -> Database:
-        path = self.path(target.release)
-        if not self._current_file(path, target):
+        path = self.path(target)
+        if not path.is_file():  # written aside and renamed when complete: a file there is whole
             self._build(path, target)
         return Database(
             path,
@@ -158,31 +159,16 @@ class Follower:
             LOOKUP_TABLES,
         )
 
-    @staticmethod
-    def _side(path: Path) -> Path:
-        return path.with_name(path.name + ".json")
-
-    def _current_file(self, path: Path, target: Target) -> bool:
-        """Whether the file on disk was made from exactly the target's partitions."""
-        try:
-            side = json.loads(self._side(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        return path.is_file() and isinstance(side, dict) and side.get("fingerprint") == target.fingerprint
-
     def _build(self, path: Path, target: Target) -> None:
         from ..export_duckdb import write_duckdb
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self.notify({"event": "release_building", "release": target.release, "path": str(path)})
-        self._side(path).unlink(missing_ok=True)  # a file without its side file is rebuilt, never trusted
         write_duckdb(self.store, target.release, path, config=self.config, command="serve")
-        # The partitions may have been rebuilt while it was written: the side file names what was read.
-        after = fingerprint(self.store, target.release)
-        if after != target.fingerprint:
+        # The partitions may have been rebuilt while it was written: then the name would lie; try again later.
+        if fingerprint(self.store, target.release) != target.fingerprint:
+            path.unlink(missing_ok=True)
             raise StoreLockedError(f"release {target.release} changed while its serving database was written")
-        side = self._side(path)
-        side.with_suffix(".tmp").write_text(
-            json.dumps({"release": target.release, "fingerprint": after}), encoding="utf-8"
-        )
-        side.with_suffix(".tmp").replace(side)
+        for old in self.folder.glob(f"{target.release}.*.duckdb"):  # earlier builds of the same month
+            if old != path:
+                old.unlink(missing_ok=True)  # a process still serving it keeps its open file

@@ -105,7 +105,6 @@ class Database:
         self.con.close()
         if self.remove_on_close:
             self.path.unlink(missing_ok=True)
-            self.path.with_name(self.path.name + ".json").unlink(missing_ok=True)
 
 
 def _read_descriptions(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> Descriptions:
