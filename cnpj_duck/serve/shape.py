@@ -43,8 +43,9 @@ def text(value: str | None) -> str:
     return value if value is not None else ""
 
 
-def day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def day(value: date | str | None) -> str | None:
+    """A date as ISO text (the company rows arrive as JSON, their dates already ISO text)."""
+    return value if value is None or isinstance(value, str) else value.isoformat()
 
 
 def phone(ddd: str | None, number: str | None) -> str:
@@ -55,7 +56,7 @@ def phone(ddd: str | None, number: str | None) -> str:
     return f"{(ddd or '').strip()}{digits}"
 
 
-def money(value: Decimal | None) -> float | None:
+def money(value: Decimal | float | None) -> float | None:
     return float(value) if value is not None else None
 
 
