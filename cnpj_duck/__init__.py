@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:  # one version, pyproject's: what pip installed says it
+    __version__ = metadata.version("cnpj-duck")
+except metadata.PackageNotFoundError:  # the package imported from a folder it was never installed from
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
     from .build import build as build

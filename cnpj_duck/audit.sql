@@ -101,3 +101,7 @@ CREATE TABLE IF NOT EXISTS rejects (
 -- Added later (old catalogs get it here): the process that ran a run, so that a run left `running` is marked
 -- abandoned only when its process is gone, not while another command (a long download) is still at it.
 ALTER TABLE audit_runs ADD COLUMN IF NOT EXISTS pid INTEGER;
+
+-- Added later: for an export, the rows of the live table that a table replaced (NULL when there was none): the
+-- numbers of the guard that stops an export whose tables shrink past export.max_shrink.
+ALTER TABLE audit_tables ADD COLUMN IF NOT EXISTS rows_replaced BIGINT;

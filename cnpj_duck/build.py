@@ -80,12 +80,12 @@ def sha256_of(path: Path) -> str:
 
 def transform_fingerprint(transform: Transform, config: Config) -> str:
     """Changes when the SQL, the shared macros, the Parquet settings or cnpj-duck change: then outputs are rebuilt."""
-    macros = config.sql_dir / MACROS_FILE
+    macros = config.sql_dir.file(MACROS_FILE)
     text = "\0".join(
         [
             __version__,
             transform.sql,
-            macros.read_text(encoding="utf-8") if macros.is_file() else "",
+            macros.read_text(encoding="utf-8") if macros else "",
             config.parquet_compression,
             str(config.parquet_row_group_size),
         ]

@@ -19,6 +19,7 @@ import duckdb
 
 from .catalogdb import open_catalog, snapshot
 from .errors import SqlError, UsageError
+from .sqlfiles import SqlDir
 from .sqlproject import (
     MACROS_FILE,
     describe_sql,
@@ -26,6 +27,7 @@ from .sqlproject import (
     ordered_views,
     quote_ident,
     quote_literal,
+    source_files,
     table_docs,
     view_names,
 )
@@ -48,7 +50,7 @@ AUDIT_DOCS = {
 def create_views(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
-    sql_dir: Path,
+    sql_dir: SqlDir,
     release: str | None = None,
     temporary: bool = False,
     problems: list[str] | None = None,
@@ -141,7 +143,7 @@ def create_views(
 
 def connect_reader(
     data_dir: Path,
-    sql_dir: Path,
+    sql_dir: SqlDir,
     release: str | None = None,
     documented: bool = False,
     engine: duckdb.DuckDBPyConnection | None = None,
@@ -165,9 +167,11 @@ def connect_reader(
     return con
 
 
-def create_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path, temporary: bool = False, atomic: bool = False) -> None:
+def create_macros(
+    con: duckdb.DuckDBPyConnection, sql_dir: SqlDir, temporary: bool = False, atomic: bool = False
+) -> None:
     """Run sql/_macros.sql in `con`, as temporary macros when asked (a read-only catalog takes only those)."""
-    path = sql_dir / MACROS_FILE
+    path = sql_dir.file(MACROS_FILE)
     text = macros_sql(sql_dir, temporary)
     if text is None:
         return
@@ -190,7 +194,7 @@ class CatalogRefresh:
     mixed: str | None = None  # set when the table views show different releases (a month built in part)
 
 
-def refresh_catalog(data_dir: Path, sql_dir: Path) -> CatalogRefresh:
+def refresh_catalog(data_dir: Path, sql_dir: SqlDir) -> CatalogRefresh:
     """(Re)create the catalog file's views and comments over what is built now (paths relative to the data dir,
     so a DuckDB client opened there finds them); drop views of what is gone. Needs only the published partitions.
     """
@@ -243,13 +247,15 @@ class CatalogObject:
     kind: str  # table (an output table's latest release), history, view (sql/views), audit
     description: str | None
     columns: tuple[CatalogColumn, ...]
+    source: str | None = None  # the SQL it comes from: 'packaged', or the user's files (sql_dir)
 
 
 _KINDS = ("table", "history", "view", "audit")
 
 
-def describe_catalog(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> list[CatalogObject]:
-    """Every table and view of the catalog, with its description and its columns' types and descriptions."""
+def describe_catalog(con: duckdb.DuckDBPyConnection, sql_dir: SqlDir) -> list[CatalogObject]:
+    """Every table and view of the catalog, with its description, its columns' types and descriptions, and the
+    SQL file(s) it comes from."""
     own = set(view_names(sql_dir))
     found = con.execute(
         "SELECT view_name, comment, true FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
@@ -266,7 +272,10 @@ def describe_catalog(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> list[Cata
         kind = (
             "audit" if not is_view else "view" if name in own else "history" if name.endswith("_history") else "table"
         )
-        objects.append(CatalogObject(name, kind, doc or None, tuple(columns.get(name, ()))))
+        files = source_files(sql_dir, name) if kind != "audit" else []
+        # 'packaged', or the user's file(s) (a user's check makes qualidade come from both)
+        source = ", ".join(dict.fromkeys(sql_dir.origin(p) for p in files)) or None
+        objects.append(CatalogObject(name, kind, doc or None, tuple(columns.get(name, ())), source))
     return sorted(objects, key=lambda o: (_KINDS.index(o.kind), o.name))
 
 

@@ -27,6 +27,12 @@ from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
     help="Where raw zips, Parquet and the catalog live (default ./data; env CNPJ_DUCK_DATA_DIR).",
 )
 @click.option(
+    "--sql-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A folder of your own SQL files, added to or replacing the packaged ones by path (env CNPJ_DUCK_SQL_DIR).",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -44,6 +50,7 @@ from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError
 def cli(
     ctx: click.Context,
     data_dir: Path | None,
+    sql_dir: Path | None,
     config_path: Path | None,
     debug: bool,
     verbose: int,
@@ -60,7 +67,11 @@ def cli(
 
     state["debug"] = debug
     setup_logging(max(verbose, 2 if debug else 0), log_file)
-    ctx.obj = {"data_dir": str(data_dir) if data_dir else None, "config_path": config_path}
+    ctx.obj = {
+        "data_dir": str(data_dir) if data_dir else None,
+        "sql_dir": str(sql_dir) if sql_dir else None,
+        "config_path": config_path,
+    }
 
 
 # The commands that read what was built, those that talk to the server, the export group and the HTTP server.
@@ -237,6 +248,42 @@ def show_config(ctx: click.Context, fmt: str) -> None:
         return
     for key, value in values.items():
         click.echo(f"{key} = {value}    # {config.sources[key]}")
+
+
+@cli.group()
+def sql() -> None:
+    """The SQL files that make the tables: packaged with cnpj-duck, and your own over them (sql_dir).
+
+    A file in sql_dir is added to the packaged ones, or replaces the one at the same relative path
+    (<table>.sql, views/<name>.sql, checks/<check>.sql, _macros.sql); `describe` says which file each table
+    comes from.
+
+    \b
+    Example:
+      cnpj-duck sql init my-sql        # then edit my-sql/, and set sql_dir: my-sql in config.yaml
+    """
+
+
+@sql.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that are already in FOLDER.")
+def sql_init(folder: Path, force: bool) -> None:
+    """Copy the packaged SQL files into FOLDER to edit them; then point sql_dir at it.
+
+    \b
+    Examples:
+      cnpj-duck sql init my-sql
+      cnpj-duck --sql-dir my-sql build --sample
+    """
+    from .sqlfiles import init_sql
+
+    done = init_sql(folder, force)
+    replaced = f" ({len(done.replaced)} overwritten)" if done.replaced else ""
+    click.echo(
+        f"copied {len(done.written)} files into {folder}{replaced}; to use them, set sql_dir: {folder} in "
+        f"config.yaml or pass --sql-dir {folder}",
+        err=True,
+    )
 
 
 def _log_error(message: str, exc_info: bool = False) -> None:

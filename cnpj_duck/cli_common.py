@@ -27,7 +27,8 @@ def config_of(ctx: click.Context, **overrides: Any) -> Any:
             warned.add(text)
             click.echo(f"warning: {text}", err=True)
 
-    return load_config(obj["config_path"], overrides={"data_dir": obj["data_dir"], **overrides}, notify=notify)
+    flags = {"data_dir": obj["data_dir"], "sql_dir": obj.get("sql_dir")}
+    return load_config(obj["config_path"], overrides={**flags, **overrides}, notify=notify)
 
 
 FORMAT = click.option(

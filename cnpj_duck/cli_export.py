@@ -33,6 +33,12 @@ def export() -> None:
     default=None,
     help="Rows per Arrow batch sent to Postgres (default 16384); memory use grows with it.",
 )
+@click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Export even when a table arrives more than export.max_shrink (10%) smaller than the live one, or the "
+    "release lacks a live table (the guard's exit 4).",
+)
 @progress_options
 @click.pass_context
 def export_postgres(
@@ -42,6 +48,7 @@ def export_postgres(
     tables: str | None,
     release: str | None,
     batch_rows: int | None,
+    allow_shrink: bool,
     no_progress: bool,
     quiet: bool,
 ) -> None:
@@ -51,6 +58,10 @@ def export_postgres(
     indexes, statistics and comments, and counted against the Parquet; then all of them replace the live
     tables in one transaction. Readers keep seeing the previous tables until then; a failed or killed export
     leaves them as they were. Exit 3 when the server cannot be reached or refuses the login.
+
+    Before anything is loaded, each table's rows are compared with the live table it replaces: one more than
+    export.max_shrink (10%) smaller, or a live table the release lacks, stops the export with a line per table
+    and exit 4, nothing changed (a truncated release); --allow-shrink exports it anyway.
 
     \b
     Examples:
@@ -77,5 +88,6 @@ def export_postgres(
             progress=reporter,
             command=command_line(),
             batch_rows=batch_rows or DEFAULT_BATCH_ROWS,
+            allow_shrink=allow_shrink,
         )
     show(export_view(summary, describe_server(config.export_dsn)))

@@ -410,7 +410,15 @@ def search(
 
     _check_output(fmt, output)
     found = run_search(
-        config_of(ctx), name, words=words, uf=uf, municipio=municipio, cnae=cnae, limit=limit, release=release
+        config_of(ctx),
+        name,
+        words=words,
+        uf=uf,
+        municipio=municipio,
+        cnae=cnae,
+        limit=limit,
+        release=release,
+        notify=lambda text: click.echo(text, err=True),
     )
     if not found.rows:
         click.echo(f"no establishment matches in release {found.release}", err=True)

@@ -13,9 +13,9 @@ from .dsn import check_dsn
 from .errors import ConfigError
 from .layout import FAMILIES, is_valid_release
 from .logs import redact
+from .sqlfiles import SqlDir, user_sql_dir
 
 ENV_PREFIX = "CNPJ_DUCK_"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
@@ -71,6 +71,10 @@ def _schema(v: str) -> str | None:
     return None if re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", v) else "a lower-case Postgres identifier such as cnpj"
 
 
+def _fraction(v: float) -> str | None:
+    return None if 0 <= v <= 1 else "a fraction from 0 to 1, such as 0.10 for 10%"
+
+
 def _release(v: str) -> str | None:
     return None if v == "latest" or is_valid_release(v) else "'latest' or a month as YYYY-MM"
 
@@ -100,7 +104,7 @@ def _tables(v: str) -> str | None:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", str, "data"),
-    Setting("sql_dir", str, str(REPO_ROOT / "sql")),
+    Setting("sql_dir", str, ""),  # "": the packaged SQL alone; a folder: its files added to or replacing them
     Setting("release", str, "latest", _release),
     Setting("tables", str, "all", _tables),
     Setting("threads", int, 2, _between(1, 256)),
@@ -120,6 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("download.retries", int, 8, _between(0, 100)),
     Setting("download.backoff", float, 2.0, _seconds(0, 600)),
     Setting("export.schema", str, "cnpj", _schema),
+    # How much smaller than the live table a table may arrive before the export stops (a truncated release).
+    Setting("export.max_shrink", float, 0.10, _fraction),
     Setting(
         "export.dsn",
         str,
@@ -144,7 +150,7 @@ class Config:
     """The effective configuration of one command."""
 
     data_dir: Path
-    sql_dir: Path
+    sql_dir: SqlDir
     release: str
     tables: str
     threads: int
@@ -163,6 +169,7 @@ class Config:
     download_retries: int
     download_backoff: float
     export_schema: str
+    export_max_shrink: float
     export_dsn: str
     serve_privacy: bool
     serve_ibge: str
@@ -186,7 +193,7 @@ class Config:
             elif isinstance(value, str):
                 out[s.key] = redact(value)  # a URL may carry user:password@
             else:
-                out[s.key] = str(value) if isinstance(value, Path) else value
+                out[s.key] = str(value) if isinstance(value, (Path, SqlDir)) else value
         return out
 
 
@@ -334,8 +341,9 @@ def load_config(
         values[key] = _coerce(setting, value, "flag --" + key.rsplit(".", 1)[-1].replace("_", "-"))
         sources[key] = "flag"
 
+    sql_dir = user_sql_dir(values["sql_dir"], "flag --sql-dir" if sources["sql_dir"] == "flag" else sources["sql_dir"])
     if values["tables"] != "all":
-        unknown = [t for t in split_list(values["tables"]) if t not in FAMILIES and not _is_sql_table(values, t)]
+        unknown = [t for t in split_list(values["tables"]) if t not in FAMILIES and not sql_dir.file(f"{t}.sql")]
         if unknown:
             raise ConfigError(
                 f"tables = {values['tables']!r} ({sources['tables']}): unknown table {', '.join(unknown)}; "
@@ -345,9 +353,5 @@ def load_config(
     by_field = {s.field_name: s.key for s in SETTINGS}
     kwargs = {f.name: values[by_field[f.name]] for f in fields(Config) if f.name != "sources"}
     kwargs["data_dir"] = Path(kwargs["data_dir"])
-    kwargs["sql_dir"] = Path(kwargs["sql_dir"])
+    kwargs["sql_dir"] = sql_dir
     return Config(**kwargs, sources=sources)
-
-
-def _is_sql_table(values: Mapping[str, Any], name: str) -> bool:
-    return (Path(values["sql_dir"]) / f"{name}.sql").is_file()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 # Exit codes, documented in the README: 0 ok, 1 data or build failure, 2 usage or configuration,
-# 3 network or connection, 130 interrupted.
+# 3 network or connection, 4 an export held back by its guard, 130 interrupted.
 EXIT_OK = 0
 EXIT_DATA = 1
 EXIT_USAGE = 2
 EXIT_NETWORK = 3
+EXIT_GUARD = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -59,3 +60,10 @@ class NetworkError(CnpjDuckError):
     """A server that cannot be reached or refuses us."""
 
     exit_code = EXIT_NETWORK
+
+
+class ShrinkError(CnpjDuckError):
+    """An export that would replace live tables with much smaller ones, or leave one out: stopped, nothing
+    changed (a script tells it from a failure by its exit code)."""
+
+    exit_code = EXIT_GUARD

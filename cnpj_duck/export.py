@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -30,6 +30,7 @@ from .catalogdb import Journal, snapshot
 from .config import Config
 from .dsn import as_url, scrub, validate_dsn
 from .errors import CnpjDuckError, UsageError
+from .export_guard import Guard
 from .export_sources import Source, locate_sources
 from .export_staging import STAGING, create_indexes, drop_staging, prepare_schema, swap
 from .export_stream import ingest
@@ -61,6 +62,7 @@ class TableExport:
     null_keys: int  # rows with a NULL in a key column (all kept)
     indexes: tuple[str, ...]
     nul_bytes: int  # NUL characters removed from text (Postgres rejects them)
+    rows_replaced: int | None = None  # rows of the live table it replaced (None: there was none)
 
     @property
     def rows_per_second(self) -> float:
@@ -93,10 +95,11 @@ class Exporter:
     """One export: the Postgres connection, the DuckDB engine for checks and views, the audit and progress."""
 
     def __init__(
-        self, config: Config, dsn: str, schema: str, release: str, progress: Progress, batch_rows: int
+        self, config: Config, dsn: str, guard: Guard, release: str, progress: Progress, batch_rows: int
     ) -> None:
         self.config = config
-        self.schema = schema
+        self.guard = guard
+        self.schema = guard.schema
         self.release = release
         self.progress = progress
         self.batch_rows = batch_rows
@@ -123,6 +126,11 @@ class Exporter:
             for source in sources:  # a full scan per table: say so, or the first seconds look stuck (issue 12)
                 self.progress.message(f"checking {source.name} before the export: rows and primary key")
                 checks[source.name] = self.check(source)
+            # The manifests' counts for the Parquet (the load checks the files against them), a view's own count.
+            new_rows = {
+                s.name: sum(s.part_rows.values()) if s.kind == "parquet" else checks[s.name][0] for s in sources
+            }
+            replaced = self.guard.check(self.pg, run, new_rows, self.progress)  # before anything is loaded
             self.progress.start(
                 "export",
                 total=sum(c[0] for c in checks.values()),
@@ -135,7 +143,9 @@ class Exporter:
             with ExitStack() as scopes:  # each table's audit row stays open until the swap makes it live
                 for source in sources:
                     scope = scopes.enter_context(run.table(source.name, self.release))
+                    scope.set(rows_replaced=replaced.get(source.name))
                     staged.append(self.stage(scope, source, checks[source.name]))
+                    staged[-1].result = replace(staged[-1].result, rows_replaced=replaced.get(source.name))
                 swap_started = time.monotonic()
                 swap(self.pg, self.schema, [(s.source.name, s.renames) for s in staged])
                 self.staging.clear()
@@ -393,9 +403,9 @@ class Exporter:
 
     def comment(self, source: Source, staging: str) -> None:
         """Table comment with the release and run; column comments from the data dictionary in sql/."""
-        path = self.config.sql_dir / f"{source.name}.sql"
+        path = self.config.sql_dir.file(f"{source.name}.sql")
         sql = (
-            (path.read_text(encoding="utf-8") if path.is_file() else None)
+            (path.read_text(encoding="utf-8") if path else None)
             if source.kind == "parquet"
             else sqlproject.view_sql(self.config.sql_dir, source.name)
         )
@@ -432,9 +442,11 @@ def export_postgres(
     command: str = "export postgres",
     batch_rows: int = DEFAULT_BATCH_ROWS,
     quality: bool = False,
+    allow_shrink: bool = False,
 ) -> ExportSummary:
     """Export a built release's tables (and enriched views; qualidade with `quality`) into Postgres; every table
-    is swapped in, or none."""
+    is swapped in, or none. A table that would shrink past export.max_shrink, or go missing, stops it first
+    (ShrinkError) unless `allow_shrink`."""
     dsn = dsn or config.export_dsn
     if not dsn:
         raise UsageError("no Postgres DSN: pass --dsn postgresql://user:password@host:5432/db or set CNPJ_DUCK_PG_DSN")
@@ -452,7 +464,9 @@ def export_postgres(
     store = Store(config.data_dir)
     rel, sources = locate_sources(store, config, release, tables, quality)
     command = scrub(command.replace(dsn, "***"), dsn)  # the audit never holds the DSN
-    exporter = Exporter(config, dsn, schema, rel, progress or NullProgress(), batch_rows)
+    optional = frozenset({sqlproject.QUALITY_VIEW})  # exported only when asked for: never "missing"
+    guard = Guard(schema, rel, config.export_max_shrink, allow_shrink, tables is None, optional)
+    exporter = Exporter(config, dsn, guard, rel, progress or NullProgress(), batch_rows)
     with store.writer_lock(command):
         journal = Journal(store, notify=lambda text: exporter.progress.message(text, level="warning"))
         try:

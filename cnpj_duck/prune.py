@@ -61,6 +61,11 @@ def prune(config: Config, keep: int, dry_run: bool = False) -> PruneResult:
                     store.manifest_path(table, month).unlink(missing_ok=True)  # not built from here on
                     shutil.rmtree(folder)
                     store.drop_kept(table, month)
+            index = store.index_dir(month)
+            if index.is_dir():
+                freed += sum(p.stat().st_size for p in index.iterdir() if p.is_file())
+                if not dry_run:
+                    shutil.rmtree(index)
         warnings: list[str] = []
         if removed and not dry_run:
             from .catalog import refresh_catalog

@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 from .catalog import connect_reader, sql_message
 from .config import Config
 from .errors import CnpjDuckError, SqlError, UsageError
+from .sqlfiles import SqlDir
 from .sqlproject import quote_ident, select_over
 from .store import Store, open_engine
 from .transform import write_parquet
@@ -71,7 +72,7 @@ class QueryResult:
 
 
 def connect(
-    data_dir: Path, sql_dir: Path, release: str | None = None, engine: duckdb.DuckDBPyConnection | None = None
+    data_dir: Path, sql_dir: SqlDir, release: str | None = None, engine: duckdb.DuckDBPyConnection | None = None
 ) -> duckdb.DuckDBPyConnection:
     """The catalog as readers see it (catalog.connect_reader): views over `release`, or the latest built one.
 

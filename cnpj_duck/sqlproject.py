@@ -1,5 +1,8 @@
 """The SQL project in sql/, read in one place: transforms, views, data checks and macros.
 
+Which files make it (the packaged ones, and a user's sql_dir over them) is sqlfiles.SqlDir's answer; here they
+are read.
+
 - `sql/<table>.sql`: one SELECT per output table (a transform), named after its table.
 - `sql/views/<name>.sql`: one SELECT over the output tables, created in the catalog as the view `<name>`.
 - `sql/checks/<check>.sql`: one SELECT of the rows a data check finds wrong (the shape is in sql/checks/README.md);
@@ -21,6 +24,7 @@ import duckdb
 
 from .errors import ConfigError, SqlError
 from .layout import FAMILIES, Family
+from .sqlfiles import SqlDir
 
 MACROS_FILE = "_macros.sql"
 VIEWS_DIR = "views"
@@ -97,20 +101,15 @@ def describe_sql(sql: str) -> tuple[str, dict[str, str]]:
     return table_doc, columns
 
 
-def _sql_files(folder: Path) -> list[Path]:
-    """The .sql files of a folder that are project files (a name starting with "_" is a helper, not one)."""
-    return sorted(p for p in folder.glob("*.sql") if not p.name.startswith("_")) if folder.is_dir() else []
-
-
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip().rstrip(";").strip()
 
 
-def load_transforms(sql_dir: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Transform]:
+def load_transforms(sql_dir: SqlDir, con: duckdb.DuckDBPyConnection) -> dict[str, Transform]:
     """Read every sql/<table>.sql and work out what each one reads (`con` has the macros)."""
-    if not sql_dir.is_dir():
-        raise ConfigError(f"sql_dir = {str(sql_dir)!r}: no such folder of SQL transforms; set sql_dir in config.yaml")
-    paths = _sql_files(sql_dir)
+    paths = sql_dir.files()
+    if not paths:
+        raise ConfigError(f"sql_dir = {str(sql_dir)!r}: no SQL transforms (<table>.sql) there; check sql_dir")
     names = {p.stem for p in paths}
     transforms: dict[str, Transform] = {}
     for path in paths:
@@ -189,40 +188,54 @@ def order_transforms(transforms: dict[str, Transform]) -> list[Transform]:
     return ordered
 
 
-def table_docs(sql_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
+def table_docs(sql_dir: SqlDir) -> dict[str, tuple[str, dict[str, str]]]:
     """The data dictionary of every sql/<table>.sql: (table description, {column: description})."""
-    return {p.stem: describe_sql(p.read_text(encoding="utf-8")) for p in _sql_files(sql_dir)}
+    return {p.stem: describe_sql(p.read_text(encoding="utf-8")) for p in sql_dir.files()}
 
 
-def macros_sql(sql_dir: Path, temporary: bool = False) -> str | None:
+def macros_sql(sql_dir: SqlDir, temporary: bool = False) -> str | None:
     """sql/_macros.sql as statements that (re)define each macro, temporary ones when asked; None without the file."""
-    path = sql_dir / MACROS_FILE
-    if not path.is_file():
+    path = sql_dir.file(MACROS_FILE)
+    if path is None:
         return None
     scope = "TEMPORARY " if temporary else ""
     return _MACRO_RE.sub(lambda m: f"CREATE OR REPLACE {scope}{m.group(1).upper()}", path.read_text(encoding="utf-8"))
 
 
-def view_names(sql_dir: Path) -> list[str]:
+def view_names(sql_dir: SqlDir) -> list[str]:
     """The names of the project's views: the files of sql/views/, and qualidade when sql/checks/ has checks."""
-    names = {p.stem for p in _sql_files(sql_dir / VIEWS_DIR)}
-    if _sql_files(sql_dir / CHECKS_DIR):
+    names = {p.stem for p in sql_dir.files(VIEWS_DIR)}
+    if sql_dir.files(CHECKS_DIR):
         names.add(QUALITY_VIEW)
     return sorted(names)
 
 
-def view_sql(sql_dir: Path, name: str) -> str | None:
+def view_sql(sql_dir: SqlDir, name: str) -> str | None:
     """The SQL (with its data dictionary comments) of one of the project's views; None when there is no such view."""
-    path = sql_dir / VIEWS_DIR / f"{name}.sql"
-    if path.is_file():
+    path = sql_dir.file(f"{VIEWS_DIR}/{name}.sql")
+    if path is not None:
         return _read(path)
     if name == QUALITY_VIEW:
         return quality_sql(sql_dir)
     return None
 
 
+def source_files(sql_dir: SqlDir, name: str) -> list[Path]:
+    """The files an output table or view of the project comes from: its transform (a `_history` view's too), its
+    file in sql/views/, or for qualidade its frame and every check; empty for anything else (the audit tables)."""
+    base = name.removesuffix("_history")
+    for relative in (f"{base}.sql", f"{VIEWS_DIR}/{name}.sql"):
+        path = sql_dir.file(relative)
+        if path is not None:
+            return [path]
+    if name == QUALITY_VIEW:
+        frame = sql_dir.file(f"{CHECKS_DIR}/{QUALITY_FRAME}")
+        return [*([frame] if frame is not None else []), *sql_dir.files(CHECKS_DIR)]
+    return []
+
+
 def ordered_views(
-    con: duckdb.DuckDBPyConnection, sql_dir: Path, problems: list[str] | None
+    con: duckdb.DuckDBPyConnection, sql_dir: SqlDir, problems: list[str] | None
 ) -> list[tuple[Transform, set[str]]]:
     """The views (sql/views/ and qualidade), each after the views it reads, with every table it reads.
 
@@ -230,7 +243,7 @@ def ordered_views(
     is given.
     """
     sources: list[tuple[str, Path, str]] = []
-    for path in _sql_files(sql_dir / VIEWS_DIR):
+    for path in sql_dir.files(VIEWS_DIR):
         if not _NAME_RE.match(path.stem):
             _problem(problems, f"{path}: a view name must be lower-case letters, digits and _; rename the file")
             continue
@@ -242,7 +255,8 @@ def ordered_views(
             _problem(problems, str(e))
             quality = None
         if quality is not None:
-            sources.append((QUALITY_VIEW, sql_dir / CHECKS_DIR, quality))
+            frame = sql_dir.file(f"{CHECKS_DIR}/{QUALITY_FRAME}")
+            sources.append((QUALITY_VIEW, frame or Path(CHECKS_DIR), quality))
     names = {name for name, _, _ in sources}
     views: dict[str, Transform] = {}
     reads: dict[str, set[str]] = {}
@@ -256,7 +270,7 @@ def ordered_views(
     try:
         return [(view, reads[view.name]) for view in order_transforms(views)]
     except SqlError as e:
-        _problem(problems, f"{sql_dir / VIEWS_DIR}: {e}")
+        _problem(problems, f"{VIEWS_DIR}/ of {sql_dir}: {e}")
         return []
 
 
@@ -272,10 +286,10 @@ CHECK_COLUMNS = {
 QUALITY_FRAME = "_qualidade.sql"  # in sql/checks: the qualidade view's SELECT over `found`, the checks' rows
 
 
-def quality_sql(sql_dir: Path) -> str | None:
+def quality_sql(sql_dir: SqlDir) -> str | None:
     """The SQL of the qualidade view: every check of sql/checks/, summed per table, column and check; None when
     there is no check."""
-    paths = _sql_files(sql_dir / CHECKS_DIR)
+    paths = sql_dir.files(CHECKS_DIR)
     if not paths:
         return None
     parts = []
@@ -288,9 +302,12 @@ def quality_sql(sql_dir: Path) -> str | None:
         # Naming the columns makes a check that lacks one fail with the column's name.
         columns = ", ".join(f"c.{quote_ident(c)}::{kind} AS {c}" for c, kind in CHECK_COLUMNS.items())
         parts.append(f"SELECT {quote_literal(path.stem)} AS check_name, {columns} FROM (\n{sql}\n) c")
-    frame_path = sql_dir / CHECKS_DIR / QUALITY_FRAME
-    if not frame_path.is_file():
-        raise SqlError(f"{frame_path}: missing; it is the qualidade view's SELECT over `found` (the checks' rows)")
+    frame_path = sql_dir.file(f"{CHECKS_DIR}/{QUALITY_FRAME}")
+    if frame_path is None:
+        raise SqlError(
+            f"{CHECKS_DIR}/{QUALITY_FRAME} of {sql_dir}: missing; it is the qualidade view's SELECT over "
+            "`found` (the checks' rows)"
+        )
     frame = _read(frame_path)
     lines = frame.splitlines()
     head = next((i for i, line in enumerate(lines) if not line.strip().startswith("--")), len(lines))

@@ -6,6 +6,7 @@
                                            Parquet reader, polars included, reads a table's folder)
       manifests/<table>/release=YYYY-MM.json  what the partition was built from: per part, its zip, sha256, rows
       raw/YYYY-MM/                         downloaded release zips
+      index/release=YYYY-MM/               indexes derived from a built release (search's names), made on demand
       .lock                                held by the running build or export (its pid inside)
       .download.lock                       held by the running download
       .staging/<pid>-<run>/                a writer's partitions before they are published
@@ -77,6 +78,10 @@ class Store:
         return self.root / "manifests" / table / f"release={release}.json"
 
     # -- what is built ------------------------------------------------------------------------------------------
+
+    def index_dir(self, release: str) -> Path:
+        """Where the indexes derived from a built release live (search's names); rebuilt from the Parquet at will."""
+        return self.root / "index" / f"release={release}"
 
     def manifest(self, table: str, release: str) -> dict[str, Any] | None:
         """What a published partition was built from; None when it is not built (no manifest, or a part missing)."""

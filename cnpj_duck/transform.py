@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import SqlError
+from .sqlfiles import SqlDir
 from .sqlproject import MACROS_FILE, Transform, macros_sql, quote_ident
 from .store import open_engine
 
@@ -26,7 +27,7 @@ _BLANK = pa.array(["", "0", "00000000"])
 _EMPTY = pa.array([""])
 
 
-def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: Path) -> duckdb.DuckDBPyConnection:
+def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: SqlDir) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for transforms (store.open_engine: bounded, spilling to temp_dir), with the macros."""
     # Row order comes from each transform's ORDER BY, so DuckDB need not keep input order (faster).
     con = open_engine(threads, memory_limit, temp_dir, preserve_insertion_order=False)
@@ -36,7 +37,7 @@ def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: Pat
             con.execute(macros)
         except duckdb.Error as e:
             con.close()
-            raise SqlError(f"{sql_dir / MACROS_FILE}: {_first_line(e)}") from None
+            raise SqlError(f"{sql_dir.file(MACROS_FILE)}: {_first_line(e)}") from None
     return con
 
 

@@ -303,12 +303,14 @@ def export_view(summary: Any, server: str) -> Table:
         f"(run {summary.run_id}, {summary.seconds:.1f}s; swapped in {summary.swap_seconds:.2f}s)",
         title_justify="left",
         caption_justify="left",
-        caption="s: loading the rows; index s: primary key, indexes, ANALYZE, comments; indexes: besides "
-        "the primary key's; every row is kept, repeated keys included",
+        caption="replaced: rows of the live table it replaced, and the change; s: loading the rows; index s: "
+        "primary key, indexes, ANALYZE, comments; indexes: besides the primary key's; every row is kept, repeated "
+        "keys included",
     )
     for name, justify in (
         ("table", "left"),
         ("rows", "right"),
+        ("replaced", "right"),
         ("s", "right"),
         ("rows/s", "right"),
         ("index s", "right"),
@@ -328,9 +330,12 @@ def export_view(summary: Any, server: str) -> Table:
         else:
             key = "[dim]none[/dim]"
         name = t.name + (" [dim](view)[/dim]" if t.source == "view" else "")
+        was = t.rows_replaced
+        change = f" ({(t.rows - was) / was:+.1%})" if was else ""
         grid.add_row(
             name,
             f"{t.rows:,}",
+            "[dim]new[/dim]" if was is None else f"{was:,}{change}",
             f"{t.seconds:.1f}",
             f"{t.rows_per_second:,.0f}",
             f"{t.index_seconds:.1f}",
@@ -417,19 +422,27 @@ def catalog_view(objects: list[Any], path: Path) -> Table:
         title=f"{len(objects)} tables and views in {path}",
         title_justify="left",
         caption="kind: table = an output table's latest release, history = "
-        "every release with a release column, view = sql/views/, audit = the build's audit trail",
+        "every release with a release column, view = sql/views/, audit = the build's audit trail; "
+        "from: packaged = the SQL that comes with cnpj-duck, else your file (sql_dir)",
         caption_justify="left",
     )
-    for name, justify in (("name", "left"), ("kind", "left"), ("columns", "right"), ("description", "left")):
+    for name, justify in (
+        ("name", "left"),
+        ("kind", "left"),
+        ("columns", "right"),
+        ("from", "left"),
+        ("description", "left"),
+    ):
         grid.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for o in objects:
-        grid.add_row(o.name, o.kind, str(len(o.columns)), o.description or "")
+        grid.add_row(o.name, o.kind, str(len(o.columns)), o.source or "", o.description or "")
     return grid
 
 
 def columns_view(o: Any) -> Table:
     """One table's or view's columns, types and meaning."""
-    grid = Table(title=f"{o.name} ({o.kind}): {o.description or 'no description'}", title_justify="left")
+    origin = f", from {o.source}" if o.source else ""
+    grid = Table(title=f"{o.name} ({o.kind}{origin}): {o.description or 'no description'}", title_justify="left")
     for name in ("column", "type", "description"):
         grid.add_column(name, overflow="fold")
     for c in o.columns:

@@ -16,6 +16,7 @@ from cnpj_duck.build import BuildSummary, build
 from cnpj_duck.config import Config, load_config
 from cnpj_duck.sample import SampleManifest, generate_release
 
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout the tests run from
 # Copies of the shared real samples, kept in the repo so that a bare clone runs its own tests.
 REAL_SAMPLES = Path(__file__).resolve().parent / "data" / "real-samples"
 

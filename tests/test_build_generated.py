@@ -213,8 +213,9 @@ def test_every_output_column_has_a_description_in_its_sql_file(built):
     _, data_dir, _ = built
     import pyarrow.parquet as pq
 
-    from cnpj_duck.config import REPO_ROOT
     from cnpj_duck.sqlproject import describe_sql
+
+    from .conftest import REPO_ROOT
 
     for family in FAMILIES:
         sql = (REPO_ROOT / "sql" / f"{family}.sql").read_text(encoding="utf-8")

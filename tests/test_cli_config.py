@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from cnpj_duck.build import build
 from cnpj_duck.cli import cli, main
-from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.config import load_config
 from cnpj_duck.errors import ConfigError, SqlError
 
-from .conftest import REAL_SAMPLES, catalog, rows
+from .conftest import REAL_SAMPLES, REPO_ROOT, catalog, rows
 
 
 @pytest.mark.slow

@@ -15,11 +15,12 @@ import pytest
 from cnpj_duck.build import BuildSummary, build
 from cnpj_duck.catalog import refresh_catalog
 from cnpj_duck.cnpj import check_digits
-from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.config import load_config
 from cnpj_duck.diff import diff
 from cnpj_duck.errors import CnpjDuckError, SqlError, UsageError
 from cnpj_duck.query import connect
 from cnpj_duck.sample import SampleManifest
+from cnpj_duck.sqlfiles import SqlDir
 
 from .conftest import catalog, cli_run
 
@@ -336,7 +337,7 @@ def test_diff_cli_formats(
 def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits], BuildSummary]) -> None:
     """The catalog's qualidade view checks the latest release (2026-11 here); query --release the other one."""
     data_dir, edits, summary = two_releases
-    refresh_catalog(data_dir, REPO_ROOT / "sql")
+    refresh_catalog(data_dir, SqlDir())
     with catalog(data_dir) as con:
         rel = con.sql("SELECT * FROM qualidade")
         got = {(r[1], r[2], r[3]): dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()}
@@ -391,7 +392,7 @@ def test_qualidade_view_in_the_catalog(two_releases: tuple[Path, dict[str, Edits
     assert ("estabelecimentos", "data_inicio_atividade") in nulled and ("empresas", "capital_social") in nulled
 
     # query --release 2026-10: the views of that release, and the checks with them.
-    con = connect(data_dir, REPO_ROOT / "sql", release="2026-10")
+    con = connect(data_dir, SqlDir(), release="2026-10")
     try:
         old = {(r[1], r[2], r[3]): r for r in con.execute("SELECT * FROM qualidade").fetchall()}
     finally:

@@ -23,14 +23,15 @@ import pytest
 from cnpj_duck import export_staging, postgres
 from cnpj_duck.audit import load_run
 from cnpj_duck.cli import main
-from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.config import load_config
 from cnpj_duck.dsn import describe_server, scrub, with_connection_defaults
-from cnpj_duck.errors import CnpjDuckError, NetworkError, UsageError
+from cnpj_duck.errors import CnpjDuckError, NetworkError, ShrinkError, UsageError
 from cnpj_duck.export import STAGING, export_postgres
+from cnpj_duck.export_guard import Comparison, LiveTable
 from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.store import Store
 
-from .conftest import catalog, copy_table
+from .conftest import REPO_ROOT, catalog, copy_table
 from .pg import free_port
 
 pytestmark = pytest.mark.slow  # a real PostgreSQL cluster (initdb, pg_ctl) for the module: seconds to start
@@ -777,3 +778,101 @@ def test_the_server_named_is_the_one_libpq_reaches_with_pg_variables(monkeypatch
     assert describe_server("postgresql://") == "127.0.0.1:45429/cnpj"
     assert describe_server("postgresql://u:pw@db.example:6000/other") == "db.example:6000/other"
     assert describe_server("postgresql:///x?host=/var/run/postgresql") == "/var/run/postgresql:45429/x"
+
+
+# -- the guard before the swap (issue 14): a truncated release does not replace a complete one -------------------
+
+
+def _truncate(data: Path, table: str, keep: float) -> int:
+    """Rewrite a built table with its first `keep` share of rows, as a month published with files missing."""
+    full = pq.read_table([str(p) for p in Store(data).part_files(table, RELEASE)])
+    _write_table(data, table, full.slice(0, int(full.num_rows * keep)))
+    return int(full.num_rows * keep)
+
+
+def test_a_release_with_a_table_30_percent_smaller_stops_and_the_old_tables_stay(
+    sample_build, pg, tmp_path, capsys, monkeypatch
+):
+    _, built, _ = sample_build
+    data = tmp_path / "data"
+    for table in ("socios", "cnaes"):
+        copy_table(built, data, table)
+    live, cnaes = _manifest_rows(data, "socios"), _manifest_rows(data, "cnaes")
+    first = export_postgres(_config(data), pg.dsn(), schema="guard")
+    kept = _truncate(data, "socios", 0.7)
+    args = ["--data-dir", str(data), "export", "postgres", "--dsn", pg.dsn(), "--schema", "guard", "--no-progress"]
+    code, out, err = _cli(args, {}, capsys, monkeypatch)
+    assert code == 4 and out == ""
+    lines = [  # views not built; the pre-export check's progress lines
+        line for line in err.strip().splitlines() if not line.startswith(("warning: view ", "info: checking "))
+    ]
+    assert lines[0].startswith("error: export stopped: 1 table(s) of release 2026-10 would shrink by more than ")
+    assert "export.max_shrink (10%)" in lines[0] and "--allow-shrink" in lines[0]
+    assert lines[1:] == [
+        f"  socios: {kept:,} rows in release 2026-10, {live:,} rows live in guard.socios (release 2026-10), -30.0%"
+    ]
+    # the old tables, whole and untouched; nothing left behind
+    assert int(pg.psql("SELECT count(*) FROM guard.socios")) == live
+    assert int(pg.psql("SELECT count(*) FROM guard.cnaes")) == cnaes
+    assert f"run {first.run_id}," in pg.psql("SELECT obj_description('guard.socios'::regclass)")
+    assert _staging_tables(pg, "guard") == []
+    # the numbers are in the audit: the run failed, socios failed with its line, cnaes was not exported
+    con = catalog(data)
+    try:
+        run_id, status, error = con.execute(
+            "SELECT run_id, status, error FROM audit_runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
+        rows = con.execute(
+            "SELECT table_name, status, rows_replaced, error, note FROM audit_tables WHERE run_id = ? "
+            "ORDER BY table_name",
+            [run_id],
+        ).fetchall()
+    finally:
+        con.close()
+    assert status == "failed" and error.startswith("export stopped: 1 table(s)")
+    assert rows == [
+        ("cnaes", "skipped", cnaes, None, "not exported: the shrink guard stopped the export"),
+        ("socios", "failed", live, lines[1].strip(), None),
+    ]
+    # --allow-shrink: it goes through, with the numbers in the summary and a warning
+    code, out, err = _cli([*args, "--allow-shrink"], {}, capsys, monkeypatch)
+    assert code == 0, err
+    assert int(pg.psql("SELECT count(*) FROM guard.socios")) == kept
+    assert f"{live:,} (-30.0%)" in out and f"{cnaes:,} (+0.0%)" in out
+    assert f"warning: socios: {kept:,} rows in release 2026-10, {live:,} rows live" in err
+
+
+def test_a_live_table_the_release_lacks_stops_a_whole_export_but_not_a_chosen_one(pg, tmp_path):
+    data = tmp_path / "data"
+    _write_table(data, "zz_a", pa.table({"id": pa.array(range(100), pa.int64())}))
+    _write_table(data, "zz_b", pa.table({"id": pa.array(range(50), pa.int64())}))
+    export_postgres(_config(data), pg.dsn(), schema="gone")
+    pg.psql("CREATE TABLE gone.mine (x integer)")  # the user's own table: not ours to compare
+    shutil.rmtree(data / "parquet" / "zz_b")
+    Store(data).manifest_path("zz_b", RELEASE).unlink()
+    with pytest.raises(ShrinkError) as e:
+        export_postgres(_config(data), pg.dsn(), schema="gone")
+    assert str(e.value).splitlines()[1:] == [
+        "  zz_b: not in release 2026-10; 50 rows live in gone.zz_b (release 2026-10)"
+    ]
+    assert int(pg.psql("SELECT count(*) FROM gone.zz_b")) == 50
+    # --tables compares only the tables named; 5% fewer is within the default 10%
+    _write_table(data, "zz_a", pa.table({"id": pa.array(range(95), pa.int64())}))
+    summary = export_postgres(_config(data), pg.dsn(), schema="gone", tables=["zz_a"])
+    assert [(t.name, t.rows, t.rows_replaced) for t in summary.tables] == [("zz_a", 95, 100)]
+    # export.max_shrink from the configuration
+    _write_table(data, "zz_a", pa.table({"id": pa.array(range(90), pa.int64())}))
+    strict = load_config(None, overrides={"data_dir": str(data), "export.max_shrink": "0.05"}, env={})
+    with pytest.raises(ShrinkError, match=r"zz_a: 90 rows in release 2026-10, 95 rows live in gone.zz_a .*-5.3%"):
+        export_postgres(strict, pg.dsn(), schema="gone", tables=["zz_a"])
+    assert int(pg.psql("SELECT count(*) FROM gone.zz_a")) == 95
+    assert export_postgres(strict, pg.dsn(), schema="gone", tables=["zz_a"], allow_shrink=True).tables[0].rows == 90
+
+
+def test_the_guards_threshold_is_a_drop_beyond_max_shrink():
+    live = LiveTable("t", 1000, "2026-09")
+    assert not Comparison("t", 900, live).blocked(0.10)  # exactly 10% fewer: allowed
+    assert Comparison("t", 899, live).blocked(0.10)
+    assert not Comparison("t", 5000, live).blocked(0.0)  # growth never stops it
+    assert Comparison("t", None, live).blocked(1.0)  # missing: always
+    assert not Comparison("t", 0, LiveTable("t", 0, None)).blocked(0.0)  # an empty live table: nothing to lose

@@ -11,13 +11,13 @@ import pytest
 
 from cnpj_duck.build import BuildSummary
 from cnpj_duck.cnpj import InvalidCnpjError, check_digits, format_cnpj, is_valid, normalize, parse
-from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.config import load_config
 from cnpj_duck.errors import UsageError
 from cnpj_duck.layout import FAMILIES
 from cnpj_duck.lookup import lookup
 from cnpj_duck.sample import ORPHAN_CODES, SampleManifest, cnpj_check_digits
 
-from .conftest import cli_run, copy_table, rows
+from .conftest import REPO_ROOT, cli_run, copy_table, rows
 
 run = cli_run
 

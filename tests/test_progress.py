@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnpj_duck.config import REPO_ROOT
-
-from .conftest import REAL_SAMPLES
+from .conftest import REAL_SAMPLES, REPO_ROOT
 
 SOURCE = REAL_SAMPLES / "naming-2022"
 TOTAL_ROWS = 26  # the rows of every file in naming-2022 (see test_build_real.EXPECTED_2022)

@@ -22,16 +22,17 @@ from click.testing import CliRunner
 from cnpj_duck.build import build
 from cnpj_duck.catalog import create_views, local_releases, refresh_catalog
 from cnpj_duck.cli import cli
-from cnpj_duck.config import REPO_ROOT, load_config
+from cnpj_duck.config import load_config
 from cnpj_duck.errors import SqlError, UsageError
 from cnpj_duck.query import BATCH_ROWS, connect, run_query, write_result
 from cnpj_duck.sample import generate_release
+from cnpj_duck.sqlfiles import SqlDir
 from cnpj_duck.sqlproject import describe_sql
 from cnpj_duck.store import Store
 
-from .conftest import catalog, cli_run, copy_table
+from .conftest import REPO_ROOT, catalog, cli_run, copy_table
 
-SQL = REPO_ROOT / "sql"
+SQL = SqlDir()  # the packaged SQL: in a checkout, its sql/ folder
 TABLES = [
     "cnaes",
     "empresas",
@@ -310,7 +311,7 @@ def test_data_dictionary_is_in_the_catalog_and_describe(sample_build, capsys):
         views = dict(con.sql("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
     finally:
         con.close()
-    _, estab_docs = describe_sql((SQL / "estabelecimentos.sql").read_text(encoding="utf-8"))
+    _, estab_docs = describe_sql((REPO_ROOT / "sql" / "estabelecimentos.sql").read_text(encoding="utf-8"))
     comments = {(t, c): doc for t, c, doc in columns}
     for name, doc in estab_docs.items():
         assert comments[("estabelecimentos", name)] == doc
@@ -576,7 +577,7 @@ def test_a_view_that_fails_is_a_warning_and_the_build_stands(sample_build, tmp_p
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
     sql = tmp_path / "sql"
-    shutil.copytree(SQL, sql)
+    shutil.copytree(REPO_ROOT / "sql", sql)
     (sql / "views" / "quebrada.sql").write_text(
         "-- quebrada: reads a column that is not there\nSELECT nao_existe AS x -- nothing\nFROM empresas\n",
         encoding="utf-8",
@@ -618,7 +619,7 @@ def test_a_view_that_fails_is_a_warning_and_the_build_stands(sample_build, tmp_p
         con.close()
     # a table whose output is gone loses its views at the next refresh
     shutil.rmtree(data / "parquet" / "socios")
-    assert "socios_completos" not in refresh_catalog(data, sql).views
+    assert "socios_completos" not in refresh_catalog(data, config.sql_dir).views
     con = catalog(data)
     try:
         names = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}

@@ -82,3 +82,62 @@ def test_search_and_prune_commands(sample_build, tmp_path, capsys):
     assert code == 2 and err.strip().count("\n") == 0 and "give a name" in err
     code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "prune", "--keep", "1", "--dry-run")
     assert (code, out) == (0, "would remove nothing (0.0 MB); kept 2026-10\n"), err
+
+
+@pytest.mark.slow
+def test_the_name_index_is_made_once_per_build_and_pruned_with_its_release(sample_build, tmp_path, capsys):
+    import shutil
+
+    from cnpj_duck.build import build
+    from cnpj_duck.store import Store
+
+    _, source, _ = sample_build
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    store = Store(data_dir)
+    shutil.rmtree(store.index_dir("2026-10"), ignore_errors=True)  # other tests may have made it in the original
+    config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
+    said: list[str] = []
+    first = search(config, "lopes", limit=1000, notify=said.append)
+    (index,) = store.index_dir("2026-10").glob("nomes-*.parquet")
+    assert said == ["making the name index of release 2026-10 (once per release: a sort of every name)"]
+    made = index.stat().st_mtime_ns
+    again = search(config, "lopes", limit=1000, notify=said.append)
+    assert again == first and len(said) == 1 and index.stat().st_mtime_ns == made  # read, not made again
+    names = duckdb.sql(f"SELECT chave FROM read_parquet('{index}')").fetchall()
+    assert [n for (n,) in names] == sorted(n for (n,) in names)  # sorted by the plain name: a prefix prunes
+    assert not list(store.index_dir("2026-10").glob(".*"))  # nothing left aside
+    # A rebuilt release gets a new index; the one made from the earlier build goes.
+    summary = build(
+        load_config(None, overrides={"data_dir": str(data_dir)}, env={}),
+        source=sample_build[0].folder,
+        tables=["empresas"],
+        force=True,
+    )
+    assert summary.status == "succeeded"
+    assert search(config, "lopes", limit=1000, notify=said.append) == first and len(said) == 2
+    (remade,) = store.index_dir("2026-10").glob("nomes-*.parquet")
+    assert remade != index
+    # prune takes a release's index with it
+    code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "prune", "--keep", "1")
+    assert code == 0 and store.index_dir("2026-10").is_dir(), err  # the one release is kept
+
+
+def test_a_search_where_the_index_cannot_be_written_reads_the_tables(sample_build, tmp_path):
+    import shutil
+
+    from cnpj_duck.store import Store
+
+    _, source, _ = sample_build
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    store = Store(data_dir)
+    shutil.rmtree(store.index_dir("2026-10"), ignore_errors=True)
+    store.index_dir("2026-10").parent.mkdir(parents=True, exist_ok=True)
+    store.index_dir("2026-10").write_text("not a folder")  # mkdir fails whoever runs the test, root included
+    config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
+    said: list[str] = []
+    found = search(config, "ltda lopes", words=True, uf="SP", limit=1000, notify=said.append)
+    assert len(said) == 2 and "cannot write the name index" in said[1]
+    store.index_dir("2026-10").unlink()
+    assert search(config, "ltda lopes", words=True, uf="SP", limit=1000) == found  # the same rows from the index

@@ -412,8 +412,9 @@ def test_the_data_dictionary_travels_in_the_parquet_schema(sample_build):
     # Issue 12 (7): the column descriptions go with the files, for any Parquet reader.
     import pyarrow.parquet as pq
 
-    from cnpj_duck.config import REPO_ROOT
     from cnpj_duck.sqlproject import describe_sql
+
+    from .conftest import REPO_ROOT
 
     _, data_dir, _ = sample_build
     for table in ("estabelecimentos", "cnaes"):

@@ -13,8 +13,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cnpj_duck.config import REPO_ROOT
 from cnpj_duck.layout import FAMILIES
+from cnpj_duck.sqlfiles import SqlDir
 from cnpj_duck.sqlproject import (
     QUALITY_VIEW,
     describe_sql,
@@ -27,7 +27,9 @@ from cnpj_duck.sqlproject import (
 from cnpj_duck.tables import CODE_LOOKUPS, DOMAIN_COLUMNS, DOMAINS, KEYS, LIST_CODE_LOOKUPS, LOOKUP_TABLES
 from cnpj_duck.transform import connect_engine
 
-SQL = REPO_ROOT / "sql"
+from .conftest import REPO_ROOT
+
+SQL = SqlDir()  # the packaged SQL: in a checkout, its sql/ folder
 # Each lookup has codes of its own (so a join to the wrong lookup finds none), its first one twice.
 CODES = {lookup: (f"{lookup}-1", f"{lookup}-2") for lookup in LOOKUP_TABLES}
 ORPHAN = "99"  # in no lookup
@@ -154,7 +156,7 @@ def test_the_checks_know_the_lookups_domains_and_keys_of_tables_py(project) -> N
 
 def test_the_qualidade_view_is_the_checks_with_their_data_dictionary() -> None:
     sql = view_sql(SQL, QUALITY_VIEW)
-    assert sql is not None and not (SQL / "views" / f"{QUALITY_VIEW}.sql").exists()
+    assert sql is not None and not (REPO_ROOT / "sql" / "views" / f"{QUALITY_VIEW}.sql").exists()
     doc, columns = describe_sql(sql)
     assert doc.startswith("data quality of the release") and "sql/checks" in doc
     assert list(columns) == [
@@ -168,14 +170,14 @@ def test_the_qualidade_view_is_the_checks_with_their_data_dictionary() -> None:
         "examples",
         "detail",
     ]
-    checks = sorted(p.stem for p in (SQL / "checks").glob("*.sql") if not p.name.startswith("_"))
+    checks = sorted(p.stem for p in (REPO_ROOT / "sql" / "checks").glob("*.sql") if not p.name.startswith("_"))
     assert checks == ["duplicate_key", "invalid_check_digits", "nulled_by_cast", "orphan_code"]
 
 
 def test_a_new_check_is_a_new_file(project, tmp_path: Path) -> None:
     """A check file that selects offending rows shows in qualidade; one that lacks a column says which."""
     sql = tmp_path / "sql"
-    shutil.copytree(SQL, sql)
+    shutil.copytree(REPO_ROOT / "sql", sql)
     (sql / "checks" / "empty_name.sql").write_text(
         "-- empty_name: companies with no name\n"
         "SELECT 'empresas' AS table_name, 'razao_social' AS column_name, NULL AS value, 0 AS problems,\n"
@@ -187,12 +189,12 @@ def test_a_new_check_is_a_new_file(project, tmp_path: Path) -> None:
     rows = _all(
         project,
         f"SELECT check_name, rows_checked, problems, distinct_values, examples[1], detail FROM "
-        f"({view_sql(sql, QUALITY_VIEW)}) WHERE check_name = 'empty_name'",
+        f"({view_sql(SqlDir(sql), QUALITY_VIEW)}) WHERE check_name = 'empty_name'",
     )
     assert rows == [("empty_name", ROWS, ROWS, ROWS, "00000000", "rows with no razao_social")]
     (sql / "checks" / "empty_name.sql").write_text("SELECT 'empresas' AS table_name FROM empresas\n", encoding="utf-8")
     with pytest.raises(duckdb.Error, match="column_name"):
-        project.execute(view_sql(sql, QUALITY_VIEW))
+        project.execute(view_sql(SqlDir(sql), QUALITY_VIEW))
 
 
 def test_the_catalog_sees_the_lookups_a_view_reads_through_lookup_descriptions(project) -> None:
