@@ -29,6 +29,7 @@ from .config import Config
 from .errors import CnpjDuckError, UsageError
 from .layout import is_valid_release
 from .progress import NullProgress, Progress
+from .sqlfiles import SqlDir
 from .sqlproject import table_docs
 from .store import Store, process_alive
 from .tables import KEYS
@@ -126,7 +127,7 @@ class HandoverSummary:
 Writer = Callable[[RunScope, Handover, Path], tuple[tuple[TableWritten, ...], tuple[str, ...]]]
 
 
-def plan_handover(store: Store, sql_dir: Path, release: str) -> Handover:
+def plan_handover(store: Store, sql_dir: SqlDir, release: str) -> Handover:
     """The tables built for `release` (checked to be built), with their part files, manifest rows and dictionary."""
     docs = table_docs(sql_dir)
     tables = []
