@@ -30,6 +30,7 @@ from .cli_common import (  # noqa: E402
 from .cli_download import download, releases  # noqa: E402
 from .cli_export import export  # noqa: E402
 from .cli_read import describe, diff, lookup, query, rejects, runs, search, status  # noqa: E402
+from .cli_serve import serve  # noqa: E402
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError  # noqa: E402
 
 # What an interrupted command says before its `interrupted` line (the last line, for scripts).
@@ -99,8 +100,8 @@ def cli(
     }
 
 
-# The commands that read what was built, those that talk to the server, and the export group.
-for _command in (status, runs, rejects, describe, query, diff, lookup, search, releases, download, export):
+# The commands that read what was built, those that talk to the server, the export group and the HTTP server.
+for _command in (status, runs, rejects, describe, query, diff, lookup, search, releases, download, export, serve):
     cli.add_command(_command)
 
 

@@ -135,6 +135,12 @@ SETTINGS: tuple[Setting, ...] = (
         in_file=False,
         env="CNPJ_DUCK_PG_DSN",
     ),
+    Setting("serve.privacy", bool, True),
+    Setting("serve.ibge", str, ""),
+    Setting("serve.timeout", float, 10.0, _seconds(0.01, 3600)),
+    Setting("serve.pool", int, 4, _between(1, 64)),
+    Setting("serve.poll", float, 5.0, _seconds(0.1, 3600)),
+    Setting("serve.memory_limit", str, "512MB", _memory),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -165,6 +171,12 @@ class Config:
     export_schema: str
     export_max_shrink: float
     export_dsn: str
+    serve_privacy: bool
+    serve_ibge: str
+    serve_timeout: float
+    serve_pool: int
+    serve_poll: float
+    serve_memory_limit: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def table_list(self) -> list[str] | None:
@@ -209,10 +221,18 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
         raise
 
 
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
 def _coerce_value(setting: Setting, value: Any, origin: str) -> Any:
     if isinstance(value, list) and setting.key == "tables":
         value = ",".join(str(v) for v in value)
-    if setting.kind is int:
+    if setting.kind is bool:
+        if isinstance(value, str) and value.strip().lower() in _BOOLS:
+            value = _BOOLS[value.strip().lower()]
+        if not isinstance(value, bool):
+            raise ConfigError(f"{setting.key} = {value!r} ({origin}): expected true or false")
+    elif setting.kind is int:
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -305,7 +325,7 @@ def load_config(
                 continue
             values[key] = _coerce(setting, value, str(file))
             sources[key] = str(file)
-            if key in ("data_dir", "sql_dir"):
+            if key in ("data_dir", "sql_dir", "serve.ibge"):
                 values[key] = str((file.parent / values[key]).resolve()) if values[key] else values[key]
 
     for setting in SETTINGS:
