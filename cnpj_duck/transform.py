@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from .errors import SqlError
 from .sqlproject import MACROS_FILE, Transform, macros_sql, quote_ident
 from .store import open_engine
+from .tables import KEYS
 
 # Raw values that mean "no value" before any cast (besides NULL, which is what an empty value is by then);
 # anything else that ends up NULL after a cast was nulled.
@@ -72,6 +73,19 @@ class Written:
     rows: int
     bytes: int
     nulled: dict[str, int]
+
+
+def statistics_columns(table: str, columns: Iterable[str]) -> list[str] | None:
+    """The columns whose Parquet statistics let a reader skip row groups; None (all) for a table of unknown key.
+
+    Rows are sorted by the table's key, so only its statistics (and those of cnpj_basico, the leading part of
+    estabelecimentos' cnpj, which a company lookup filters on) prune; elsewhere every row group spans nearly the
+    whole range. Leaving the others out cut the writer's CPU by about 17% (issue 13).
+    """
+    if table not in KEYS:
+        return None
+    present = set(columns)
+    return [c for c in dict.fromkeys((KEYS[table][0], "cnpj_basico")) if c in present]
 
 
 class FamilyWriter:
@@ -141,6 +155,7 @@ class FamilyWriter:
                 self.row_group_size,
                 list(self.typed),
                 self.transform.describe(),
+                statistics_columns(self.transform.name, self.output),
             )
         finally:
             self.con.unregister(self.transform.raw_name)
@@ -160,18 +175,20 @@ def write_parquet(
     row_group_size: int,
     count_nulls: list[str] | None = None,
     described: tuple[str, dict[str, str]] | None = None,
+    statistics: list[str] | None = None,
 ) -> tuple[int, dict[str, int]]:
     """Stream a relation's result into a Parquet file; returns rows and NULLs per asked column.
 
     `described` (the table's and each column's description) goes into the schema's metadata under
-    `description`, so the data dictionary travels with the files.
+    `description`, so the data dictionary travels with the files. `statistics` names the columns that get
+    min/max statistics (None: every column).
 
     DuckDB computes and sorts; pyarrow's writer encodes. Measured on estabelecimentos-like data, it spends
     about 15% less CPU than DuckDB's own Parquet writer for the same file.
     """
     reader = rel.to_arrow_reader(batch_size=row_group_size)
     try:
-        return _write_batches(reader, out_path, compression, row_group_size, count_nulls, described)
+        return _write_batches(reader, out_path, compression, row_group_size, count_nulls, described, statistics)
     finally:
         reader.close()  # an unfinished result would block the connection's next statement
 
@@ -192,6 +209,7 @@ def _write_batches(
     row_group_size: int,
     count_nulls: list[str] | None,
     described: tuple[str, dict[str, str]] | None = None,
+    statistics: list[str] | None = None,
 ) -> tuple[int, dict[str, int]]:
     nulls = dict.fromkeys(count_nulls or [], 0)
     rows = 0
@@ -199,7 +217,9 @@ def _write_batches(
     pending_rows = 0
     codec = "none" if compression == "uncompressed" else compression
     schema = _described(reader.schema, described)
-    with pq.ParquetWriter(out_path, schema, compression=codec) as writer:
+    with pq.ParquetWriter(
+        out_path, schema, compression=codec, write_statistics=True if statistics is None else statistics
+    ) as writer:
         for batch in reader:
             rows += batch.num_rows
             for name in nulls:

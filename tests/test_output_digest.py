@@ -123,3 +123,23 @@ def test_the_audit_counts_as_before(built: Path) -> None:
     assert _sha(repr(files)) == FILES_DIGEST
     assert (len(rejects), _sha(repr(rejects))) == REJECTS
     assert batches is not None and batches[0] > len(files)  # some files were read in more than one batch
+
+
+@pytest.mark.slow
+def test_the_sort_keys_keep_their_statistics(built: Path) -> None:
+    """Point lookups skip row groups by the key's min/max (cnpj, and cnpj_basico for a company's establishments)."""
+    for table, columns in (
+        ("estabelecimentos", ("cnpj", "cnpj_basico")),
+        ("empresas", ("cnpj_basico",)),
+        ("socios", ("cnpj_basico",)),
+        ("simples", ("cnpj_basico",)),
+        ("cnaes", ("codigo",)),
+    ):
+        for part in (built / "parquet" / table / "release=2026-10").glob("part-*.parquet"):
+            meta = pq.ParquetFile(part).metadata
+            names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+            for g in range(meta.num_row_groups):
+                for column in columns:
+                    stats = meta.row_group(g).column(names.index(column)).statistics
+                    assert stats is not None and stats.has_min_max, (part, column)
+                    assert stats.min <= stats.max
