@@ -174,10 +174,13 @@ class MemberParser:
             # NUL bytes occur inside Estabelecimentos fields (RFB_FORMAT.md §3) and are never meaningful;
             # Postgres rejects them, so they go here, once, before parsing (line counts are unaffected).
             data = data.replace(b"\x00", b"")
-        text = data.decode("latin-1").encode("utf-8")
+        # pyarrow decodes latin-1 itself (to UTF-8, in its reading thread): 7-13% less parse CPU than handing it
+        # bytes decoded to a Python str and encoded again (issue 13)
         table = pacsv.read_csv(
-            pa.py_buffer(text),
-            read_options=pacsv.ReadOptions(column_names=list(columns), use_threads=True, block_size=4 << 20),
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(
+                column_names=list(columns), use_threads=True, block_size=4 << 20, encoding="latin-1"
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=";",
                 quote_char='"',
