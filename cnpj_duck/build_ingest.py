@@ -72,11 +72,11 @@ class FileIngest:
         """Record each parsed batch in the audit and pass its rows on; errors are kept for the caller to raise."""
         limit = self.config.max_rejects_per_file
         try:
-            measured = (
-                (item, writer.measure(item.table) if isinstance(item, Batch) else None)
-                for item in iter_member(member, self.batch_bytes)
+            prepared = (
+                (item, writer.prepare(item.table) if isinstance(item, Batch) else None)
+                for item in iter_member(member, self.batch_bytes, empty_as_null=True)
             )
-            for item, counts in prefetch(measured):  # measured in the reading thread, counted when written
+            for item, ready in prefetch(prepared):  # prepared in the reading thread, counted when written
                 if self.stop.is_set():
                     with f.batch(item.first_line):
                         raise KeyboardInterrupt
@@ -100,9 +100,10 @@ class FileIngest:
                         f"{limit}; see `cnpj-duck rejects` or raise the limit in config.yaml",
                         path=member.zip_path.name,
                     )
-                assert counts is not None
+                assert ready is not None
+                table, counts = ready
                 writer.count(counts)
-                yield from item.table.to_batches()
+                yield from table.to_batches()
                 if self.limit_rows is not None and f.counts["rows_written"] >= self.limit_rows:
                     f.note = f"partial: stopped after {f.counts['rows_written']:,} rows (--limit-rows)"
                     self.cut.add(writer.transform.name)

@@ -1,5 +1,8 @@
 -- Helpers the transforms share. Files whose names start with "_" are not output tables.
--- Every raw column arrives as text exactly as the Receita wrote it (latin-1 decoded, quotes removed).
+-- Every raw column arrives as text as the Receita wrote it (latin-1 decoded, quotes removed), with two changes
+-- made before the SQL sees it (ingest.py, transform.trim_padded; issue 13): an empty value is NULL, and a value
+-- that starts or ends with a space is trimmed as rfb_text trims it (NULL when nothing is left). So a text column
+-- needs no macro; rfb_text is for text from elsewhere, and the typed macros below use it to stay general.
 
 -- Text: leading and trailing spaces trimmed, '' -> NULL. Runs of inner spaces are kept: they are in the
 -- source. (NUL bytes, which Postgres rejects, never get here: ingest drops them while decoding.)

@@ -1,6 +1,6 @@
 -- paises: lookup of countries (3-digit code), from Paises.zip.
 SELECT
-    rfb_text(codigo)    AS codigo,    -- the code as it appears in the other tables, leading zeros kept
-    rfb_text(descricao) AS descricao  -- its description
+    codigo              AS codigo,    -- the code as it appears in the other tables, leading zeros kept
+    descricao           AS descricao  -- its description
 FROM raw_paises
 ORDER BY codigo

@@ -1,6 +1,6 @@
 -- simples: Simples Nacional and MEI tax regime options per company, from Simples.zip.
 SELECT
-    rfb_text(cnpj_basico)           AS cnpj_basico,           -- CNPJ root of the company (8 characters); joins to empresas
+    cnpj_basico                     AS cnpj_basico,           -- CNPJ root of the company (8 characters); joins to empresas
     rfb_flag(opcao_simples)         AS opcao_simples,         -- opted for Simples Nacional (S -> true, N -> false, blank -> NULL)
     rfb_date(data_opcao_simples)    AS data_opcao_simples,    -- date of the Simples option
     rfb_date(data_exclusao_simples) AS data_exclusao_simples, -- date the company left Simples

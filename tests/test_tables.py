@@ -25,7 +25,7 @@ from cnpj_duck.sqlproject import (
     view_sql,
 )
 from cnpj_duck.tables import CODE_LOOKUPS, DOMAIN_COLUMNS, DOMAINS, KEYS, LIST_CODE_LOOKUPS, LOOKUP_TABLES
-from cnpj_duck.transform import connect_engine
+from cnpj_duck.transform import connect_engine, trim_padded
 
 from .conftest import REPO_ROOT
 
@@ -73,7 +73,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnecti
             continue
         rows = _raw_rows(name)
         columns = transform.family.columns
-        con.register(transform.raw_name, pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in columns}))
+        # as the build hands rows to the SQL: empty values as NULL (the parser's), padded values trimmed
+        raw = pa.table({c: pa.array([r[c] or None for r in rows], pa.string()) for c in columns})
+        con.register(transform.raw_name, trim_padded(raw))
         con.execute(f"CREATE TABLE {quote_ident(name)} AS {transform.sql}")
         con.unregister(transform.raw_name)
     con.execute(resources.files("cnpj_duck").joinpath("audit.sql").read_text(encoding="utf-8"))
