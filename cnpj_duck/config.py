@@ -90,6 +90,14 @@ def _memory(v: str) -> str | None:
     return None if number * _UNITS[m.group(2).lower()] >= 128e6 else "at least 128MB (DuckDB needs room to sort)"
 
 
+def memory_bytes(v: str) -> int:
+    """A checked memory size ('768MB', '1GB') in bytes."""
+    m = _MEMORY_RE.match(v)
+    if not m:
+        raise ValueError(f"not a memory size: {v!r}")
+    return int(float(v[: m.start(2)].strip()) * _UNITS[m.group(2).lower()])
+
+
 def _compression(v: str) -> str | None:
     allowed = ("zstd", "snappy", "gzip", "lz4", "uncompressed")
     return None if v in allowed else "one of " + ", ".join(allowed)

@@ -245,3 +245,26 @@ def test_the_readme_queries_answer_from_the_copy_as_from_the_parquet(exported, m
             assert got == want and len(got) == 3, query
     finally:
         con.close()
+
+
+def test_an_index_that_does_not_fit_in_memory_is_left_out_with_a_warning(exported, tmp_path, monkeypatch):
+    # At scale 0.3 the ART index of empresas' 17 M keys did not fit in 768MB (DuckDB builds it whole in memory)
+    # and the export died; now a table too big for half of memory_limit keeps its zone maps and says so.
+    from cnpj_duck import export_duckdb
+
+    _, _, data, _ = exported
+    monkeypatch.setattr(export_duckdb, "ART_BYTES_PER_KEY", 10**9)  # as if every key took a GB
+    progress = RecordingProgress()
+    summary = write_duckdb(Store(data), RELEASE, tmp_path / "x.duckdb", config=_config(data), progress=progress)
+    assert {t.name: t.indexes for t in summary.tables if t.name in INDEXES} == {name: () for name in INDEXES}
+    warned = [d["text"] for level, d in progress.of("message") if level == "warning"]
+    rows = {t.name: t.rows for t in summary.tables}
+    assert f"estabelecimentos: no index on cnpj: {rows['estabelecimentos']:,} keys need about" in " ".join(warned)
+    assert len([w for w in warned if ": no index on " in w]) == sum(len(v) for v in INDEXES.values())
+    con = duckdb.connect(str(tmp_path / "x.duckdb"), read_only=True)
+    try:  # a lookup still answers, from the sorted table
+        (cnpj,) = con.execute("SELECT min(cnpj) FROM estabelecimentos").fetchone() or ("",)
+        assert con.execute("SELECT count(*) FROM estabelecimentos WHERE cnpj = ?", [cnpj]).fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
+    finally:
+        con.close()
