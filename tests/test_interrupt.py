@@ -9,7 +9,7 @@ with SIGINT blocked until cnpj-duck's handler is in place (see _block_sigint).
 
 Another command joins by adding a `Case` to CASES (a reader: nothing to check but its output) or a test of its
 own built on `interrupt_at` and `check_stopped` (a writer: what it wrote is checked, as for build, export and
-download below). `serve` and the exports of issue 11 belong here once they exist.
+download below, and the hand-over exports: the whole file or none). `serve` belongs here too (not yet).
 """
 
 from __future__ import annotations
@@ -387,3 +387,47 @@ def test_download_stops_at_any_moment_and_a_rerun_completes_it(release, tmp_path
             assert not list(folder.glob("*.part"))
             assert _runs(data)[-1][1] == "succeeded"
         assert all(interrupted[:2]), interrupted  # the early moments find it running
+
+
+def _handover_counts(path: Path, kind: str) -> dict[str, int]:
+    """Rows of each table of an export duckdb / export sqlite file, read by its own client library."""
+    if kind == "sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(path)
+        try:
+            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+        finally:
+            con.close()
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+
+
+@pytest.mark.slow  # commands started and interrupted, seconds each
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_a_hand_over_export_stops_at_any_moment_and_leaves_the_whole_file_or_none(clean, tmp_path, kind):
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    env = _env()
+    first = tmp_path / "clean" / f"cnpj.{kind}"
+    first.parent.mkdir()
+    _, seconds = run_clean(command(data, "export", kind, str(first), "--no-progress"), tmp_path, env)
+    whole = _handover_counts(first, kind)
+    interrupted = []
+    for i, at in enumerate(moments(seconds, 5)):
+        target = tmp_path / f"out{i}" / f"cnpj.{kind}"
+        target.parent.mkdir()
+        before = len(_runs(data))
+        stopped = interrupt_at(command(data, "export", kind, str(target), "--no-progress"), at, tmp_path, env)
+        interrupted.append(check_stopped(stopped))
+        new = [s for _, s in _runs(data)[before:]]
+        assert new in (AFTER_CTRL_C if interrupted[-1] else (["succeeded"],)), stopped.err
+        # Written aside and renamed: the folder holds the whole file (its run succeeded) or nothing at all.
+        left = sorted(p.name for p in target.parent.iterdir())
+        if new == ["succeeded"]:
+            assert left == [target.name] and _handover_counts(target, kind) == whole, left
+        else:
+            assert left == [], left
+    assert all(interrupted[:2]), interrupted  # the early moments find it running

@@ -131,7 +131,11 @@ def test_a_users_sql_dir_replaces_a_transform_and_adds_a_view_in_a_build(tmp_pat
     mine = tmp_path / "mine"
     (mine / "views").mkdir(parents=True)
     packaged = (packaged_sql_dir() / "cnaes.sql").read_text(encoding="utf-8")
-    (mine / "cnaes.sql").write_text(packaged.replace("rfb_text(descricao) AS", "upper(rfb_text(descricao)) AS"))
+    import re
+
+    mine_sql, replaced = re.subn(r"\bdescricao(\s+)AS descricao", r"upper(descricao)\1AS descricao", packaged)
+    assert replaced == 1, packaged  # the packaged transform's column, as written there
+    (mine / "cnaes.sql").write_text(mine_sql)
     (mine / "views" / "cnaes_curtas.sql").write_text(
         "-- cnaes_curtas: the activities with a short description\n"
         "SELECT codigo, descricao AS descricao -- its description, upper case\n"
