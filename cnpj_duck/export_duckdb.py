@@ -12,7 +12,6 @@ renamed over FILE when complete.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from contextlib import ExitStack
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 from .audit import RunScope
 from .catalog import create_macros, sql_message
 from .catalogdb import STORAGE_VERSION
-from .config import Config, load_config, memory_bytes
+from .config import Config, memory_bytes
 from .errors import CnpjDuckError
 from .handover import (
     DICTIONARY_COLUMNS,
@@ -38,6 +37,7 @@ from .handover import (
     TableWritten,
     check_parts,
     check_total,
+    handover_config,
     run_handover,
 )
 from .progress import NullProgress, Progress
@@ -76,10 +76,7 @@ def write_duckdb(
     indexes: bool = True,
 ) -> HandoverSummary:
     """Write a release ('latest' or None: the latest built) as one self-contained DuckDB file at `path`."""
-    if config is None:
-        config = load_config(None, overrides={"data_dir": str(store.root)})
-    elif config.data_dir != store.root:
-        config = dataclasses.replace(config, data_dir=store.root)
+    config = handover_config(store, config)
     progress = progress or NullProgress()
 
     def write(run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:

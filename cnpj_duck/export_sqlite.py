@@ -16,7 +16,6 @@ DuckDB's sqlite extension would be faster but is downloaded on first use, which 
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ import duckdb
 
 from .audit import RunScope
 from .catalog import sql_message
-from .config import Config, load_config
+from .config import Config
 from .errors import CnpjDuckError
 from .export_stream import audited
 from .handover import (
@@ -44,6 +43,7 @@ from .handover import (
     TableWritten,
     check_parts,
     check_total,
+    handover_config,
     run_handover,
 )
 from .progress import NullProgress, Progress
@@ -74,10 +74,7 @@ def write_sqlite(
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> HandoverSummary:
     """Write a release ('latest' or None: the latest built) as one indexed SQLite file at `path`."""
-    if config is None:
-        config = load_config(None, overrides={"data_dir": str(store.root)})
-    elif config.data_dir != store.root:
-        config = dataclasses.replace(config, data_dir=store.root)
+    config = handover_config(store, config)
     progress = progress or NullProgress()
 
     def write(run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:

@@ -12,6 +12,7 @@ the previous file as it was. The writers (export_duckdb.py, export_sqlite.py) fi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -25,7 +26,7 @@ from typing import Any
 from . import __version__
 from .audit import Audit, RunScope
 from .catalogdb import Journal, snapshot
-from .config import Config
+from .config import Config, load_config
 from .errors import CnpjDuckError, UsageError
 from .export_sources import locate_sources
 from .progress import NullProgress, Progress
@@ -125,6 +126,13 @@ class HandoverSummary:
 
 # What a writer does between the run's start and the rename: fill `tmp` and say what it wrote.
 Writer = Callable[[RunScope, Handover, Path], tuple[tuple[TableWritten, ...], tuple[str, ...]]]
+
+
+def handover_config(store: Store, config: Config | None) -> Config:
+    """The settings a hand-over writer runs with: the given ones (or the defaults) for the store's data dir."""
+    if config is None:
+        return load_config(None, overrides={"data_dir": str(store.root)})
+    return config if config.data_dir == store.root else dataclasses.replace(config, data_dir=store.root)
 
 
 def plan_handover(config: Config, release: str | None) -> Handover:
