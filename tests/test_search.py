@@ -118,7 +118,7 @@ def test_the_name_index_is_made_once_per_build_and_pruned_with_its_release(sampl
     assert search(config, "lopes", limit=1000, notify=said.append) == first and len(said) == 2
     (remade,) = store.index_dir("2026-10").glob("nomes-*.parquet")
     assert remade != index
-    # prune takes a release's index with it
+    # prune keeps the index of a release it keeps (its removal with a pruned release is in prune.py, untested)
     code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "prune", "--keep", "1")
     assert code == 0 and store.index_dir("2026-10").is_dir(), err  # the one release is kept
 
