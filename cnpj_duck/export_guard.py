@@ -121,11 +121,11 @@ class Guard:
                     else:
                         scope.outcome, scope.note = "skipped", "not exported: the shrink guard stopped the export"
             lines = "\n".join(f"  {c.describe(self.schema, self.release)}" for c in blocked)
+            # One line that says what happened and what to do, then one per table.
             raise ShrinkError(
                 f"export stopped: {len(blocked)} table(s) of release {self.release} would shrink by more than "
-                f"export.max_shrink ({self.max_shrink:.0%}) or be left out, against what is live in {self.schema}; "
-                f"nothing was changed. Check the release (a month published with files missing?), or pass "
-                f"--allow-shrink to export it anyway:\n{lines}"
+                f"export.max_shrink ({self.max_shrink:.0%}) or be left out; {self.schema} is unchanged. Check the "
+                f"release (files missing?) or pass --allow-shrink:\n{lines}"
             )
         for c in blocked:
             kept = "; the live table stays as it is" if c.rows is None else ""

@@ -8,25 +8,34 @@ reais, 15 significant digits) exactly to the cent when read back rounded to two 
 nome_fantasia, nome_socio_razao_social) are TEXT COLLATE NOCASE, so that both `=` and `LIKE 'BANCO DO%'` use
 their index (SQLite's LIKE ignores ASCII case and takes an index only of that collation).
 
-Loaded in bulk: DuckDB reads and converts each part file, the stdlib sqlite3 inserts Arrow batches with
-executemany in one transaction, with journal_mode=OFF and synchronous=OFF (the file is written aside: a crash
-leaves only the aside file, which is removed); the indexes come after each table's rows, then ANALYZE.
-DuckDB's sqlite extension would be faster but is downloaded on first use, which an offline machine cannot do.
+Loaded in bulk: DuckDB reads and converts each part file into Arrow batches (in a thread, a few batches ahead)
+and the ADBC SQLite driver inserts them, binding the Arrow arrays to one prepared INSERT in C: no Python object
+per value (binding with the stdlib's executemany cost ~8 us a 31-column row, 6 of them binding, which bounded the
+export at ~100k rows per CPU second). One transaction per table, journal_mode=OFF and synchronous=OFF (the file
+is written aside: a crash leaves only the aside file, which is removed). Each table's indexes come after its rows,
+built over the stdlib's sqlite3 connection, which Ctrl-C interrupts (the ADBC driver cannot cancel a statement,
+and a CREATE INDEX of the full release runs for minutes); then ANALYZE. The two connections take turns on the
+file, never open at once. DuckDB's sqlite extension would do the load too, but is downloaded on first use, which
+an offline machine cannot do.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+import adbc_driver_manager
+import adbc_driver_manager._lib as adbc_lib
+import adbc_driver_sqlite
 import duckdb
+import pyarrow as pa
 
+from . import interrupts
 from .audit import RunScope
 from .catalog import sql_message
 from .config import Config
@@ -55,12 +64,8 @@ from .threads import prefetch
 DEFAULT_BATCH_ROWS = 16_384
 PAGE_SIZE = 65_536  # fewer, larger b-tree pages: a faster bulk load and smaller index builds than the 4096 default
 READ_AHEAD = 3  # batches converted ahead in a thread (0: in the main thread)
+SORT_THREADS = 0  # PRAGMA threads: helper threads of SQLite's sorter in CREATE INDEX
 CACHE_KIB = 16_384  # SQLite's page cache (16 MiB): measured faster than 256 MiB on this machine, and 230 MB less RSS
-
-# The stdlib binds None by looking for an adapter of NoneType, and finds none only after two failed attribute
-# lookups: three times slower than binding a number, and a third of this data is NULL. A registered adapter (a
-# C function that returns None for anything: {}.get) is found at once; None still binds as NULL.
-sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
 
 
 def write_sqlite(
@@ -101,13 +106,116 @@ def sqlite_column(name: str, duck_type: str) -> tuple[str, str]:
     return "TEXT", f"{q}::VARCHAR"  # DATE -> '2021-03-04', TIMESTAMP -> '2021-03-04 10:00:00', anything else
 
 
-@dataclass(frozen=True)
-class Rows:
-    """One batch as the tuples SQLite binds."""
+PRAGMAS = (
+    "journal_mode = OFF",
+    "synchronous = OFF",
+    "locking_mode = EXCLUSIVE",  # no lock taken and dropped per transaction
+    f"cache_size = -{CACHE_KIB}",
+)
 
-    num_rows: int
-    nbytes: int
-    rows: list[tuple[Any, ...]]
+
+class _Interruptible:
+    """A stdlib connection as interrupts.register holds it (sqlite3.Connection takes no weak reference)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def interrupt(self) -> None:
+        self.db.interrupt()  # the one call that may come from another thread (the Ctrl-C watcher)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """The stdlib connection to the file (indexes, counts, the dictionary), stopped by Ctrl-C mid-statement."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:  # transactions are ours
+        for pragma in (*PRAGMAS, f"threads = {SORT_THREADS}"):
+            db.execute(f"PRAGMA {pragma}")
+        handle = interrupts.register(_Interruptible(db))
+        try:
+            yield db
+        except sqlite3.Error as e:
+            if interrupts.is_interrupt(e):
+                raise KeyboardInterrupt from None
+            raise CnpjDuckError(f"{path}: SQLite: {e}") from None
+        finally:
+            del handle
+
+
+class Loader:
+    """The ADBC SQLite connection that loads the rows: Arrow batches bound to a prepared INSERT in C."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.database = adbc_driver_sqlite.connect(str(path))
+        self.connection = adbc_driver_manager.AdbcConnection(self.database)
+
+    def __enter__(self) -> Loader:
+        self.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect on the file's first table
+        for pragma in PRAGMAS:
+            self.execute(f"PRAGMA {pragma}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+        self.database.close()
+
+    def execute(self, sql: str) -> None:
+        """Run one statement."""
+        with closing(adbc_driver_manager.AdbcStatement(self.connection)) as statement:
+            statement.set_sql_query(sql)
+            try:
+                statement.execute_update()
+            except adbc_driver_manager.Error as e:
+                raise CnpjDuckError(f"{self.path}: SQLite: {_driver_message(e)}") from None
+
+    def ingest(self, table: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], where: str) -> int:
+        """Append the batches to `table` (whose columns they name); returns their rows."""
+        counted = {"rows": 0}
+        failure: list[BaseException] = []
+
+        def stream() -> Generator[pa.RecordBatch, None, None]:
+            try:  # the driver asks for the next batch once this one is inserted
+                for batch in batches:
+                    counted["rows"] += batch.num_rows
+                    yield batch
+            except GeneratorExit:
+                raise
+            except BaseException as e:  # the driver would only say that the stream failed: keep the real error
+                failure.append(e)
+                raise
+
+        feed = stream()
+        try:
+            with closing(adbc_driver_manager.AdbcStatement(self.connection)) as statement:
+                statement.set_options(
+                    **{
+                        adbc_lib.INGEST_OPTION_TARGET_TABLE: table,
+                        adbc_lib.INGEST_OPTION_MODE: adbc_lib.INGEST_OPTION_MODE_APPEND,
+                    }
+                )
+                statement.bind_stream(pa.RecordBatchReader.from_batches(schema, feed))
+                statement.execute_update()
+        except adbc_driver_manager.Error as e:
+            if failure:
+                if interrupts.is_interrupt(failure[0]):  # Ctrl-C in the stream, or the DuckDB read it interrupted
+                    raise KeyboardInterrupt from None
+                raise failure[0] from None
+            raise CnpjDuckError(f"{where} of {table}: SQLite: {_driver_message(e)}") from None
+        finally:
+            feed.close()
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        return counted["rows"]
+
+
+def _driver_message(e: BaseException) -> str:
+    """The driver's first line, without its status prefix ('IO: ...')."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text.split(": ", 1)[1] if text.split(": ", 1)[0].isupper() and ": " in text else text
 
 
 class _SqliteWriter:
@@ -121,18 +229,10 @@ class _SqliteWriter:
         # Row order does not matter to the reading side: each part file is read in order anyway.
         engine = open_engine(self.config.threads, self.config.memory_limit, self.store.tmp_dir)
         try:
-            with closing(sqlite3.connect(tmp, isolation_level=None)) as db:  # transactions are ours
-                for pragma in (
-                    f"page_size = {PAGE_SIZE}",
-                    "journal_mode = OFF",
-                    "synchronous = OFF",
-                    "locking_mode = EXCLUSIVE",
-                    f"cache_size = -{CACHE_KIB}",
-                ):
-                    db.execute(f"PRAGMA {pragma}")
+            types: dict[str, list[tuple[str, str]]] = {}
+            tables = tuple(self.table(engine, tmp, run, handover.release, t, types) for t in handover.tables)
+            with connect(tmp) as db:
                 db.execute("BEGIN")
-                types: dict[str, list[tuple[str, str]]] = {}
-                tables = tuple(self.table(engine, db, run, handover.release, t, types) for t in handover.tables)
                 self.describe(db, run.id, handover, types)
                 db.execute("COMMIT")
                 db.execute("ANALYZE")
@@ -143,7 +243,7 @@ class _SqliteWriter:
     def table(
         self,
         engine: duckdb.DuckDBPyConnection,
-        db: sqlite3.Connection,
+        tmp: Path,
         run: RunScope,
         release: str,
         t: HandoverTable,
@@ -155,50 +255,54 @@ class _SqliteWriter:
             relation = engine.read_parquet([str(p) for p in t.files], hive_partitioning=False)
             columns = [(c, *sqlite_column(c, str(k))) for c, k in zip(relation.columns, relation.types, strict=True)]
             types[t.name] = [(c, decl.split()[0]) for c, decl, _ in columns]
-            db.execute(
-                f"CREATE TABLE {quote_ident(t.name)} "
-                f"({', '.join(f'{quote_ident(c)} {decl}' for c, decl, _ in columns)})"
-            )
-            insert = f"INSERT INTO {quote_ident(t.name)} VALUES ({', '.join('?' for _ in columns)})"
-            select = ", ".join(expr for _, _, expr in columns)
+            # Named as the table's columns: the driver's INSERT names the Arrow fields.
+            select = ", ".join(f"{expr} AS {quote_ident(c)}" for c, _, expr in columns)
             self.progress.start(t.name, total=t.rows, table=t.name)
             started = time.monotonic()
-            for part in t.files:
-                with scope.file(part.name, release=release, zip_path=str(part), zip_size=part.stat().st_size) as f:
-                    f.set(output_path=t.name)
-                    rows = 0
-                    for batch in audited(f, self.batches(engine, part, select, t.name), t.name, self.progress):
-                        db.executemany(insert, batch.rows)
-                        rows += batch.num_rows
-                    check_parts(t, part, rows)
+            with Loader(tmp) as load:
+                load.execute(
+                    f"CREATE TABLE {quote_ident(t.name)} "
+                    f"({', '.join(f'{quote_ident(c)} {decl}' for c, decl, _ in columns)})"
+                )
+                load.execute("BEGIN")
+                for part in t.files:
+                    with scope.file(part.name, release=release, zip_path=str(part), zip_size=part.stat().st_size) as f:
+                        f.set(output_path=t.name)
+                        schema, batches = self.batches(engine, part, select, t.name)
+                        rows = load.ingest(t.name, schema, audited(f, batches, t.name, self.progress), part.name)
+                        check_parts(t, part, rows)
+                load.execute("COMMIT")
             seconds = time.monotonic() - started
-            check_total(t, db.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0], t.name)
-            started = time.monotonic()
-            made = self.create_indexes(db, t.name, [c for c, _, _ in columns])
-            index_seconds = time.monotonic() - started
+            with connect(tmp) as db:
+                check_total(t, db.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0], t.name)
+                started = time.monotonic()
+                made = self.create_indexes(db, t.name, [c for c, _, _ in columns])
+                index_seconds = time.monotonic() - started
             scope.note = f"{len(made)} index(es)"
             self.progress.finish(t.name, rows=t.rows)
         return TableWritten(t.name, t.rows, seconds, index_seconds, made)
 
-    def batches(self, engine: duckdb.DuckDBPyConnection, part: Path, select: str, name: str) -> Iterator[Rows]:
-        """A part file's rows in SQLite's forms (ISO dates, JSON lists, ...), converted by DuckDB, then to Python
-        tuples in a thread a few batches ahead: DuckDB's work, and SQLite's own between the bindings, run while
-        the main thread binds the previous batch."""
+    def batches(
+        self, engine: duckdb.DuckDBPyConnection, part: Path, select: str, name: str
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """A part file's rows in SQLite's forms (ISO dates, JSON lists, ...), converted by DuckDB in a thread a few
+        batches ahead: DuckDB's work runs while the driver inserts the previous batch."""
         try:
             relation = engine.read_parquet(str(part), hive_partitioning=False).project(select)
             reader = relation.to_arrow_reader(batch_size=self.batch_rows)
         except duckdb.Error as e:
             raise CnpjDuckError(f"{part}: cannot read it for the export of {name}: {sql_message(e)}") from None
 
-        def convert() -> Iterator[Rows]:
-            for batch in reader:
-                columns = [column.to_pylist() for column in batch.columns]
-                yield Rows(batch.num_rows, batch.nbytes, list(zip(*columns, strict=True)))
+        def read() -> Iterator[pa.RecordBatch]:
+            try:
+                ahead = prefetch(iter(reader), depth=READ_AHEAD, name="cnpj-duck-export-read") if READ_AHEAD else reader
+                for batch in ahead:
+                    if batch.num_rows:
+                        yield batch
+            finally:
+                reader.close()
 
-        try:
-            yield from prefetch(convert(), depth=READ_AHEAD, name="cnpj-duck-export-read") if READ_AHEAD else convert()
-        finally:
-            reader.close()
+        return reader.schema, read()
 
     def create_indexes(self, db: sqlite3.Connection, name: str, columns: list[str]) -> tuple[str, ...]:
         """The usual lookups (tables.INDEXED) on the table's columns that have them."""
