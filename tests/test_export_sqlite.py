@@ -275,3 +275,27 @@ def test_the_readme_queries_answer_from_the_copy_as_from_the_parquet(exported, m
         assert lower == expected[0]  # LIKE ignores case in SQLite, and still uses the NOCASE index
     finally:
         con.close()
+
+
+def test_a_ctrl_c_stops_a_statement_on_the_index_connection(tmp_path):
+    """The index builds' connection is interrupted by Ctrl-C mid-statement (a CREATE INDEX of a full release runs
+    for minutes; the ADBC driver that loads the rows cannot cancel one)."""
+    import threading
+
+    from cnpj_duck import interrupts
+    from cnpj_duck.export_sqlite import connect
+
+    # Bounded (20 million rows: tens of seconds): a statement that was not interrupted returns its count.
+    long_statement = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000000) SELECT count(*) FROM c"
+    )
+    assert interrupts.install()
+    try:
+        # What the watcher thread does on Ctrl-C (trip), without the signal: only the statement's own
+        # interruption can raise here.
+        with pytest.raises(KeyboardInterrupt), connect(tmp_path / "x.db") as db:
+            threading.Timer(0.3, interrupts.trip).start()
+            db.execute(long_statement).fetchone()
+        assert interrupts.requested()
+    finally:
+        interrupts.uninstall()
