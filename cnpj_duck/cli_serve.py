@@ -29,7 +29,7 @@ from .cli_common import config_of
     "--ibge",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The Tesouro's SIAFI-to-IBGE table (siafi;cnpj;name;uf;ibge) for codigo_municipio_ibge and "
-    "IBGE codes in ?municipio= (config serve.ibge).",
+    "IBGE codes in ?municipio= (config ibge).",
 )
 @click.pass_context
 def serve(
@@ -62,7 +62,7 @@ def serve(
             err=True,
         )
 
-    ibge_file = ibge or (Path(config.serve_ibge) if config.serve_ibge else None)
+    ibge_file = ibge or config.ibge_path
     settings = ServeSettings(
         config,
         release=release,
