@@ -52,7 +52,9 @@ def serve(
     from .serve.app import ServeSettings
     from .serve.server import Started, run
 
-    config = config_of(ctx)
+    # The serving database is an `export duckdb` of the release: always whole, since serve applies the privacy
+    # rules to each answer itself (--no-privacy must find the e-mails there), whatever export.privacy says.
+    config = config_of(ctx, **{"export.privacy": False})
 
     def started(s: Started) -> None:
         when = f", extracted {s.extracted}" if s.extracted else ""

@@ -186,6 +186,9 @@ def test_export_duckdb_with_privacy(personal: tuple[Path, dict, list], tmp_path:
     _check_private(got, expected, _parquet(data), names)
     assert _sorted(got) == _sorted(expected)
     assert con.execute("SELECT privacy FROM cnpj_duck_metadata").fetchall() == [(True,)]
+    assert "cnpj_duck_individuals" not in {
+        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    }
     assert con.execute(
         "SELECT count(correio_eletronico), count(*) FILTER (WHERE logradouro IS NULL) FROM estabelecimentos_completos"
     ).fetchall() == [(0, sum(r["logradouro"] is None for r in expected))]
