@@ -223,7 +223,7 @@ class Builder:
         from .catalog import refresh_catalog
 
         try:
-            refreshed = refresh_catalog(self.config.data_dir, self.config.sql_dir)
+            refreshed = refresh_catalog(self.config.data_dir, self.config.sql_dir, self.config.ibge_path)
             problems = [f"catalog view not created: {p}" for p in refreshed.problems]
             if refreshed.mixed:
                 problems.append(refreshed.mixed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import duckdb
 
+from . import ibge
 from .catalogdb import open_catalog, snapshot
 from .errors import SqlError, UsageError
+from .ibge import IbgeCodes
 from .sqlfiles import SqlDir
 from .sqlproject import (
     MACROS_FILE,
@@ -57,6 +60,8 @@ def create_views(
     atomic: bool = False,
     relative: bool = False,
     documented: bool = True,
+    table_sql: Mapping[str, str] | None = None,
+    ibge: IbgeCodes | None = None,
 ) -> list[str]:
     """Define the views of every output table for `release` (default: the latest built release), their
     `_history` views and the views of sql/views/, with comments; returns the names created.
@@ -67,7 +72,9 @@ def create_views(
     where each statement would otherwise commit on its own); `con` must not be in a transaction then.
     `relative` writes the Parquet paths relative to the data dir (the catalog file's views, which must survive
     the data dir being moved); otherwise they are absolute (a reader's own views). Without `documented` the
-    views get no comments (a third of a reader's start-up; `describe` asks for them).
+    views get no comments (a third of a reader's start-up; `describe` asks for them). `table_sql` gives a table's
+    view another body than its Parquet scan (an export's privacy rules). The municipios_ibge table is made too,
+    from `ibge` (the config key ibge's file; empty without one), before the views of sql/views/ that join it.
     """
     store = Store(data_dir)
     releases = store.built()
@@ -93,7 +100,7 @@ def create_views(
                 continue
             try:
                 body = (
-                    f"SELECT * FROM {store.scan_sql(table, wanted, relative)}"
+                    (table_sql or {}).get(table) or f"SELECT * FROM {store.scan_sql(table, wanted, relative)}"
                     if name == table
                     else f"SELECT release, * EXCLUDE (release) FROM {store.history_sql(table, relative, found)}"
                 )
@@ -115,6 +122,7 @@ def create_views(
                 continue
             created.append(name)
     outputs = set(releases) | {f"{t}_history" for t in releases} | set(docs) | {f"{t}_history" for t in docs}
+    create_ibge_table(con, ibge or IbgeCodes(), temporary, documented)
     existing = _existing_names(con)
     ordered = ordered_views(con, sql_dir, problems)
     ours = outputs | {item.name for item, _ in ordered}
@@ -141,24 +149,41 @@ def create_views(
     return created
 
 
+def create_ibge_table(
+    con: duckdb.DuckDBPyConnection, codes: IbgeCodes, temporary: bool = False, documented: bool = True
+) -> None:
+    """The municipios_ibge table (ibge.py) in `con`, with its comments when `documented`."""
+    ibge.create_table(con, codes, temporary)
+    if documented:
+        statements = [f"COMMENT ON TABLE {ibge.TABLE} IS {quote_literal(ibge.TABLE_DOC)}"]
+        statements += [
+            f"COMMENT ON COLUMN {ibge.TABLE}.{column} IS {quote_literal(doc)}"
+            for column, doc in ibge.COLUMN_DOCS.items()
+        ]
+        con.execute(";\n".join(statements))
+
+
 def connect_reader(
     data_dir: Path,
     sql_dir: SqlDir,
     release: str | None = None,
     documented: bool = False,
     engine: duckdb.DuckDBPyConnection | None = None,
+    ibge_file: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """What every reader queries: an in-memory database with a copy of the catalog's audit tables and the views
     over the Parquet of `release` (default: the latest built release), commented. It holds no file: builds,
     exports and downloads write meanwhile, and a moved data dir answers the same. `documented` adds the data
-    dictionary as comments; `engine` is the in-memory database to use (store.open_engine: bounded like the config).
+    dictionary as comments; `engine` is the in-memory database to use (store.open_engine: bounded like the config);
+    `ibge_file` the SIAFI-to-IBGE table of the config key ibge, for municipios_ibge.
     """
     store = Store(data_dir)
     if not store.catalog_path.is_file() and not store.releases():
         raise UsageError(f"{store.catalog_path}: no catalog yet; run `cnpj-duck build` first (or pass --data-dir)")
+    codes = ibge.load_configured(ibge_file)  # a bad file is named before anything is opened
     con = snapshot(store, engine)
     try:
-        create_views(con, data_dir, sql_dir, release=release, documented=documented)
+        create_views(con, data_dir, sql_dir, release=release, documented=documented, ibge=codes)
         if documented:
             _comment_audit_tables(con)
     except BaseException:
@@ -194,16 +219,22 @@ class CatalogRefresh:
     mixed: str | None = None  # set when the table views show different releases (a month built in part)
 
 
-def refresh_catalog(data_dir: Path, sql_dir: SqlDir) -> CatalogRefresh:
+def refresh_catalog(data_dir: Path, sql_dir: SqlDir, ibge_file: Path | None = None) -> CatalogRefresh:
     """(Re)create the catalog file's views and comments over what is built now (paths relative to the data dir,
-    so a DuckDB client opened there finds them); drop views of what is gone. Needs only the published partitions.
-    """
+    so a DuckDB client opened there finds them), and its municipios_ibge table from `ibge_file`; drop views of
+    what is gone. Needs only the published partitions. A bad `ibge_file` is a problem, not an error: the build
+    that refreshes is done."""
     store = Store(data_dir)
+    problems: list[str] = []
+    try:
+        codes = ibge.load_configured(ibge_file)
+    except UsageError as e:
+        problems.append(f"{e}; {ibge.TABLE} is empty")
+        codes = ibge.IbgeCodes()
     with open_catalog(store, wait=600.0) as con:
-        problems: list[str] = []
         # Relative paths resolve against the working directory: from here, the data dir.
         con.execute(f"SET file_search_path = {quote_literal(str(store.root.resolve()))}")
-        views = create_views(con, data_dir, sql_dir, problems=problems, atomic=True, relative=True)
+        views = create_views(con, data_dir, sql_dir, problems=problems, atomic=True, relative=True, ibge=codes)
         managed = set(store.built()) | set(table_docs(sql_dir))
         managed |= {f"{t}_history" for t in managed}
         managed |= set(view_names(sql_dir))
@@ -269,9 +300,10 @@ def describe_catalog(con: duckdb.DuckDBPyConnection, sql_dir: SqlDir) -> list[Ca
         columns.setdefault(table, []).append(CatalogColumn(name, kind, doc))
     objects = []
     for name, doc, is_view in found:
-        kind = (
-            "audit" if not is_view else "view" if name in own else "history" if name.endswith("_history") else "table"
-        )
+        if not is_view:
+            kind = "table" if name == ibge.TABLE else "audit"  # the IBGE codes are a lookup table, like municipios
+        else:
+            kind = "view" if name in own else "history" if name.endswith("_history") else "table"
         files = source_files(sql_dir, name) if kind != "audit" else []
         # 'packaged', or the user's file(s) (a user's check makes qualidade come from both)
         source = ", ".join(dict.fromkeys(sql_dir.origin(p) for p in files)) or None

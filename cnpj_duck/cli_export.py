@@ -9,6 +9,17 @@ import click
 
 from .cli_common import command_line, config_of, progress_options
 
+# The same option on the three exports: the rules are applied where all of them read their rows (export_sources).
+_PRIVACY = click.option(
+    "--privacy/--no-privacy",
+    default=None,
+    help="Apply the privacy rules of serve to estabelecimentos (and the views over it): no e-mail, no "
+    "CPF-looking digits in nome_fantasia, and for an individual's company (empresário individual, MEI and "
+    "similar legal natures) no street address, CEP or phones. Off by default: the export is your own copy "
+    "(config export.privacy). The export records it: cnpj_duck_metadata.privacy, the tables' comments, the "
+    "audit's settings and notes.",
+)
+
 
 @click.group()
 def export() -> None:
@@ -20,6 +31,7 @@ def export() -> None:
       cnpj-duck export postgres --schema cnpj --tables empresas,estabelecimentos
       cnpj-duck export duckdb cnpj.duckdb
       cnpj-duck export sqlite cnpj.db --release 2026-10
+      cnpj-duck export duckdb public.duckdb --privacy
     """
 
 
@@ -44,6 +56,7 @@ def export() -> None:
     help="Export even when a table arrives more than export.max_shrink (10%) smaller than the live one, or the "
     "release lacks a live table (the guard's exit 4).",
 )
+@_PRIVACY
 @progress_options
 @click.pass_context
 def export_postgres(
@@ -54,6 +67,7 @@ def export_postgres(
     release: str | None,
     batch_rows: int | None,
     allow_shrink: bool,
+    privacy: bool | None,
     no_progress: bool,
     quiet: bool,
 ) -> None:
@@ -82,7 +96,7 @@ def export_postgres(
     from .export import export_postgres as run_export
     from .views import export_view
 
-    config = config_of(ctx, **{"export.dsn": dsn, "export.schema": schema})
+    config = config_of(ctx, **{"export.dsn": dsn, "export.schema": schema, "export.privacy": privacy})
     with progress_display(no_progress, quiet) as reporter:
         summary = run_export(
             config,
@@ -110,10 +124,17 @@ _RELEASE = click.option("--release", help="Release to export, YYYY-MM or latest 
     is_flag=True,
     help="No ART indexes: a file about a third the size, lookups by key about 3x slower (still pruned by the sort).",
 )
+@_PRIVACY
 @progress_options
 @click.pass_context
 def export_duckdb(
-    ctx: click.Context, file: Path, release: str | None, no_indexes: bool, no_progress: bool, quiet: bool
+    ctx: click.Context,
+    file: Path,
+    release: str | None,
+    no_indexes: bool,
+    privacy: bool | None,
+    no_progress: bool,
+    quiet: bool,
 ) -> None:
     """Write a built release as one self-contained DuckDB file: tables, views, macros, data dictionary.
 
@@ -134,7 +155,7 @@ def export_duckdb(
     from .store import Store
     from .views import handover_view
 
-    config = config_of(ctx)
+    config = config_of(ctx, **{"export.privacy": privacy})
     with progress_display(no_progress, quiet) as reporter:
         summary = write_duckdb(
             Store(config.data_dir),
@@ -157,10 +178,17 @@ def export_duckdb(
     default=None,
     help="Rows per batch handed to SQLite (default 16384); memory use grows with it.",
 )
+@_PRIVACY
 @progress_options
 @click.pass_context
 def export_sqlite(
-    ctx: click.Context, file: Path, release: str | None, batch_rows: int | None, no_progress: bool, quiet: bool
+    ctx: click.Context,
+    file: Path,
+    release: str | None,
+    batch_rows: int | None,
+    privacy: bool | None,
+    no_progress: bool,
+    quiet: bool,
 ) -> None:
     """Write a built release as one SQLite file, typed and indexed for lookups.
 
@@ -179,7 +207,7 @@ def export_sqlite(
     from .store import Store
     from .views import handover_view
 
-    config = config_of(ctx)
+    config = config_of(ctx, **{"export.privacy": privacy})
     with progress_display(no_progress, quiet) as reporter:
         summary = write_sqlite(
             Store(config.data_dir),

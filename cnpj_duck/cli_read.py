@@ -143,9 +143,16 @@ def rejects(ctx: click.Context, run_id: int | None, table: str | None, limit: in
 @click.command()
 @click.argument("cnpjs", nargs=-1, required=True, metavar="CNPJ...")
 @click.option("--release", help="Release to look in, YYYY-MM (default: the latest built).")
+@click.option(
+    "--privacy",
+    is_flag=True,
+    help="Apply the privacy rules of serve and the exports' --privacy: no e-mail, no CPF-looking digits in "
+    "nome_fantasia, and for an individual's company (empresário individual, MEI, ...) no street address, CEP or "
+    "phones.",
+)
 @FORMAT
 @click.pass_context
-def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt: str) -> None:
+def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, privacy: bool, fmt: str) -> None:
     """Show everything about establishments: company, partners, Simples/MEI, every code's description.
 
     A CNPJ may be typed with or without punctuation, in upper or lower case, numeric or alphanumeric; its check
@@ -156,10 +163,11 @@ def lookup(ctx: click.Context, cnpjs: tuple[str, ...], release: str | None, fmt:
       cnpj-duck lookup 12.345.678/0001-95
       cnpj-duck lookup 12345678000195 12.ABC.345/01DE-35 --format json
       cnpj-duck lookup 12abc34501de35 --release 2026-09
+      cnpj-duck lookup 12345678000195 --privacy
     """
     from .lookup import lookup as run_lookup
 
-    results = run_lookup(config_of(ctx), cnpjs, release)
+    results = run_lookup(config_of(ctx), cnpjs, release, private=privacy)
     if fmt == "json":
         print_json([r.to_dict() for r in results])
     else:
@@ -299,7 +307,7 @@ def query(
     if release == "latest":  # as build, lookup, export and diff take it
         release = Store(config.data_dir).resolve_release(release)
     engine = open_engine(config.threads, config.memory_limit, Store(config.data_dir).tmp_dir)
-    con = connect(config.data_dir, config.sql_dir, release, engine)
+    con = connect(config.data_dir, config.sql_dir, release, engine, config.ibge_path)
     try:
         written = _write(run_query(con, sql, release, config.data_dir), fmt, output, max_rows)
     finally:
@@ -350,7 +358,7 @@ def describe(ctx: click.Context, table: str | None, fmt: str) -> None:
     from .catalog import connect_reader, describe_catalog
 
     config = config_of(ctx)
-    con = connect_reader(config.data_dir, config.sql_dir, documented=True)
+    con = connect_reader(config.data_dir, config.sql_dir, documented=True, ibge_file=config.ibge_path)
     try:
         objects = describe_catalog(con, config.sql_dir)
     finally:

@@ -29,7 +29,7 @@ from .cli_common import config_of
     "--ibge",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The Tesouro's SIAFI-to-IBGE table (siafi;cnpj;name;uf;ibge) for codigo_municipio_ibge and "
-    "IBGE codes in ?municipio= (config serve.ibge).",
+    "IBGE codes in ?municipio= (config ibge).",
 )
 @click.pass_context
 def serve(
@@ -52,7 +52,9 @@ def serve(
     from .serve.app import ServeSettings
     from .serve.server import Started, run
 
-    config = config_of(ctx)
+    # The serving database is an `export duckdb` of the release: always whole, since serve applies the privacy
+    # rules to each answer itself (--no-privacy must find the e-mails there), whatever export.privacy says.
+    config = config_of(ctx, **{"export.privacy": False})
 
     def started(s: Started) -> None:
         when = f", extracted {s.extracted}" if s.extracted else ""
@@ -62,7 +64,7 @@ def serve(
             err=True,
         )
 
-    ibge_file = ibge or (Path(config.serve_ibge) if config.serve_ibge else None)
+    ibge_file = ibge or config.ibge_path
     settings = ServeSettings(
         config,
         release=release,

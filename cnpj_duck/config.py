@@ -143,14 +143,19 @@ SETTINGS: tuple[Setting, ...] = (
         in_file=False,
         env="CNPJ_DUCK_PG_DSN",
     ),
+    # The exports are the user's own copy: the privacy rules (privacy.py) only when asked for.
+    Setting("export.privacy", bool, False),
+    # The Tesouro's SIAFI-to-IBGE table (ibge.py): codigo_municipio_ibge in the views and in serve's answers.
+    Setting("ibge", str, ""),
     Setting("serve.privacy", bool, True),
-    Setting("serve.ibge", str, ""),
     Setting("serve.timeout", float, 10.0, _seconds(0.01, 3600)),
     Setting("serve.pool", int, 4, _between(1, 64)),
     Setting("serve.poll", float, 5.0, _seconds(0.1, 3600)),
     Setting("serve.memory_limit", str, "512MB", _memory),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
+# Keys renamed since a release: the old name is still read (from the file and its environment variable).
+RENAMED = {"serve.ibge": "ibge"}
 
 
 @dataclass(frozen=True)
@@ -179,13 +184,19 @@ class Config:
     export_schema: str
     export_max_shrink: float
     export_dsn: str
+    export_privacy: bool
+    ibge: str
     serve_privacy: bool
-    serve_ibge: str
     serve_timeout: float
     serve_pool: int
     serve_poll: float
     serve_memory_limit: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def ibge_path(self) -> Path | None:
+        """The SIAFI-to-IBGE table the user named (key ibge, formerly serve.ibge), or None."""
+        return Path(self.ibge) if self.ibge else None
 
     def table_list(self) -> list[str] | None:
         """The tables asked for, or None for all."""
@@ -267,7 +278,8 @@ def unknown_env_warnings(env: Mapping[str, str]) -> list[str]:
     """One message per CNPJ_DUCK_* variable that no setting reads, naming the closest known one (issue 12)."""
     import difflib
 
-    known = sorted({s.env_name for s in SETTINGS} | {ENV_PREFIX + "CONFIG"})
+    renamed = {ENV_PREFIX + old.replace(".", "_").upper() for old in RENAMED}
+    known = sorted({s.env_name for s in SETTINGS} | {ENV_PREFIX + "CONFIG"} | renamed)
     messages = []
     for name in sorted(n for n in env if n.startswith(ENV_PREFIX) and n not in known):
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
@@ -320,6 +332,7 @@ def load_config(
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{file}: expected a mapping of keys to values at the top level")
         for key, value in _flatten(loaded).items():
+            key = RENAMED.get(key, key)
             setting = _BY_KEY.get(key)
             if setting is None:
                 known = ", ".join(s.key for s in SETTINGS)
@@ -333,9 +346,14 @@ def load_config(
                 continue
             values[key] = _coerce(setting, value, str(file))
             sources[key] = str(file)
-            if key in ("data_dir", "sql_dir", "serve.ibge"):
+            if key in ("data_dir", "sql_dir", "ibge"):
                 values[key] = str((file.parent / values[key]).resolve()) if values[key] else values[key]
 
+    for old, new in RENAMED.items():  # the old variable first: the new one, when set too, wins
+        name = ENV_PREFIX + old.replace(".", "_").upper()
+        if env.get(name):
+            values[new] = _coerce(_BY_KEY[new], env[name], name)
+            sources[new] = name
     for setting in SETTINGS:
         name = setting.env_name
         if name in env and env[name] != "":

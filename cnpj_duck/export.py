@@ -24,16 +24,17 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, interrupts, sqlproject
+from . import __version__, interrupts, privacy, sqlproject
 from .audit import Audit, RunScope, TableScope
 from .catalogdb import Journal, snapshot
 from .config import Config
 from .dsn import as_url, scrub, validate_dsn
 from .errors import CnpjDuckError, UsageError
 from .export_guard import Guard
-from .export_sources import Source, locate_sources
+from .export_sources import Source, locate_sources, prepare_privacy, privacy_applies, privacy_note, read_sql
 from .export_staging import STAGING, create_indexes, drop_staging, prepare_schema, swap
 from .export_stream import ingest
+from .ibge import load_configured
 from .layout import is_valid_release
 from .postgres import Session, narrow_hugeints, postgres_type, qualified
 from .progress import NullProgress, Progress
@@ -80,6 +81,7 @@ class ExportSummary:
     seconds: float
     swap_seconds: float
     dropped_leftovers: tuple[str, ...] = ()
+    privacy: bool = False  # estabelecimentos (and the views over it) exported with the privacy rules
 
 
 @dataclass
@@ -103,6 +105,8 @@ class Exporter:
         self.release = release
         self.progress = progress
         self.batch_rows = batch_rows
+        self.private = config.export_privacy
+        self.ibge = load_configured(config.ibge_path)  # before the run: a bad file is named first
         self.pg = Session(dsn)
         self.engine: duckdb.DuckDBPyConnection | None = None
         self.staging: list[str] = []  # staging tables created by this run, dropped if it fails
@@ -115,6 +119,8 @@ class Exporter:
         try:
             self.pg.open()
             self.engine = self.open_engine()
+            if self.private:
+                prepare_privacy(self.engine, Store(self.config.data_dir), self.release)
             leftovers = prepare_schema(self.pg, self.schema)
             if leftovers:
                 self.progress.message(
@@ -159,6 +165,7 @@ class Exporter:
                 time.monotonic() - started,
                 swap_seconds,
                 tuple(leftovers),
+                self.private,
             )
         except BaseException as e:
             if begun:
@@ -196,6 +203,8 @@ class Exporter:
                 release=self.release,
                 temporary=True,
                 problems=problems,
+                table_sql=self.private_tables(),
+                ibge=self.ibge,
             )
         )
         for view in views:
@@ -203,6 +212,16 @@ class Exporter:
                 why = next((p for p in problems if f"/{view.name}.sql" in p), "a table it reads is not built")
                 self.progress.message(f"view {view.name} not exported: {why}", level="warning")
         return [s for s in sources if s.kind != "view" or s.name in made]
+
+    def private_tables(self) -> dict[str, str]:
+        """The tables whose view the engine's views must read through the privacy rules (none when off)."""
+        assert self.engine is not None
+        store = Store(self.config.data_dir)
+        return {
+            table: read_sql(self.engine, table, store.part_files(table, self.release), True)
+            for table in store.tables_of(self.release)
+            if privacy_applies(table, self.private)
+        }
 
     def close(self) -> None:
         self.pg.close()
@@ -337,7 +356,10 @@ class Exporter:
                 else "no primary key"
             )
         )
-        scope.note = f"{pk_note}; {len(indexes)} index(es); {nul:,} NUL character(s) removed"
+        note = privacy_note(name, self.private)
+        scope.note = f"{pk_note}; {len(indexes)} index(es); {nul:,} NUL character(s) removed" + (
+            f"; {note}" if note else ""
+        )
         result = TableExport(
             name,
             source.kind,
@@ -374,16 +396,12 @@ class Exporter:
             with scope.file(path.name, release=self.release, zip_path=str(path), zip_size=path.stat().st_size) as f:
                 f.set(output_path=f"{self.schema}.{source.name}")
                 with pq.ParquetFile(path) as reader:
-                    got, removed = ingest(
-                        self.pg,
-                        f,
-                        self.schema,
-                        staging,
-                        source.name,
-                        target,
-                        partial(reader.iter_batches, batch_size=self.batch_rows),
-                        self.progress,
-                    )
+                    batches = partial(reader.iter_batches, batch_size=self.batch_rows)
+                    if privacy_applies(source.name, self.private):  # the rules, in DuckDB, as every export
+                        assert self.engine is not None
+                        private = self.engine.sql(read_sql(self.engine, source.name, [path], True))
+                        batches = partial(private.to_arrow_reader, batch_size=self.batch_rows)
+                    got, removed = ingest(self.pg, f, self.schema, staging, source.name, target, batches, self.progress)
                 if got != source.part_rows[path.name]:
                     raise CnpjDuckError(
                         f"{path}: {got:,} rows, its manifest says {source.part_rows[path.name]:,}; "
@@ -412,6 +430,8 @@ class Exporter:
         table_doc, columns = describe_sql(sql) if sql is not None else ("", {})
         stamp = datetime.now().isoformat(timespec="seconds")
         text = f"cnpj-duck {__version__}: release {self.release}, run {self.run_id}, exported {stamp}."
+        if self.private:
+            text += f" Exported with the {privacy.SUMMARY}."
         if table_doc:
             text += " " + table_doc
         table = qualified(self.schema, staging)

@@ -22,10 +22,11 @@ import duckdb
 import pyarrow.parquet as pq
 
 from .audit import RunScope
-from .catalog import create_macros, sql_message
+from .catalog import create_ibge_table, create_macros, sql_message
 from .catalogdb import STORAGE_VERSION
 from .config import Config, memory_bytes
 from .errors import CnpjDuckError
+from .export_sources import prepare_privacy, privacy_note, read_sql
 from .handover import (
     DICTIONARY_COLUMNS,
     DICTIONARY_TABLE,
@@ -40,6 +41,8 @@ from .handover import (
     handover_config,
     run_handover,
 )
+from .ibge import TABLE as IBGE_TABLE
+from .ibge import IbgeCodes, load_configured
 from .progress import NullProgress, Progress
 from .sqlproject import describe_sql, ordered_views, quote_ident, quote_literal
 from .store import Store, open_engine
@@ -62,6 +65,7 @@ _METADATA_TYPES = {
     "cnpj_duck_version": "VARCHAR",
     "created_at": "TIMESTAMP",
     "format": "VARCHAR",
+    "privacy": "BOOLEAN",
 }
 
 
@@ -78,16 +82,18 @@ def write_duckdb(
     """Write a release ('latest' or None: the latest built) as one self-contained DuckDB file at `path`."""
     config = handover_config(store, config)
     progress = progress or NullProgress()
+    codes = load_configured(config.ibge_path)  # a bad file is named before the run starts
 
     def write(run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
-        return _DuckdbWriter(config, store, progress, indexes).write(run, handover, tmp)
+        return _DuckdbWriter(config, store, progress, indexes, codes).write(run, handover, tmp)
 
     return run_handover(config, Path(path), release, "duckdb", write, progress, command)
 
 
 class _DuckdbWriter:
-    def __init__(self, config: Config, store: Store, progress: Progress, indexes: bool) -> None:
+    def __init__(self, config: Config, store: Store, progress: Progress, indexes: bool, codes: IbgeCodes) -> None:
         self.config = config
+        self.codes = codes
         self.store = store
         self.progress = progress
         self.indexes = indexes
@@ -101,7 +107,9 @@ class _DuckdbWriter:
             storage_version=STORAGE_VERSION,
         )
         try:
-            tables = tuple(self.table(con, run, handover.release, t) for t in handover.tables)
+            if handover.privacy:
+                prepare_privacy(con, self.store, handover.release)
+            tables = tuple(self.table(con, run, handover, t) for t in handover.tables)
             views = self.views(con, {t.name for t in handover.tables})
             self.describe(con, run.id, handover)
             con.execute("CHECKPOINT")
@@ -109,9 +117,11 @@ class _DuckdbWriter:
             con.close()
         return tables, views
 
-    def table(self, con: duckdb.DuckDBPyConnection, run: RunScope, release: str, t: HandoverTable) -> TableWritten:
+    def table(
+        self, con: duckdb.DuckDBPyConnection, run: RunScope, handover: Handover, t: HandoverTable
+    ) -> TableWritten:
         """Load one table, sorted, counted against the manifests; then its indexes and comments."""
-        name = quote_ident(t.name)
+        name, release = quote_ident(t.name), handover.release
         with run.table(t.name, release) as scope, ExitStack() as files:
             scope.set(output_path=t.name)
             self.progress.start(t.name, total=t.rows, table=t.name)
@@ -124,13 +134,12 @@ class _DuckdbWriter:
                 rows = pq.ParquetFile(part).metadata.num_rows
                 check_parts(t, part, rows)
                 batches.append((files.enter_context(f.batch(1)), rows, part.stat().st_size))
-            listed = ", ".join(quote_literal(str(p)) for p in t.files)
             order = f" ORDER BY {', '.join(quote_ident(k) for k in t.sort_key)}" if t.sort_key else ""
             started = time.monotonic()
             try:
                 self.run_with_progress(
                     con,
-                    f"CREATE TABLE {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false){order}",
+                    f"CREATE TABLE {name} AS {read_sql(con, t.name, t.files, handover.privacy)}{order}",
                     t,
                 )
             except duckdb.Error as e:
@@ -143,9 +152,13 @@ class _DuckdbWriter:
                 batch.set(last_line=rows)
             started = time.monotonic()
             made = self.create_indexes(con, t) if self.indexes else ()
-            self.comment(con, t.name, f"{t.doc} Release {release}.".strip(), t.columns)
+            note = privacy_note(t.name, handover.privacy)
+            doc = f"{t.doc} Release {release}.{f' Exported with the {note}.' if note else ''}".strip()
+            self.comment(con, t.name, doc, t.columns)
             index_seconds = time.monotonic() - started
-            scope.note = f"{len(made)} index(es); sorted by {', '.join(t.sort_key) or 'nothing'}"
+            scope.note = "; ".join(
+                filter(None, [f"{len(made)} index(es)", f"sorted by {', '.join(t.sort_key) or 'nothing'}", note])
+            )
             self.progress.finish(t.name, rows=got)
         return TableWritten(t.name, got, seconds, index_seconds, made)
 
@@ -225,6 +238,8 @@ class _DuckdbWriter:
         audit, is not); a view that cannot be made is left out with a warning."""
         sql_dir = self.config.sql_dir
         create_macros(con, sql_dir)
+        create_ibge_table(con, self.codes)  # a table of the file: the views join it, with or without codes
+        tables = tables | {IBGE_TABLE}
         problems: list[str] = []
         made: list[str] = []
         for item, reads in ordered_views(con, sql_dir, problems):

@@ -1,13 +1,20 @@
-"""What an export reads: a built release's tables (Parquet partitions) and the SQL project's views over it."""
+"""What an export reads: a built release's tables (Parquet partitions) and the SQL project's views over it, and
+how: read_sql is the one SELECT the three exports read a table's part files with (the privacy rules, when on,
+are applied there)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sqlproject
+import duckdb
+
+from . import privacy, sqlproject
+from .catalog import sql_message
 from .config import Config
-from .errors import UsageError
+from .errors import CnpjDuckError, UsageError
+from .sqlproject import quote_literal
 from .store import Store
 
 
@@ -58,3 +65,44 @@ def find_sources(config: Config, release: str, tables: list[str] | None, quality
     if unknown:
         raise UsageError(f"--tables: {', '.join(unknown)} not built for release {release}; known: {', '.join(known)}")
     return [known[t] for t in tables]
+
+
+# The roots of the companies that are a person's, made once per export in its DuckDB engine (a temporary table:
+# nothing of it stays in a hand-over file) when the privacy rules are on.
+INDIVIDUALS_TABLE = "cnpj_duck_individuals"
+
+
+def prepare_privacy(con: duckdb.DuckDBPyConnection, store: Store, release: str) -> None:
+    """Make the table of roots that are a person's (privacy.individuals_sql over the release's empresas and
+    simples) in `con`, for read_sql; UsageError when empresas is not built (the rules need its legal natures)."""
+    if not store.part_files("empresas", release):
+        raise UsageError(
+            f"--privacy: empresas is not built for release {release}, and the rules need its legal natures; "
+            f"build it (`cnpj-duck build --release {release} --tables empresas`) or export without --privacy"
+        )
+    simples = store.scan_sql("simples", release) if store.part_files("simples", release) else None
+    sql = privacy.individuals_sql(store.scan_sql("empresas", release), simples)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {INDIVIDUALS_TABLE} AS {sql}")
+    except duckdb.Error as e:
+        raise CnpjDuckError(f"--privacy: cannot read empresas or simples of {release}: {sql_message(e)}") from None
+
+
+def read_sql(con: duckdb.DuckDBPyConnection, table: str, files: Sequence[Path], private: bool) -> str:
+    """The SELECT every export reads a table's part files with: the rows as built or, with `private` for
+    estabelecimentos, with the privacy rules applied in bulk (prepare_privacy made the roots table in `con`)."""
+    scan = f"read_parquet([{', '.join(quote_literal(str(f)) for f in files)}], hive_partitioning = false)"
+    if not privacy_applies(table, private):
+        return f"SELECT * FROM {scan}"
+    columns = con.sql(f"SELECT * FROM {scan} LIMIT 0").columns
+    return privacy.select_sql(scan, INDIVIDUALS_TABLE, columns)
+
+
+def privacy_applies(table: str, private: bool) -> bool:
+    """Whether an export with the privacy rules on (`private`) changes this table's rows."""
+    return private and table == privacy.TABLE
+
+
+def privacy_note(table: str, private: bool) -> str:
+    """What an export's audit note and comment of a table say when the privacy rules changed it ("" if not)."""
+    return privacy.SUMMARY if privacy_applies(table, private) else ""

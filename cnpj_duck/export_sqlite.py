@@ -40,6 +40,7 @@ from .audit import RunScope
 from .catalog import sql_message
 from .config import Config
 from .errors import CnpjDuckError
+from .export_sources import prepare_privacy, privacy_note, read_sql
 from .export_stream import audited
 from .handover import (
     DICTIONARY_COLUMNS,
@@ -224,11 +225,15 @@ class _SqliteWriter:
         self.store = store
         self.progress = progress
         self.batch_rows = batch_rows
+        self.private = False  # the privacy rules, from the Handover being written
 
     def write(self, run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
         # Row order does not matter to the reading side: each part file is read in order anyway.
         engine = open_engine(self.config.threads, self.config.memory_limit, self.store.tmp_dir)
+        self.private = handover.privacy
         try:
+            if handover.privacy:
+                prepare_privacy(engine, self.store, handover.release)
             types: dict[str, list[tuple[str, str]]] = {}
             tables = tuple(self.table(engine, tmp, run, handover.release, t, types) for t in handover.tables)
             with connect(tmp) as db:
@@ -278,7 +283,7 @@ class _SqliteWriter:
                 started = time.monotonic()
                 made = self.create_indexes(db, t.name, [c for c, _, _ in columns])
                 index_seconds = time.monotonic() - started
-            scope.note = f"{len(made)} index(es)"
+            scope.note = "; ".join(filter(None, [f"{len(made)} index(es)", privacy_note(t.name, self.private)]))
             self.progress.finish(t.name, rows=t.rows)
         return TableWritten(t.name, t.rows, seconds, index_seconds, made)
 
@@ -288,7 +293,7 @@ class _SqliteWriter:
         """A part file's rows in SQLite's forms (ISO dates, JSON lists, ...), converted by DuckDB in a thread a few
         batches ahead: DuckDB's work runs while the driver inserts the previous batch."""
         try:
-            relation = engine.read_parquet(str(part), hive_partitioning=False).project(select)
+            relation = engine.sql(read_sql(engine, name, [part], self.private)).project(select)
             reader = relation.to_arrow_reader(batch_size=self.batch_rows)
         except duckdb.Error as e:
             raise CnpjDuckError(f"{part}: cannot read it for the export of {name}: {sql_message(e)}") from None
@@ -322,7 +327,7 @@ class _SqliteWriter:
     ) -> None:
         """The metadata row and the data dictionary (SQLite has no comments: the dictionary is all there is)."""
         row = handover.metadata(run_id, "sqlite", datetime.now().replace(microsecond=0))
-        kinds = {"run_id": "INTEGER"}
+        kinds = {"run_id": "INTEGER", "privacy": "INTEGER"}
         db.execute(
             f"CREATE TABLE {METADATA_TABLE} "
             f"({', '.join(quote_ident(c) + ' ' + kinds.get(c, 'TEXT') for c in METADATA_COLUMNS)})"

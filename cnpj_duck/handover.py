@@ -2,7 +2,8 @@
 
 A hand-over file is one database file a user can copy anywhere: every table built for a release, the data
 dictionary (`cnpj_duck_dictionary`: each table's and column's description, from the sql/ files' comments) and
-one row of metadata (`cnpj_duck_metadata`: release, extraction date, run id, cnpj-duck version, when made).
+one row of metadata (`cnpj_duck_metadata`: release, extraction date, run id, cnpj-duck version, when made, and
+whether the privacy rules were applied: export.privacy, --privacy).
 
 The run is shared by both writers: the data dir's writer lock, an audit run (run > table > file > batch, like
 `export postgres`), the Parquet part files checked against their manifests, the file written aside (a hidden
@@ -44,6 +45,8 @@ METADATA_COLUMNS: dict[str, str] = {
     "cnpj_duck_version": "the cnpj-duck version that wrote this file",
     "created_at": "when this file was written (local time)",
     "format": "duckdb or sqlite",
+    "privacy": "true when estabelecimentos was written with the privacy rules (--privacy): no e-mail, no "
+    "CPF-looking digits in nome_fantasia, no street address, CEP or phones of an individual's company",
 }
 DICTIONARY_COLUMNS: dict[str, str] = {
     "table_name": "a table or view of this file",
@@ -78,6 +81,7 @@ class Handover:
     release: str
     tables: tuple[HandoverTable, ...]
     extracted_on: date | None
+    privacy: bool = False  # the privacy rules are applied to estabelecimentos (export_sources.read_sql)
 
     def metadata(self, run_id: int, fmt: str, created_at: datetime) -> dict[str, Any]:
         """The metadata row, in METADATA_COLUMNS' order."""
@@ -88,6 +92,7 @@ class Handover:
             "cnpj_duck_version": __version__,
             "created_at": created_at,
             "format": fmt,
+            "privacy": self.privacy,
         }
 
 
@@ -118,6 +123,7 @@ class HandoverSummary:
     views: tuple[str, ...]
     bytes: int
     seconds: float
+    privacy: bool = False
 
     @property
     def rows(self) -> int:
@@ -149,7 +155,7 @@ def plan_handover(config: Config, release: str | None) -> Handover:
         # Parquet of the release tables is ordered by the first key column (their sql/ files' ORDER BY).
         key = KEYS.get(source.name, ())[:1]
         tables.append(HandoverTable(source.name, source.files, source.part_rows, doc, columns, key, source.partial))
-    return Handover(found, tuple(tables), extraction_date(store, found))
+    return Handover(found, tuple(tables), extraction_date(store, found), config.export_privacy)
 
 
 def extraction_date(store: Store, release: str) -> date | None:
@@ -279,7 +285,15 @@ def run_handover(
                     raise
                 progress.finish("export", rows=sum(t.rows for t in tables))
                 return HandoverSummary(
-                    run.id, found, path, fmt, tables, views, path.stat().st_size, time.monotonic() - started
+                    run.id,
+                    found,
+                    path,
+                    fmt,
+                    tables,
+                    views,
+                    path.stat().st_size,
+                    time.monotonic() - started,
+                    handover.privacy,
                 )
         finally:
             journal.close()

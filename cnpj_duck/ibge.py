@@ -2,8 +2,13 @@
 
 The release codes municipalities the Receita's way (SIAFI, 4 digits; RFB_FORMAT.md §5), while most other data
 sets use IBGE's 7-digit codes. The Tesouro's SIAFI table maps one to the other; its rows read
-`siafi;cnpj;name;uf;ibge` (a header line is allowed). cnpj-duck does not ship it: a user passes the file
-(`serve --ibge FILE`), and without it the IBGE code is null.
+`siafi;cnpj;name;uf;ibge` (a header line is allowed). cnpj-duck does not ship it: a user names the file (the
+config key `ibge`, formerly `serve.ibge`, or `serve --ibge FILE`), and without it the IBGE code is null.
+
+Where it is used: serve's answers and `?municipio=`; and the catalog's table `municipios_ibge` (codigo ->
+codigo_ibge, made by catalog.create_views in every reader, in the catalog file and in `export duckdb` files, and
+empty without a file), which estabelecimentos_completos joins for its codigo_municipio_ibge column, so that the
+view has the same columns with or without the file.
 """
 
 from __future__ import annotations
@@ -11,7 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from .errors import UsageError
+
+TABLE = "municipios_ibge"
+TABLE_DOC = (
+    "The IBGE code of each municipality code of the Receita (SIAFI), from the Tesouro Nacional's table named by "
+    "the config key ibge; empty when none is named"
+)
+COLUMN_DOCS = {
+    "codigo": "municipality code of the Receita (SIAFI, 4 digits), as municipios.codigo and estabelecimentos.municipio",
+    "codigo_ibge": "the municipality's IBGE code (7 digits)",
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,8 @@ def load_ibge(path: Path) -> IbgeCodes:
         raw = path.read_bytes()
     except OSError as e:
         raise UsageError(
-            f"{path}: cannot read the SIAFI-to-IBGE table ({e.strerror}); pass an existing file to --ibge"
+            f"{path}: cannot read the SIAFI-to-IBGE table ({e.strerror}); name an existing file in the config "
+            "key ibge (or serve --ibge)"
         ) from None
     try:
         text = raw.decode("utf-8-sig")
@@ -67,3 +85,19 @@ def load_ibge(path: Path) -> IbgeCodes:
             f"{path}: no municipality in the SIAFI-to-IBGE table; expected lines `siafi;cnpj;name;uf;ibge`"
         )
     return IbgeCodes(codes, {ibge: siafi for siafi, ibge in codes.items()}, path)
+
+
+def load_configured(path: Path | None) -> IbgeCodes:
+    """The table a setting names (load_ibge), or an empty one when it names none."""
+    return load_ibge(path) if path is not None else IbgeCodes()
+
+
+def create_table(con: duckdb.DuckDBPyConnection, codes: IbgeCodes, temporary: bool = False) -> None:
+    """(Re)create the municipios_ibge table in `con` with the codes (no rows for an empty IbgeCodes)."""
+    kind = "TEMPORARY TABLE" if temporary else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {TABLE} (codigo VARCHAR, codigo_ibge INTEGER)")
+    if codes.by_siafi:  # one statement for the whole table: ~5,570 rows
+        con.execute(
+            f"INSERT INTO {TABLE} SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[])",
+            [list(codes.by_siafi), list(codes.by_siafi.values())],
+        )

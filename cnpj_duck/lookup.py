@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
 
+from . import privacy
 from .catalog import sql_message
 from .cnpj import InvalidCnpjError, format_cnpj, normalize, parse
 from .config import Config
@@ -39,6 +40,16 @@ class LookupResult:
     matriz_cnpj: tuple[str, ...]  # the company's head office (more than one only in inconsistent data)
     establishments_of_company: int
     missing_tables: tuple[str, ...]  # tables with no output for this release (not built)
+    privacy: bool = False  # estabelecimentos rows shown with the privacy rules (privacy.py)
+
+    def private(self) -> LookupResult:
+        """The result with the privacy rules applied to its establishment rows, as the exports' --privacy does: the
+        company is a person's when any of its empresas rows (legal nature) or simples rows (MEI) says so."""
+        individual = any(privacy.is_individual(e.get("natureza_juridica")) for e in self.empresas) or any(
+            privacy.is_individual(None, s.get("opcao_mei")) for s in self.simples
+        )
+        rows = tuple(privacy.blank(row, individual) for row in self.estabelecimentos)
+        return replace(self, estabelecimentos=rows, privacy=True)
 
     @property
     def found(self) -> bool:
@@ -91,6 +102,7 @@ class LookupResult:
             "estabelecimentos_da_empresa": self.establishments_of_company,
             "duplicados": duplicates,
             "avisos": self.warnings(),
+            "privacidade": self.privacy,
         }
 
 
@@ -313,14 +325,18 @@ def _ordered(row: dict[str, Any], table: str) -> dict[str, Any]:
     return out
 
 
-def lookup(config: Config, cnpjs: Iterable[str], release: str | None = None) -> list[LookupResult]:
-    """Look up each CNPJ (any accepted spelling) in one release (default: the latest built); see LookupResult."""
+def lookup(
+    config: Config, cnpjs: Iterable[str], release: str | None = None, private: bool = False
+) -> list[LookupResult]:
+    """Look up each CNPJ (any accepted spelling) in one release (default: the latest built); see LookupResult.
+    With `private`, the establishments come with the privacy rules applied (LookupResult.private)."""
     parsed = parse_all(cnpjs)
     with Lookup(config, release) as finder:
-        return [
+        results = [
             result
             for key in parsed
             for result in (
                 [finder.get(key)] if len(key) == 14 else [finder.get(c) for c in finder.establishments_of(key)]
             )
         ]
+    return [r.private() for r in results] if private else results

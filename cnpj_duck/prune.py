@@ -70,7 +70,7 @@ def prune(config: Config, keep: int, dry_run: bool = False) -> PruneResult:
         if removed and not dry_run:
             from .catalog import refresh_catalog
 
-            refreshed = refresh_catalog(config.data_dir, config.sql_dir)
+            refreshed = refresh_catalog(config.data_dir, config.sql_dir, config.ibge_path)
             warnings = [f"catalog view not created: {p}" for p in refreshed.problems]
     return PruneResult(
         tuple(removed),

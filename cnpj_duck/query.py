@@ -72,14 +72,18 @@ class QueryResult:
 
 
 def connect(
-    data_dir: Path, sql_dir: SqlDir, release: str | None = None, engine: duckdb.DuckDBPyConnection | None = None
+    data_dir: Path,
+    sql_dir: SqlDir,
+    release: str | None = None,
+    engine: duckdb.DuckDBPyConnection | None = None,
+    ibge_file: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """The catalog as readers see it (catalog.connect_reader): views over `release`, or the latest built one.
 
     For a release, every output table built for it gets its view: a table without it is simply absent, rather
     than showing another release.
     """
-    return connect_reader(data_dir, sql_dir, release, engine=engine)
+    return connect_reader(data_dir, sql_dir, release, engine=engine, ibge_file=ibge_file)
 
 
 # Statements that would change the reader's database: `query` reads; results leave with --output or COPY ... TO.

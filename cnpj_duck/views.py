@@ -250,6 +250,10 @@ def lookup_panel(result: Any, width: int = 120) -> Panel:
     else:
         parts.append("[bold]CNAEs secundarias[/]: [dim]none[/]")
     parts.extend(f"[yellow]warning: {w}[/]" for w in result.warnings())
+    if getattr(result, "privacy", False):
+        from .privacy import SUMMARY
+
+        parts.append(f"[dim]{SUMMARY} (--privacy)[/]")
     estab = result.estabelecimentos[0]
     status = estab.get("situacao_cadastral_descricao") or estab.get("situacao_cadastral") or ""
     kind = estab.get("identificador_matriz_filial_descricao") or ""
@@ -305,7 +309,7 @@ def export_view(summary: Any, server: str) -> Table:
         caption_justify="left",
         caption="replaced: rows of the live table it replaced, and the change; s: loading the rows; index s: "
         "primary key, indexes, ANALYZE, comments; indexes: besides the primary key's; every row is kept, repeated "
-        "keys included",
+        "keys included" + _privacy_caption(summary),
     )
     for name, justify in (
         ("table", "left"),
@@ -345,6 +349,13 @@ def export_view(summary: Any, server: str) -> Table:
     return grid
 
 
+def _privacy_caption(summary: Any) -> str:
+    """What an export's caption says when it applied the privacy rules (privacy.SUMMARY)."""
+    from .privacy import SUMMARY
+
+    return f"\n[bold]{SUMMARY}[/bold] (--privacy)" if summary.privacy else ""
+
+
 def handover_view(summary: Any) -> Table:
     """A hand-over file's summary (export duckdb, export sqlite): per table, rows, speed, index time."""
     grid = Table(
@@ -353,7 +364,7 @@ def handover_view(summary: Any) -> Table:
         title_justify="left",
         caption_justify="left",
         caption="s: loading the rows; index s: indexes and comments; rows are counted against the Parquet's "
-        "manifests" + (f"; views: {', '.join(summary.views)}" if summary.views else ""),
+        "manifests" + (f"; views: {', '.join(summary.views)}" if summary.views else "") + _privacy_caption(summary),
     )
     for name, justify in (
         ("table", "left"),

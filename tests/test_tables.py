@@ -13,6 +13,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from cnpj_duck.catalog import create_ibge_table
+from cnpj_duck.ibge import IbgeCodes
 from cnpj_duck.layout import FAMILIES
 from cnpj_duck.sqlfiles import SqlDir
 from cnpj_duck.sqlproject import (
@@ -79,6 +81,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnecti
         con.execute(f"CREATE TABLE {quote_ident(name)} AS {transform.sql}")
         con.unregister(transform.raw_name)
     con.execute(resources.files("cnpj_duck").joinpath("audit.sql").read_text(encoding="utf-8"))
+    create_ibge_table(con, IbgeCodes())  # every catalog has it (empty without the config key ibge)
     for view, _ in ordered_views(con, SQL, None):
         con.execute(f"CREATE VIEW {quote_ident(view.name)} AS {view.sql}")
     yield con

@@ -2,7 +2,8 @@
 -- and the description of every code. Lookups are LEFT-joined: a code missing from its lookup keeps its value
 -- with a NULL description. One row per row of estabelecimentos: where empresas or simples repeats a key, the
 -- first of its rows by their columns is used; where a lookup repeats a code, its descriptions are joined with
--- ' | ' (the qualidade view counts repeated keys).
+-- ' | ' (the qualidade view counts repeated keys). codigo_municipio_ibge comes from municipios_ibge, which every
+-- catalog has: empty unless the config key ibge names the Tesouro's SIAFI-to-IBGE table (cnpj_duck/ibge.py).
 WITH
     empresa AS (
         SELECT * FROM empresas
@@ -57,6 +58,7 @@ SELECT
     e.uf                          AS uf,                                   -- state (two letters); EX for establishments abroad
     e.municipio                   AS municipio,                            -- municipality code of the Receita (SIAFI, not IBGE); see municipios
     municipio.descricao           AS municipio_descricao,                  -- the municipality's name (municipios); NULL when the code is not there
+    municipio_ibge.codigo_ibge    AS codigo_municipio_ibge,                -- the municipality's IBGE code (7 digits), from the Tesouro's SIAFI-to-IBGE table named by the config key ibge (municipios_ibge); NULL without one or for a code it lacks
     e.ddd_1                       AS ddd_1,                                -- area code of phone 1
     e.telefone_1                  AS telefone_1,                           -- phone 1
     e.ddd_2                       AS ddd_2,                                -- area code of phone 2
@@ -81,3 +83,4 @@ LEFT JOIN lookup_descriptions('motivos') motivo ON motivo.codigo = e.motivo_situ
 LEFT JOIN lookup_descriptions('paises') pais ON pais.codigo = e.pais
 LEFT JOIN lookup_descriptions('cnaes') cnae ON cnae.codigo = e.cnae_fiscal_principal
 LEFT JOIN lookup_descriptions('municipios') municipio ON municipio.codigo = e.municipio
+LEFT JOIN municipios_ibge municipio_ibge ON municipio_ibge.codigo = e.municipio
