@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -74,23 +75,35 @@ def write_duckdb(
     progress: Progress | None = None,
     command: str = "export duckdb",
     indexes: bool = True,
+    extra: Callable[[duckdb.DuckDBPyConnection, Progress], object] | None = None,
 ) -> HandoverSummary:
-    """Write a release ('latest' or None: the latest built) as one self-contained DuckDB file at `path`."""
+    """Write a release ('latest' or None: the latest built) as one self-contained DuckDB file at `path`.
+
+    `extra(con, progress)` adds tables of its own once the release's are written (serve's lookup documents).
+    """
     config = handover_config(store, config)
     progress = progress or NullProgress()
 
     def write(run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
-        return _DuckdbWriter(config, store, progress, indexes).write(run, handover, tmp)
+        return _DuckdbWriter(config, store, progress, indexes, extra).write(run, handover, tmp)
 
     return run_handover(config, Path(path), release, "duckdb", write, progress, command)
 
 
 class _DuckdbWriter:
-    def __init__(self, config: Config, store: Store, progress: Progress, indexes: bool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        progress: Progress,
+        indexes: bool,
+        extra: Callable[[duckdb.DuckDBPyConnection, Progress], object] | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.progress = progress
         self.indexes = indexes
+        self.extra = extra
 
     def write(self, run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
         con = open_engine(
@@ -102,6 +115,8 @@ class _DuckdbWriter:
         )
         try:
             tables = tuple(self.table(con, run, handover.release, t) for t in handover.tables)
+            if self.extra is not None:
+                self.extra(con, self.progress)
             views = self.views(con, {t.name for t in handover.tables})
             self.describe(con, run.id, handover)
             con.execute("CHECKPOINT")
