@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -78,25 +79,38 @@ def write_duckdb(
     progress: Progress | None = None,
     command: str = "export duckdb",
     indexes: bool = True,
+    extra: Callable[[duckdb.DuckDBPyConnection, Progress], object] | None = None,
 ) -> HandoverSummary:
-    """Write a release ('latest' or None: the latest built) as one self-contained DuckDB file at `path`."""
+    """Write a release ('latest' or None: the latest built) as one self-contained DuckDB file at `path`.
+
+    `extra(con, progress)` adds tables of its own once the release's are written (serve's lookup documents).
+    """
     config = handover_config(store, config)
     progress = progress or NullProgress()
     codes = load_configured(config.ibge_path)  # a bad file is named before the run starts
 
     def write(run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
-        return _DuckdbWriter(config, store, progress, indexes, codes).write(run, handover, tmp)
+        return _DuckdbWriter(config, store, progress, indexes, codes, extra).write(run, handover, tmp)
 
     return run_handover(config, Path(path), release, "duckdb", write, progress, command)
 
 
 class _DuckdbWriter:
-    def __init__(self, config: Config, store: Store, progress: Progress, indexes: bool, codes: IbgeCodes) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        progress: Progress,
+        indexes: bool,
+        codes: IbgeCodes,
+        extra: Callable[[duckdb.DuckDBPyConnection, Progress], object] | None = None,
+    ) -> None:
         self.config = config
         self.codes = codes
         self.store = store
         self.progress = progress
         self.indexes = indexes
+        self.extra = extra
 
     def write(self, run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
         con = open_engine(
@@ -110,6 +124,8 @@ class _DuckdbWriter:
             if handover.privacy:
                 prepare_privacy(con, self.store, handover.release)
             tables = tuple(self.table(con, run, handover, t) for t in handover.tables)
+            if self.extra is not None:
+                self.extra(con, self.progress)
             views = self.views(con, {t.name for t in handover.tables})
             self.describe(con, run.id, handover)
             con.execute("CHECKPOINT")

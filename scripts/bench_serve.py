@@ -3,7 +3,8 @@
     .venv/bin/python scripts/bench_serve.py --data-dir /path/to/data               # built already
     .venv/bin/python scripts/bench_serve.py --data-dir /tmp/b --source /work/benchdata/0.3/2026-10
 
-Starts the server on a free 127.0.0.1 port (its first start writes <data-dir>/serve/<release>.duckdb: timed),
+Starts the server on a free 127.0.0.1 port (its first start writes <data-dir>/serve/<release>.<fingerprint>.duckdb
+in a child process: timed, and its size reported),
 measures the first page of a few uf + cnae searches on the quiet server, then sends a fixed number of requests
 from N concurrent clients (threads, one keep-alive connection each): lookups of random CNPJs of the build, a
 share of misses (valid CNPJs that are not in it) and a share of searches; twice: back to back (the most it
@@ -235,7 +236,7 @@ def main() -> None:
                 time.sleep(0.2)
         ready_s = time.perf_counter() - started
         quiet = proc_stats(server.pid)
-        # Peak RSS from here on: the first start's export (if any) ran in the server process before it listened.
+        # Peak RSS from here on (the serving file, if written now, was written by a child process).
         Path(f"/proc/{server.pid}/clear_refs").write_text("5")
 
         first_pages = []
@@ -268,6 +269,7 @@ def main() -> None:
         "requests_per_phase": args.requests,
         "clients": args.clients,
         "ready_s": round(ready_s, 1),
+        "serving_file_mb": round(sum(p.stat().st_size for p in (data_dir / "serve").glob("*.duckdb")) / 1e6),
         "first_search_page_ms": {"median": round(statistics.median(first_pages), 1), "max": round(max(first_pages), 1)},
         **phases,
         "server_rss_mb": {

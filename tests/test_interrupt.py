@@ -431,3 +431,111 @@ def test_a_hand_over_export_stops_at_any_moment_and_leaves_the_whole_file_or_non
         else:
             assert left == [], left
     assert all(interrupted[:2]), interrupted  # the early moments find it running
+
+
+# -- serve: while it writes its serving file, and while it serves ---------------------------------------------------
+
+
+def _serving_files(data: Path) -> list[str]:
+    """What the serve folder holds; every serving file in it is whole (its documents are every establishment's)."""
+    folder = data / "serve"
+    names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    for name in names:
+        assert not name.startswith(".") and name.startswith(f"{RELEASE}.") and name.endswith(".duckdb"), names
+        with duckdb.connect(str(folder / name), read_only=True) as con:
+            counts = con.execute(
+                "SELECT (SELECT count(*) FROM serve_documents), (SELECT count(*) FROM estabelecimentos)"
+            ).fetchone()
+        assert counts is not None and counts[0] == counts[1] > 0, (name, counts)
+    return names
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _until_it_answers(port: int, proc: subprocess.Popen[bytes], within: float = 120) -> None:
+    import http.client
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"serve exited {proc.returncode}"
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"serve did not answer in {within} s")
+
+
+def _interrupt_serving(data: Path, cwd: Path, env: dict[str, str]) -> Stopped:
+    """Start serve in a process group of its own, wait until it answers (a lookup too), then SIGINT the group."""
+    import http.client
+
+    port = _free_port()
+    err_path = cwd / "serving.err"
+    with err_path.open("w") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            command(data, "serve", "--port", str(port)),
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            process_group=0,
+            preexec_fn=_block_sigint,
+        )
+        try:
+            _until_it_answers(port, proc)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # left open: a keep-alive client
+            conn.request("GET", "/00000000000191")
+            assert conn.getresponse().status in (200, 404)
+            at = time.monotonic() - started
+            os.killpg(proc.pid, signal.SIGINT)
+            signalled = time.monotonic()
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return Stopped(proc.returncode, "", err_path.read_text(), at, True, time.monotonic() - signalled)
+
+
+@pytest.mark.slow  # servers started and interrupted, seconds each
+def test_serve_stops_at_any_moment_and_leaves_no_partial_serving_file(clean, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    env = _env()
+    port = _free_port()
+    started = time.monotonic()  # how long a start takes, writing the serving file: the moments span it
+    proc = subprocess.Popen(
+        command(data, "serve", "--port", str(port)), cwd=tmp_path, env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        _until_it_answers(port, proc)
+        ready = time.monotonic() - started
+    finally:
+        proc.kill()
+        proc.wait()
+    (whole,) = _serving_files(data)
+    interrupted = []
+    for at in moments(ready, 5):  # while it starts: writing its serving file, then opening it and listening
+        shutil.rmtree(data / "serve", ignore_errors=True)  # so that this start writes it again
+        before = len(_runs(data))
+        stopped = interrupt_at(command(data, "serve", "--port", str(_free_port())), at, tmp_path, env)
+        interrupted.append(check_stopped(stopped))
+        new = [s for _, s in _runs(data)[before:]]  # the serving file's export: none, interrupted, or succeeded
+        assert new in AFTER_CTRL_C, (at, new, stopped.err)
+        assert _serving_files(data) == ([whole] if new == ["succeeded"] else []), (at, new, stopped.err)
+    assert all(interrupted), interrupted  # it never ends by itself
+    for _ in range(2):  # while it serves: the file written before, or the one it writes first
+        stopped = _interrupt_serving(data, tmp_path, env)
+        assert check_stopped(stopped) and "serving release" in stopped.err, stopped.err
+        assert _serving_files(data) == [whole]

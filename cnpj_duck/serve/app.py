@@ -184,19 +184,18 @@ def create_app(settings: ServeSettings, follower: Follower, log: Callable[[dict[
 
 
 def _lookup(cursor: duckdb.DuckDBPyConnection, database: Database, shaper: Shaper, cnpj: str) -> Response:
-    row, related = queries.lookup(cursor, cnpj)
+    row, related = queries.lookup(cursor, database.layout, cnpj)
     if row is None:
         return _json({"message": not_found_message(cnpj)}, 404, database.release)
     return _json(shaper.establishment(row, related), release=database.release)
 
 
 def _search_page(cursor: duckdb.DuckDBPyConnection, database: Database, shaper: Shaper, query: SearchQuery) -> Response:
-    page = queries.search(cursor, query)
+    page = queries.search(cursor, database.layout, query)
     if query.compact:
         data: list[Any] = [row["cnpj"] for row in page.rows]
     else:
-        related = queries.related(cursor, sorted({row["cnpj_basico"] for row in page.rows}))
-        data = [shaper.establishment(row, related) for row in page.rows]
+        data = [shaper.establishment(row, page.related) for row in page.rows]
     body: dict[str, Any] = {"data": data}
     if page.cursor is not None:
         body["cursor"] = page.cursor

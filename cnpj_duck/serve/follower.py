@@ -1,10 +1,11 @@
 """Which release `serve` answers from, and its serving database: built on first start, rebuilt when the data changes.
 
-The serving database of a release is the `export duckdb` file (export_duckdb.write_duckdb: the release's tables
-sorted by key, with indexes on cnpj and cnpj_basico), kept as <data_dir>/serve/<release>.<fingerprint>.duckdb,
-the fingerprint a digest of the manifests it was made from. The follower looks at the store every few seconds:
-when the latest release changes (or the partitions of the one served are rebuilt), it writes the new file in the
-background while the old one keeps answering, then switches in one assignment. A request takes the database it
+The serving database of a release is the `export duckdb` file (the release's tables sorted by key) with the lookup
+documents of documents.py, written by a child process (build.py), kept as
+<data_dir>/serve/<release>.<fingerprint>.duckdb, the fingerprint a digest of the manifests it was made from and of
+the file's format (FORMAT: a file of an older cnpj-duck is written anew). The follower looks at the store every few
+seconds: when the latest release changes (or the partitions of the one served are rebuilt), it writes the new file in
+the background while the old one keeps answering, then switches in one assignment. A request takes the database it
 starts on (`acquire`) and finishes on it; the old database is closed, and its file removed, after the last such
 request. `--release` pins one month: it is served until the process stops (and rebuilt if its partitions are).
 """
@@ -24,10 +25,12 @@ from ..config import Config
 from ..errors import CnpjDuckError, StoreLockedError, UsageError
 from ..store import RELEASE_TABLES, Store
 from ..tables import LOOKUP_TABLES
+from .build import Builder
 from .pool import Database
 
 log = logging.getLogger(__name__)
 SERVE_DIR = "serve"
+FORMAT = 2  # of the serving file: 2 added serve_documents
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class Target:
 def fingerprint(store: Store, release: str) -> str:
     """A digest of the release tables' manifests: it changes when any of their partitions is rebuilt."""
     manifests = {table: store.manifest(table, release) for table in RELEASE_TABLES}
-    return hashlib.sha256(json.dumps(manifests, sort_keys=True, default=str).encode()).hexdigest()
+    described = {"format": FORMAT, "manifests": manifests}
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Follower:
@@ -63,6 +67,7 @@ class Follower:
         self._lock = threading.Lock()
         self._current: Database | None = None
         self._failed: Target | None = None  # a build that failed: not retried until the data changes again
+        self._builder = Builder()
 
     def target(self) -> Target:
         """The release to serve (pinned, or the latest built) and its fingerprint; UsageError when it is not whole."""
@@ -120,6 +125,8 @@ class Follower:
             database = self._open(target)
         except StoreLockedError:  # a build or export runs: try again at the next look
             return False
+        except KeyboardInterrupt:  # the build was stopped: the server is stopping (a Ctrl-C reached both)
+            return False
         except CnpjDuckError as e:
             self._failed = target
             self.notify({"event": "release_failed", "release": target.release, "error": str(e)})
@@ -133,6 +140,8 @@ class Follower:
         return True
 
     def close(self) -> None:
+        """Stop a build that runs; close the database once its requests are done."""
+        self._builder.close()
         with self._lock:
             current, self._current = self._current, None
         if current is not None:
@@ -160,11 +169,9 @@ class Follower:
         )
 
     def _build(self, path: Path, target: Target) -> None:
-        from ..export_duckdb import write_duckdb
-
         self.folder.mkdir(parents=True, exist_ok=True)
         self.notify({"event": "release_building", "release": target.release, "path": str(path)})
-        write_duckdb(self.store, target.release, path, config=self.config, command="serve")
+        self._builder.build(self.config, target.release, path)
         # The partitions may have been rebuilt while it was written: then the name would lie; try again later.
         if fingerprint(self.store, target.release) != target.fingerprint:
             path.unlink(missing_ok=True)

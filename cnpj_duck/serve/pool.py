@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from .documents import read_layout
+
 T = TypeVar("T")
 
 
@@ -59,6 +61,7 @@ class Database:
                 cursor.execute("SET enable_progress_bar = false")
                 self._cursors.put(cursor)
             self.descriptions = _read_descriptions(self.con, lookup_tables)
+            self.layout = read_layout(self.con)
             self.extracted = _extraction_date(self.con)
         except BaseException:
             self.con.close()

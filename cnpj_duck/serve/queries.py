@@ -1,21 +1,20 @@
-"""The queries `serve` runs on a serving database: one lookup, one search page, the related rows of a page.
+"""The queries `serve` runs on a serving database: one lookup, one search page.
 
-The serving database holds the release's tables (named as in the Parquet) with indexes on cnpj and cnpj_basico,
-so `cnpj = ?` and `cnpj_basico IN (?, ...)` are index scans, not scans. A lookup is two such statements (the
-establishment; its company, Simples option and partners as one UNION ALL): measured, that costs half the CPU
-of one statement with four scalar subqueries, and an ORDER BY rowid doubles the cost of each, so a key that
-the release repeats shows the first of its rows that the index returns.
-Every value is a bound parameter; only placeholders and fixed column names are put into the SQL text.
+A lookup is one statement: the establishment's document (documents.py), read by its integer key, holds its row
+and its company's rows (empresa, Simples option, partners). A search finds its page's CNPJs in the release's
+estabelecimentos table, then reads their documents. Every value is a bound parameter; only placeholders and fixed
+column names are put into the SQL text.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
+from . import documents
+from .documents import Layout
 from .params import SearchQuery
 
 Row = dict[str, Any]
@@ -32,53 +31,39 @@ class Related:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a search: its establishments (one row per CNPJ, in CNPJ order) and the next page's cursor."""
+    """One page of a search: its establishments (one row per CNPJ, in CNPJ order), their companies' rows (none
+    when compact) and the next page's cursor."""
 
     rows: tuple[Row, ...]
     cursor: str | None
+    related: Related = field(default_factory=lambda: Related({}, {}, {}))
 
 
-_COMPANY_TABLES = ("empresas", "simples", "socios")
+def read_documents(cursor: duckdb.DuckDBPyConnection, layout: Layout, cnpjs: list[str]) -> tuple[list[Row], Related]:
+    """The row of each CNPJ found (in the order given; the first of its rows when the release repeats one) and
+    the rows of their companies."""
+    if not cnpjs:
+        return [], Related({}, {}, {})
+    keys = sorted({documents.key(c) for c in cnpjs})
+    where = "k = ?" if len(keys) == 1 else f"k IN ({', '.join('?' for _ in keys)})"
+    wanted = set(cnpjs)
+    first: dict[str, Row] = {}
+    related = Related({}, {}, {})
+    for (text,) in cursor.execute(f"SELECT doc FROM {documents.TABLE} WHERE {where}", keys).fetchall():
+        row, company = documents.decode(text, layout)
+        cnpj = row["cnpj"]
+        if cnpj not in wanted or cnpj in first:  # the same 12 characters, other check digits; or a repeat
+            continue
+        first[cnpj] = row
+        for table, rows in company.items():
+            getattr(related, table).setdefault(row["cnpj_basico"], rows)
+    return [first[c] for c in cnpjs if c in first], related
 
 
-def _rows(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[Row]:
-    result = cursor.execute(sql, params)
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
-
-
-def _by_root(rows: list[Row]) -> dict[str, list[Row]]:
-    grouped: dict[str, list[Row]] = {}
-    for row in rows:
-        grouped.setdefault(row["cnpj_basico"], []).append(row)
-    return grouped
-
-
-def lookup(cursor: duckdb.DuckDBPyConnection, cnpj: str) -> tuple[Row | None, Related]:
+def lookup(cursor: duckdb.DuckDBPyConnection, layout: Layout, cnpj: str) -> tuple[Row | None, Related]:
     """The establishment of a canonical CNPJ (None when absent) and its company's rows."""
-    found = _rows(cursor, "SELECT * FROM estabelecimentos WHERE cnpj = ?", [cnpj])
-    if not found:
-        return None, Related({}, {}, {})
-    return found[0], related(cursor, [cnpj[:8]])
-
-
-def related(cursor: duckdb.DuckDBPyConnection, roots: list[str]) -> Related:
-    """The company rows of one or more roots (a lookup's, a search page's), in one statement.
-
-    The three tables' rows come back as JSON text (one column whatever the table; dates ISO, capital a number):
-    measured, one such statement costs about 20% less CPU than three of their own.
-    """
-    if not roots:
-        return Related({}, {}, {})
-    keys = ", ".join(f"${n}" for n in range(1, len(roots) + 1))
-    sql = " UNION ALL ".join(
-        f"SELECT {n} AS t, to_json(x)::VARCHAR AS j FROM {table} x WHERE cnpj_basico IN ({keys})"
-        for n, table in enumerate(_COMPANY_TABLES)
-    )
-    found: tuple[list[Row], ...] = ([], [], [])
-    for table, text in cursor.execute(sql, roots).fetchall():
-        found[table].append(json.loads(text))
-    return Related(*(_by_root(rows) for rows in found))
+    rows, related = read_documents(cursor, layout, [cnpj])
+    return (rows[0] if rows else None), related
 
 
 def _in(column: str, values: tuple[str, ...], params: list[Any]) -> str:
@@ -116,12 +101,12 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def search(cursor: duckdb.DuckDBPyConnection, query: SearchQuery) -> Page:
+def search(cursor: duckdb.DuckDBPyConnection, layout: Layout, query: SearchQuery) -> Page:
     """One page of a search (rows of `cnpj` only when compact); a CNPJ the release repeats counts once.
 
     The CNPJs are found first, reading only the filtered columns and cnpj: the table is sorted by cnpj, so the
     top-N's dynamic filter on cnpj skips every row group after the first matches. The page's rows are then read
-    through the cnpj index: read with the search, all 31 columns of those row groups cost 4x as much.
+    from their documents: read with the search, all 31 columns of those row groups cost 4x as much.
     """
     sql, params = search_sql(query)
     fetched = [row[0] for row in cursor.execute(sql, params).fetchall()]
@@ -131,14 +116,5 @@ def search(cursor: duckdb.DuckDBPyConnection, query: SearchQuery) -> Page:
     after = page[-1] if len(fetched) > query.limit else None
     if query.compact:
         return Page(tuple({"cnpj": c} for c in page), after)
-    return Page(tuple(establishments(cursor, page)), after)
-
-
-def establishments(cursor: duckdb.DuckDBPyConnection, cnpjs: list[str]) -> list[Row]:
-    """The row of each CNPJ (the first the index returns when the release repeats one), in the order given."""
-    if not cnpjs:
-        return []
-    first: dict[str, Row] = {}
-    for row in _rows(cursor, f"SELECT * FROM estabelecimentos WHERE cnpj IN ({', '.join('?' for _ in cnpjs)})", cnpjs):
-        first.setdefault(row["cnpj"], row)
-    return [first[c] for c in cnpjs if c in first]
+    rows, related = read_documents(cursor, layout, page)
+    return Page(tuple(rows), after, related)
