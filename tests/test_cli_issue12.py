@@ -106,6 +106,7 @@ def test_runs_lists_the_runs_newest_first(
     assert code == 0 and "runs, newest first" in out and f"{written:,}" in out, err
 
 
+@pytest.mark.slow  # commands in subprocesses, seconds
 def test_pipes_get_no_trailing_spaces(
     sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
 ) -> None:
