@@ -75,6 +75,7 @@ def test_usage_errors_are_one_error_line_and_exit_2(
     assert len(err.splitlines()) == 1 and err.startswith(says), err
 
 
+@pytest.mark.slow  # a second release copied and queried, seconds
 def test_query_takes_release_latest_and_one_result_after_settings(
     sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
 ) -> None:
