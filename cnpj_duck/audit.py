@@ -275,8 +275,10 @@ class Audit:
             partial=partial,
             pid=os.getpid(),
         )
-        self.con.flush()  # the run is in the catalog before any work: a killed run is found and marked abandoned
         try:
+            # The run is in the catalog before any work: a killed run is found and marked abandoned. Inside the
+            # try: a Ctrl-C during this write still settles the run (else its queued row is written `running`).
+            self.con.flush()
             with scope._child(scope) as r:
                 yield r
         except BaseException as e:

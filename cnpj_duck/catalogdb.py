@@ -93,7 +93,8 @@ def _connect(store: Store, read_only: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
     if fresh or path.resolve() not in _SCHEMA_DONE:
         try:
-            con.execute(audit_ddl())
+            with interrupts.deferred():  # a few ms: a Ctrl-C waits for the whole schema, never leaves half of it
+                con.execute(audit_ddl())
         except BaseException:
             con.close()
             raise
@@ -226,6 +227,7 @@ class Journal:
                 batch, self._pending = self._pending, []
             if not batch:
                 return True
+            committed = False
             try:
                 with open_catalog(self.store, wait=self.final_wait if wait is None else wait) as con:
                     con.execute("BEGIN TRANSACTION")
@@ -236,12 +238,15 @@ class Journal:
                             else:
                                 con.execute(sql, params)
                         con.execute("COMMIT")
+                        committed = True
                     except BaseException:
-                        con.execute("ROLLBACK")
+                        if not committed:
+                            con.execute("ROLLBACK")
                         raise
             except BaseException:
-                with self._lock:  # keep them for the next try, in order
-                    self._pending = batch + self._pending
+                if not committed:  # (a Ctrl-C just after the COMMIT: written, and not to be written twice)
+                    with self._lock:  # keep them for the next try, in order
+                        self._pending = batch + self._pending
                 raise
             return True
 

@@ -34,12 +34,18 @@ from .cli_serve import serve  # noqa: E402
 from .errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, CnpjDuckError  # noqa: E402
 
 # What an interrupted command says before its `interrupted` line (the last line, for scripts).
+_HANDED_OVER = (
+    "the file is renamed into place only when complete: a previous one is as it was; run the same command again "
+    "to export"
+)
 _AFTER_INTERRUPT = {
     "build": "to resume, run the same command again: the files that finished are kept",
     "download": "to resume, run the same command again: the files that finished are kept, and the one cut off "
     "continues from its .part file",
-    "export": "the tables in Postgres are as they were, or all new: an export is swapped in whole or not at all; "
-    "run the same command again to export",
+    "export postgres": "the tables in Postgres are as they were, or all new: an export is swapped in whole or not "
+    "at all; run the same command again to export",
+    "export duckdb": _HANDED_OVER,
+    "export sqlite": _HANDED_OVER,
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli_common import command_line, config_of, progress_options
+from .cli_common import command_line, config_of, progress_options, state
 
 # The same option on the three exports: the rules are applied where all of them read their rows (export_sources).
 _PRIVACY = click.option(
@@ -22,7 +22,8 @@ _PRIVACY = click.option(
 
 
 @click.group()
-def export() -> None:
+@click.pass_context
+def export(ctx: click.Context) -> None:
     """Export a built release to a database server, or to one DuckDB or SQLite file.
 
     \b
@@ -33,6 +34,8 @@ def export() -> None:
       cnpj-duck export sqlite cnpj.db --release 2026-10
       cnpj-duck export duckdb public.duckdb --privacy
     """
+    if ctx.invoked_subcommand:  # what an interrupted export says depends on where it writes (cli.py)
+        state["command"] = f"export {ctx.invoked_subcommand}"
 
 
 @export.command("postgres")

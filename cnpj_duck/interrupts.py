@@ -12,11 +12,16 @@ itself turns a KeyboardInterrupt raised inside a query into RuntimeError('Query 
   `_REPEAT` s, so that no DuckDB work starts after it (no window in which the signal is lost).
 - whatever error the stopped work raised is an interrupt (`is_interrupt`): the audit marks the level
   `interrupted` and the CLI prints `interrupted` and exits 130.
-- `deferred` holds a Ctrl-C until a block of renames ends, so that a second one cannot cut them in half.
+- `deferred` holds a Ctrl-C until a block of renames ends, so that a second one cannot cut them in half; and
+  while a C extension initialises its module (the lazy `import duckdb` of a command): an exception raised in
+  the Python code that duckdb's module init runs (its enums) aborts the process ("Critical nanobind error").
+- what is raised is `Interrupted`, a KeyboardInterrupt to every `except`, but not that exact class: see there.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.machinery
 import signal
 import socket
 import threading
@@ -30,6 +35,16 @@ class _Interruptible(Protocol):
     def interrupt(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, as raised here: caught as KeyboardInterrupt everywhere, but not of that exact class.
+
+    CPython marks a KeyboardInterrupt of the exact class that leaves code run by exec() or eval() of a string
+    (dataclass and namedtuple creation do that, at import) as unhandled, even when it is caught later; a
+    `python -m` process then kills itself with SIGINT at exit, after its `interrupted` line (status -2 for its
+    parent, not the 130 it exited with). A subclass is not marked.
+    """
 
 
 C = TypeVar("C", bound=_Interruptible)
@@ -51,6 +66,8 @@ class _State:
 
 
 _state = _State()
+_EXTENSIONS = importlib.machinery.ExtensionFileLoader
+_INIT = {name: getattr(_EXTENSIONS, name) for name in ("create_module", "exec_module")}  # where a module inits
 
 
 def requested() -> bool:
@@ -64,10 +81,10 @@ def installed() -> bool:
 
 
 def register(con: C) -> C:
-    """Interrupt this DuckDB connection (or cursor) on Ctrl-C; after one, close it and raise KeyboardInterrupt."""
+    """Interrupt this DuckDB connection (or cursor) on Ctrl-C; after one, close it and raise Interrupted."""
     if requested():
         con.close()
-        raise KeyboardInterrupt
+        raise Interrupted
     with _state.lock:
         _state.connections.add(con)
     return con
@@ -144,7 +161,18 @@ def _unhold() -> None:
     _state.held -= 1
     if not _state.held and _state.pending:
         _state.pending = False
-        raise KeyboardInterrupt
+        raise Interrupted
+
+
+def _deferring(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` (an extension module's init step) run inside `deferred`."""
+
+    @functools.wraps(method)
+    def run(*args: Any) -> Any:
+        with deferred():
+            return method(*args)
+
+    return run
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -152,7 +180,7 @@ def _on_sigint(signum: int, frame: Any) -> None:
     if _state.held:
         _state.pending = True
         return
-    raise KeyboardInterrupt
+    raise Interrupted
 
 
 def _watch(reader: socket.socket) -> None:
@@ -190,6 +218,8 @@ def install(hold: bool = False) -> bool:
     # A launcher may have blocked SIGINT until now (the tests do, for the interpreter's own start-up, which no
     # handler of ours can cover): one that came meanwhile is delivered now, to the handler above.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    for name, method in _INIT.items():
+        setattr(_EXTENSIONS, name, _deferring(method))
     threading.Thread(target=_watch, args=(reader,), name="cnpj-duck-interrupts", daemon=True).start()
     return True
 
@@ -220,6 +250,8 @@ def uninstall() -> None:
         return
     signal.set_wakeup_fd(_state.previous_fd)
     signal.signal(signal.SIGINT, _state.previous)
+    for name, method in _INIT.items():
+        setattr(_EXTENSIONS, name, method)
     assert _state.sockets is not None
     _state.sockets[1].close()  # the watcher reads the end of the stream, closes its side and returns
     _state.sockets = None

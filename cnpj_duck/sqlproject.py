@@ -112,6 +112,7 @@ def load_transforms(sql_dir: SqlDir, con: duckdb.DuckDBPyConnection) -> dict[str
         raise ConfigError(f"sql_dir = {str(sql_dir)!r}: no SQL transforms (<table>.sql) there; check sql_dir")
     names = {p.stem for p in paths}
     transforms: dict[str, Transform] = {}
+    macros = table_macros(con)
     for path in paths:
         name = path.stem
         if not _NAME_RE.match(name):
@@ -119,7 +120,7 @@ def load_transforms(sql_dir: SqlDir, con: duckdb.DuckDBPyConnection) -> dict[str
         sql = _read(path)
         if not sql:
             raise SqlError(f"{path}: the file is empty; write one SELECT")
-        tables = referenced_tables(con, sql, path)
+        tables = referenced_tables(con, sql, path, macros)
         family = FAMILIES.get(name)
         if family is not None:
             if f"raw_{name}" not in tables:
@@ -131,23 +132,27 @@ def load_transforms(sql_dir: SqlDir, con: duckdb.DuckDBPyConnection) -> dict[str
     return transforms
 
 
-def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> set[str]:
+def table_macros(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The table macros of `con`, and query_table: called with a table's name, one reads that table."""
+    # duckdb_functions() lists every function (tens of ms): once per set of files, not once per file.
+    rows = con.execute("SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro'").fetchall()
+    return frozenset({"query_table", *(r[0] for r in rows)})
+
+
+def referenced_tables(
+    con: duckdb.DuckDBPyConnection, sql: str, path: Path, macros: frozenset[str] | None = None
+) -> set[str]:
     """The tables a query reads, from DuckDB's parse tree (no binding, so the tables need not exist yet).
 
-    A table macro of `con` (or query_table) called with a table's name, like lookup_descriptions('cnaes'),
-    reads that table.
+    A table macro of `con` (`macros`: table_macros(con) by default) called with a table's name, like
+    lookup_descriptions('cnaes'), reads that table.
     """
     tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         raise SqlError(f"{path}: {tree.get('error_message', 'cannot parse the SQL')}")
     if len(tree["statements"]) != 1:
         raise SqlError(f"{path}: write exactly one SELECT statement")
-    table_macros = {"query_table"} | {
-        r[0]
-        for r in con.execute(
-            "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro'"
-        ).fetchall()
-    }
+    known = table_macros(con) if macros is None else macros
     tables: set[str] = set()
     ctes: set[str] = set()
 
@@ -155,7 +160,7 @@ def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> s
         if isinstance(node, dict):
             if node.get("type") == "BASE_TABLE":
                 tables.add(node["table_name"])
-            elif node.get("type") == "TABLE_FUNCTION" and node["function"].get("function_name") in table_macros:
+            elif node.get("type") == "TABLE_FUNCTION" and node["function"].get("function_name") in known:
                 for argument in node["function"].get("arguments", []):
                     literal = (argument.get("expression") or {}).get("literal") or {}
                     if literal.get("kind") == "STRING" and _NAME_RE.match(literal.get("text", "")):
@@ -260,9 +265,10 @@ def ordered_views(
     names = {name for name, _, _ in sources}
     views: dict[str, Transform] = {}
     reads: dict[str, set[str]] = {}
+    macros = table_macros(con) if sources else frozenset()
     for name, path, sql in sources:
         try:
-            reads[name] = referenced_tables(con, sql, path)
+            reads[name] = referenced_tables(con, sql, path, macros)
         except SqlError as e:
             _problem(problems, str(e))
             continue

@@ -35,6 +35,7 @@ QUIRKY = b"".join(
 )
 
 
+@pytest.mark.slow  # builds, seconds
 def test_malformed_records_are_rejected_with_their_lines_and_the_rest_is_kept(config, tmp_path):
     folder = tmp_path / "2026-10"
     write_zip(folder, "Empresas0.zip", MEMBER, QUIRKY)
@@ -63,6 +64,7 @@ def test_malformed_records_are_rejected_with_their_lines_and_the_rest_is_kept(co
     assert nulled == '{"capital_social": 1}'
 
 
+@pytest.mark.slow  # builds across many batches, seconds
 def test_lines_stay_right_across_batches(config, tmp_path):
     # Many small batches: the line numbers of rejects must not drift at batch boundaries.
     body = b"".join(
@@ -100,6 +102,7 @@ def test_layout_drift_fails_the_file_with_the_expected_layout(config, tmp_path):
     assert not (config.data_dir / "parquet" / "empresas").exists()
 
 
+@pytest.mark.slow  # a build of every table, seconds
 def test_corrupt_zip_fails_that_file_and_the_others_build(config, tmp_path):
     folder = tmp_path / "2026-10"
     shutil.copytree(REAL_SAMPLES / "naming-2022", folder)

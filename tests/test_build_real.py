@@ -38,6 +38,7 @@ EXPECTED_2022 = {
 }
 
 
+@pytest.mark.slow  # a build of a real sample, seconds
 @pytest.mark.parametrize(("folder", "expected"), [("naming-2021", EXPECTED_2021), ("naming-2022", EXPECTED_2022)])
 def test_real_samples_build_with_exact_counts(config, folder, expected):
     progress = RecordingProgress()
@@ -57,6 +58,7 @@ def test_real_samples_build_with_exact_counts(config, folder, expected):
     assert sum(d["amount"] for t, d in progress.of("advance") if t == "build") == total
 
 
+@pytest.mark.slow  # a build of a real sample, seconds
 def test_real_sample_values_are_typed(config):
     build(config, source=REAL_SAMPLES / "naming-2021", release="2021-06")
     serpro = rows(config.data_dir, "empresas", "cnpj_basico = '33683111'")[0]
@@ -93,6 +95,7 @@ def test_real_sample_values_are_typed(config):
     assert natureza == {"2011": "Empresa Pública", "3999": "Associação Privada"}
 
 
+@pytest.mark.slow  # a build of a real sample, seconds
 def test_real_sample_2022_blank_last_line_and_audit(config):
     summary = build(config, source=REAL_SAMPLES / "naming-2022", release="2025-02")
     est = rows(config.data_dir, "estabelecimentos")

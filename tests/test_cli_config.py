@@ -96,6 +96,7 @@ def test_a_users_derived_table_is_built_after_what_it_reads(tmp_path):
     ).fetchone() == (1,)
 
 
+@pytest.mark.slow  # a build, seconds
 def test_broken_sql_is_reported_before_any_data_is_read(tmp_path):
     sql = tmp_path / "sql"
     shutil.copytree(REPO_ROOT / "sql", sql)

@@ -75,6 +75,7 @@ def test_usage_errors_are_one_error_line_and_exit_2(
     assert len(err.splitlines()) == 1 and err.startswith(says), err
 
 
+@pytest.mark.slow  # a second release copied and queried, seconds
 def test_query_takes_release_latest_and_one_result_after_settings(
     sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,6 +107,7 @@ def test_runs_lists_the_runs_newest_first(
     assert code == 0 and "runs, newest first" in out and f"{written:,}" in out, err
 
 
+@pytest.mark.slow  # commands in subprocesses, seconds
 def test_pipes_get_no_trailing_spaces(
     sample_build: tuple[SampleManifest, Path, BuildSummary], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,6 +46,7 @@ def test_a_malformed_keyword_dsn_names_the_fault_not_the_values(dsn: str, fault:
     assert said is not None and fault in said and "s3cret" not in said
 
 
+@pytest.mark.slow  # starts the suite's PostgreSQL, seconds
 def test_an_export_reaches_the_server_of_a_keyword_dsn_and_names_it(
     pg, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -124,9 +124,7 @@ def check_stopped(stopped: Stopped, clean_out: str | None = None) -> bool:
         if clean_out is not None:
             assert stopped.out == clean_out, where
         return False
-    # 130, or ended by the SIGINT itself after its `interrupted` line (a shell shows 130 for both). The latter is
-    # seen now and then for diff under pytest, and not yet explained: the lines below still hold then.
-    assert stopped.sent and stopped.code in (130, -signal.SIGINT), where
+    assert stopped.sent and stopped.code == 130, where
     assert stopped.seconds < STOP_WITHIN, f"{where}\nstopped {stopped.seconds:.2f}s after the signal"
     lines = stopped.err.strip().splitlines()
     assert lines and lines[-1] == "interrupted" and lines.count("interrupted") == 1, where
@@ -220,6 +218,24 @@ def test_without_the_handler_nothing_is_recorded():
     interrupts.register(duckdb.connect()).close()
 
 
+def test_a_ctrl_c_cutting_an_exec_of_a_string_still_exits_130(tmp_path):
+    # CPython (3.11, Py_RunMain) takes a KeyboardInterrupt of the exact class that leaves exec() of a string as
+    # unhandled, even when caught: a `python -m` process then kills itself with SIGINT at exit, status -2 after its
+    # `interrupted` line. Dataclass and namedtuple creation exec strings at import, which the commands do lazily:
+    # diff stopped that way now and then. interrupts.py raises a subclass, which CPython does not mark.
+    (tmp_path / "cut_exec.py").write_text(
+        "import os, signal, sys, time\n"
+        "from cnpj_duck import interrupts\n"
+        "interrupts.install()\n"
+        "try:\n"
+        "    exec('os.kill(os.getpid(), signal.SIGINT)\\ntime.sleep(30)')\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "cut_exec"], cwd=tmp_path, env=_env(), timeout=60)
+    assert done.returncode == 130
+
+
 # -- readers: query, lookup, search, diff, describe, status -------------------------------------------------------
 
 
@@ -243,11 +259,11 @@ def _some(clean: Path, sql: str) -> str:
 
 CASES = [
     Case("query qualidade", ("query", "SELECT * FROM qualidade"), 5),
-    Case("describe", ("describe",), 3),
-    Case("status", ("status",), 2),
-    Case("lookup", ("lookup", "{cnpj}"), 3),
-    Case("search", ("search", "{name}"), 3),
-    Case("diff", ("diff", "--from", RELEASE, "--to", NEXT), 5, data="two"),
+    Case("describe", ("describe",), 5),
+    Case("status", ("status",), 5),
+    Case("lookup", ("lookup", "{cnpj}"), 5),
+    Case("search", ("search", "{name}"), 5),
+    Case("diff", ("diff", "--from", RELEASE, "--to", NEXT), 7, data="two"),
 ]
 
 
@@ -424,12 +440,18 @@ def test_a_hand_over_export_stops_at_any_moment_and_leaves_the_whole_file_or_non
         interrupted.append(check_stopped(stopped))
         new = [s for _, s in _runs(data)[before:]]
         assert new in (AFTER_CTRL_C if interrupted[-1] else (["succeeded"],)), stopped.err
+        if new == ["interrupted"]:
+            assert "the file is renamed into place only when complete" in stopped.err
+            assert "Postgres" not in stopped.err
         # Written aside and renamed: the folder holds the whole file (its run succeeded) or nothing at all.
         left = sorted(p.name for p in target.parent.iterdir())
         if new == ["succeeded"]:
             assert left == [target.name] and _handover_counts(target, kind) == whole, left
         else:
             assert left == [], left
+            run_clean(command(data, "export", kind, str(target), "--no-progress"), tmp_path, env)  # the rerun
+            assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+            assert _handover_counts(target, kind) == whole
     assert all(interrupted[:2]), interrupted  # the early moments find it running
 
 

@@ -124,6 +124,7 @@ def check(tmp_path: Path, records: list[Record], batch_bytes: int) -> None:
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow  # thousands of random records, seconds
 @given(records=members(), batch_bytes=st.sampled_from([64, 200, 1 << 20]))
 def test_random_records_parse_like_pythons_csv(tmp_path, records, batch_bytes):
     check(tmp_path, records, batch_bytes)

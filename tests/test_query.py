@@ -702,6 +702,7 @@ def test_a_failed_query_keeps_the_previous_output_file(fmt, tmp_path):
         assert b"7" in target.read_bytes() and b"previous" not in target.read_bytes()
 
 
+@pytest.mark.slow  # commands in subprocesses, seconds
 def test_output_folders_links_pipes_and_write_errors(sample_build, capsys, tmp_path):
     import errno
     import os
@@ -766,6 +767,7 @@ def test_parquet_output_gets_distinct_column_names(tmp_path, sample_build, capsy
     assert pq.read_table(target).to_pylist() == [{"a": 1, "a_1": 1}]
 
 
+@pytest.mark.slow  # a build, seconds
 def test_refresh_warns_when_a_newer_release_is_built_in_part(sample_build, tmp_path):
     # Issue 11: one "latest built release" for every table (the newest complete month), not each table's own.
     _, data_dir, _ = sample_build

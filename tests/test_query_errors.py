@@ -31,6 +31,7 @@ def test_an_error_raised_while_rows_stream_is_one_line_with_exit_1(sample_build,
     assert err.strip() == "error: Invalid Input Error: late failure"
 
 
+@pytest.mark.slow  # seconds
 def test_a_failed_query_leaves_the_previous_output_file_alone(sample_build, capsys, tmp_path):
     _, data_dir, _ = sample_build
     for fmt, name in (("csv", "out.csv"), ("jsonl", "out.jsonl"), ("parquet", "out.parquet")):
@@ -87,6 +88,7 @@ def damaged(sample_build, tmp_path_factory) -> Path:
     return data
 
 
+@pytest.mark.slow  # its fixture copies and cuts a build, seconds
 def test_lookup_on_a_damaged_part_file_names_it_and_says_how_to_rebuild(damaged, capsys):
     cnpj = duckdb.sql(
         f"SELECT cnpj FROM read_parquet('{damaged}/parquet/estabelecimentos/release=2026-10/*.parquet') "
@@ -101,6 +103,7 @@ def test_lookup_on_a_damaged_part_file_names_it_and_says_how_to_rebuild(damaged,
     assert code in (0, 1)  # the other release is whole: found, or a clean "not found"
 
 
+@pytest.mark.slow  # its fixture copies and cuts a build, seconds
 def test_diff_on_a_damaged_part_file_is_one_line_with_exit_1(damaged, capsys):
     code, _, err = _cli(
         ["--data-dir", str(damaged), "diff", "--from", "2026-10", "--to", "2026-11", "--table", "empresas"], capsys

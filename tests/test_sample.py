@@ -118,6 +118,7 @@ def test_writes_the_37_zips_with_real_names(build: SampleManifest) -> None:
     assert all(f.zipped_bytes == (build.folder / f.zip_name).stat().st_size for f in build.files)
 
 
+@pytest.mark.slow  # releases generated twice, seconds
 def test_same_arguments_give_the_same_bytes(tmp_path: Path, build: SampleManifest, tiny: SampleManifest) -> None:
     again = generate_release(tmp_path / "again", scale=SCALE, seed=3, workers=2)
     for f in build.files:

@@ -118,9 +118,40 @@ def test_the_name_index_is_made_once_per_build_and_pruned_with_its_release(sampl
     assert search(config, "lopes", limit=1000, notify=said.append) == first and len(said) == 2
     (remade,) = store.index_dir("2026-10").glob("nomes-*.parquet")
     assert remade != index
-    # prune keeps the index of a release it keeps (its removal with a pruned release is in prune.py, untested)
+    # prune keeps the index of a release it keeps (and removes a removed one's: the test below)
     code, out, err = cli_run(capsys, "--data-dir", str(data_dir), "prune", "--keep", "1")
     assert code == 0 and store.index_dir("2026-10").is_dir(), err  # the one release is kept
+
+
+@pytest.mark.slow  # two name indexes made, a prune
+def test_prune_removes_the_name_index_of_a_release_it_removes_and_keeps_the_others(sample_build, tmp_path):
+    import shutil
+
+    from cnpj_duck.prune import prune
+    from cnpj_duck.store import Store
+
+    from .conftest import copy_table
+
+    _, source, _ = sample_build
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    store = Store(data_dir)
+    for table in store.built():
+        copy_table(source, data_dir, table, "2026-10", "2026-11")  # a second release, the newer
+    config = load_config(None, overrides={"data_dir": str(data_dir)}, env={})
+    found = {month: search(config, "lopes", release=month, limit=1000) for month in ("2026-10", "2026-11")}
+    (kept,) = store.index_dir("2026-11").glob("nomes-*.parquet")
+    made = kept.stat().st_mtime_ns
+    index_bytes = sum(p.stat().st_size for p in store.index_dir("2026-10").iterdir())
+    dry = prune(config, keep=1, dry_run=True)
+    assert dry.removed == ("2026-10",) and dry.freed_bytes > index_bytes > 0  # the Parquet and the index
+    assert list(store.index_dir("2026-10").glob("nomes-*.parquet"))  # a dry run removes nothing
+    done = prune(config, keep=1)
+    assert done.removed == ("2026-10",) and done.kept == ("2026-11",) and done.freed_bytes == dry.freed_bytes
+    assert not store.index_dir("2026-10").exists() and store.releases() == ["2026-11"]
+    said: list[str] = []
+    assert search(config, "lopes", limit=1000, notify=said.append) == found["2026-11"]  # the latest, as before
+    assert said == [] and kept.stat().st_mtime_ns == made  # its index stayed: read, not made again
 
 
 def test_a_search_where_the_index_cannot_be_written_reads_the_tables(sample_build, tmp_path):

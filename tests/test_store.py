@@ -72,6 +72,7 @@ def test_the_catalog_file_opens_in_duckdb_1x_storage(sample_build):
     assert storage_version(data_dir / "cnpj.duckdb") == 68 and STORAGE_VERSION == "v1.5.0"
 
 
+@pytest.mark.slow  # a build and a rewrite, seconds
 def test_an_older_catalog_is_rewritten_in_the_1x_storage_keeping_its_audit(sample_build, tmp_path):
     manifest, data_dir, _ = sample_build
     data = tmp_path / "data"
@@ -199,6 +200,7 @@ def test_a_second_build_is_refused_and_readers_answer_during_a_build(bigger, tmp
     assert not (data / ".staging").exists() or not any((data / ".staging").iterdir())
 
 
+@pytest.mark.slow  # a build, seconds
 def test_a_lock_left_by_a_dead_process_does_not_stop_the_next_build(sample_build, tmp_path):
     manifest, data_dir, _ = sample_build
     data = tmp_path / "data"
@@ -293,6 +295,7 @@ def test_every_command_agrees_on_the_latest_built_release(three_months, tmp_path
     assert exported == [("2026-10",)]
 
 
+@pytest.mark.slow  # builds, seconds
 def test_after_a_first_build_in_part_queries_show_what_is_published(sample_build, tmp_path, capsys):
     # Issue 12 (5): the tables a stopped first build published answer; a missing one is one line saying what to do.
     manifest, _, _ = sample_build
@@ -393,6 +396,7 @@ def test_a_publish_caught_between_partition_and_manifest_is_finished(sample_buil
     assert not pending.exists() and store.manifest("motivos", "2026-10")["run_id"] == 99
 
 
+@pytest.mark.slow  # builds and queries, seconds
 def test_a_data_dir_of_the_old_layout_keeps_working(sample_build, tmp_path, capsys):
     manifest, data_dir, _ = sample_build
     data = tmp_path / "data"

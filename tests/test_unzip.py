@@ -118,6 +118,7 @@ def test_reads_the_same_bytes_as_zipfile_on_the_real_sample_zips():
     assert methods == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # real STORED members are among them
 
 
+@pytest.mark.slow  # a generated release read twice, seconds
 def test_reads_the_same_bytes_as_zipfile_on_a_generated_release(tmp_path):
     manifest = generate_release(tmp_path, scale=0.0001, seed=5)
     paths = sorted(manifest.folder.glob("*.zip"))
@@ -146,6 +147,7 @@ def test_reads_stored_deflated_zip64_and_data_descriptor_members(tmp_path, kind)
 # --- damaged and unsupported zips: the errors zipfile gave, and one line through build and download -------------
 
 
+@pytest.mark.slow  # a generated zip read whole, about 1 s each
 @pytest.mark.parametrize("method, level", [(zipfile.ZIP_STORED, None), (zipfile.ZIP_DEFLATED, 0)])
 def test_a_flipped_byte_in_a_member_is_a_crc_error(tmp_path, config, method, level):
     # Deflate level 0 keeps the bytes in stored deflate blocks, so a flipped byte changes the data, not the codes.
