@@ -185,7 +185,10 @@ class _DuckdbWriter:
 
         def watch() -> None:
             while not done.wait(0.5):
-                share = con.query_progress()
+                try:
+                    share = con.query_progress()
+                except duckdb.Error:  # the connection closed under it (a Ctrl-C): the statement's own error tells
+                    return
                 if share > 0:
                     rows = min(t.rows, int(t.rows * share / 100))
                     if rows > reported[0]:
