@@ -353,7 +353,9 @@ class Builder:
                     return _FileOutcome(part, entry, kept[1].get("nulled", {}), True)
                 cursor = interrupts.register(engine.cursor())  # Ctrl-C interrupts its query (interrupts.py)
                 try:
-                    rows, nulled = self.ingest.file(cursor, f, plan.transform, src, plan.staged / part)
+                    assert self.staging is not None
+                    spill = self.staging / ".sort"  # the run's own: removed with it, or by the next start if killed
+                    rows, nulled = self.ingest.file(cursor, f, plan.transform, src, plan.staged / part, spill)
                 finally:
                     cursor.close()
                 entry = {"zip_name": src.path.name, "sha256": sha, "rows": rows, "run_id": t.run_id}

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from . import interrupts
 from .audit import FileScope
-from .config import Config
+from .config import Config, memory_bytes
 from .errors import RejectThresholdError, SqlError
 from .ingest import Batch, BatchFailure, Member, find_member, iter_member
 from .progress import Progress
@@ -36,11 +36,21 @@ class FileIngest:
         self.cut = cut  # the builder's: tables of which a development run left rows out
         # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
         self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
+        # The rows of a file held for sorting: memory_limit is shared by the files built at once, and half of each
+        # share is left for what else a file holds meanwhile (parse buffers, DuckDB's chunks, a row group).
+        self.sort_bytes = memory_bytes(config.memory_limit) // (2 * config.parallel_files)
 
     def file(
-        self, engine: duckdb.DuckDBPyConnection, f: FileScope, transform: Transform, src: SourceFile, out_path: Path
+        self,
+        engine: duckdb.DuckDBPyConnection,
+        f: FileScope,
+        transform: Transform,
+        src: SourceFile,
+        out_path: Path,
+        spill_dir: Path,
     ) -> tuple[int, dict[str, int]]:
-        """One zip's member into `out_path`; returns the rows written and the values nulled per column."""
+        """One zip's member into `out_path` (rows beyond the sort's memory go to `spill_dir` meanwhile); returns
+        the rows written and the values nulled per column."""
         member = find_member(src.path, src.family)
         f.set(member_name=member.member_name)
         task = f"{transform.name}/{src.path.name}"
@@ -49,7 +59,7 @@ class FileIngest:
         failure: list[BaseException] = []
         batches = self._batches(f, member, writer, task, failure)
         try:
-            written = writer.write(batches, out_path)
+            written = writer.write(batches, out_path, self.sort_bytes, spill_dir)
         except BaseException as e:
             error = failure[0] if failure else e
             if interrupts.is_interrupt(error) or self.stop.is_set():

@@ -9,9 +9,12 @@ names. Reading and ordering the files is sqlproject's work; this module is the e
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -19,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import SqlError
+from .sorter import KeySorter, sortable
 from .sqlfiles import SqlDir
 from .sqlproject import MACROS_FILE, Transform, macros_sql, quote_ident
 from .store import open_engine
@@ -51,8 +55,9 @@ def trim_padded(table: pa.Table) -> pa.Table:
 
 def connect_engine(threads: int, memory_limit: str, temp_dir: Path, sql_dir: SqlDir) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for transforms (store.open_engine: bounded, spilling to temp_dir), with the macros."""
-    # Row order comes from each transform's ORDER BY, so DuckDB need not keep input order (faster).
-    con = open_engine(threads, memory_limit, temp_dir, preserve_insertion_order=False)
+    # Rows come out of a transform run without its ORDER BY in input order (measured: at no cost), so the sorter's
+    # stable sort puts ties in input order: the same input gives the same file.
+    con = open_engine(threads, memory_limit, temp_dir, preserve_insertion_order=True)
     macros = macros_sql(sql_dir)
     if macros is not None:
         try:
@@ -89,6 +94,53 @@ def statistics_columns(table: str, columns: Iterable[str]) -> list[str] | None:
     return [c for c in dict.fromkeys((KEYS[table][0], "cnpj_basico")) if c in present]
 
 
+_ORDER_BY_RE = re.compile(r"\bORDER\s+BY\s*$", re.IGNORECASE)
+_ASCENDING_RE = re.compile(r"(?:\s+ASC\b)?(?:\s+NULLS\s+LAST\b)?", re.IGNORECASE)
+
+
+def _select_node(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any] | None:
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    if tree.get("error") or len(tree["statements"]) != 1:
+        return None
+    node: dict[str, Any] = tree["statements"][0]["node"]
+    return node if node.get("type") == "SELECT_NODE" else None
+
+
+def split_order(con: duckdb.DuckDBPyConnection, sql: str, output: dict[str, str]) -> tuple[str, str] | None:
+    """The SQL without its ORDER BY, and the output column it orders by; None unless the ORDER BY is exactly one
+    output column, ascending with NULLs last, of a type the sorter orders as DuckDB does (then DuckDB sorts).
+
+    The text cut out is checked: what is left parses to the same query with no ORDER BY.
+    """
+    node = _select_node(con, sql)
+    if node is None or [m["type"] for m in node["modifiers"]] != ["ORDER_MODIFIER"]:
+        return None
+    orders = node["modifiers"][0]["orders"]
+    defaults = con.execute("SELECT current_setting('default_order'), current_setting('default_null_order')").fetchall()
+    default_order, default_nulls = (str(v).upper().replace(" ", "_") for v in defaults[0])
+    if len(orders) != 1:
+        return None
+    order, expression = orders[0], orders[0]["expression"]
+    direction = default_order if order["type"] == "ORDER_DEFAULT" else order["type"]
+    nulls = default_nulls if order["null_order"] == "ORDER_DEFAULT" else order["null_order"].replace(" ", "_")
+    if direction != "ASCENDING" or nulls != "NULLS_LAST" or expression["class"] != "COLUMN_REF":
+        return None
+    names = expression["column_names"]
+    if len(names) != 1 or names[0] not in output or not sortable(output[names[0]]):
+        return None
+    start = expression["query_location"]
+    cut = _ORDER_BY_RE.search(sql, 0, start)
+    if cut is None or cut.end() != start:
+        return None
+    end = start + expression["query_location_length"]
+    end = _ASCENDING_RE.match(sql, end).end()  # type: ignore[union-attr]  # (it matches the empty text too)
+    unordered = sql[: cut.start()] + sql[end:]
+    left = _select_node(con, unordered)
+    if left is None or left["modifiers"] or {**left, "modifiers": None} != {**node, "modifiers": None}:
+        return None
+    return unordered, names[0]
+
+
 class FamilyWriter:
     """Runs a base transform over a stream of raw record batches into one Parquet file."""
 
@@ -110,6 +162,8 @@ class FamilyWriter:
         }
         self.raw_values = dict.fromkeys(self.typed, 0)
         self.rows_in = 0
+        # An ORDER BY of one key column is the sorter's (bounded memory, streamed): DuckDB only computes.
+        self.unordered = split_order(con, transform.sql, self.output)
 
     def _output_types(self) -> dict[str, str]:
         """Bind the SQL to an empty input: checks it before any data is read, and gives the output types."""
@@ -144,20 +198,36 @@ class FamilyWriter:
         for name, value in measured[1].items():
             self.raw_values[name] += value
 
-    def write(self, batches: Iterable[pa.RecordBatch], out_path: Path) -> Written:
-        """Stream the batches through the transform into out_path."""
+    def write(self, batches: Iterable[pa.RecordBatch], out_path: Path, sort_bytes: int, spill_dir: Path) -> Written:
+        """Stream the batches through the transform into out_path, ordered by the sorter (holding up to
+        `sort_bytes` of rows, spilling to `spill_dir`) or by DuckDB."""
         reader = pa.RecordBatchReader.from_batches(self.schema, iter(batches))
         self.con.register(self.transform.raw_name, reader)
+        written = (
+            list(self.typed),
+            self.transform.describe(),
+            statistics_columns(self.transform.name, self.output),
+        )
         try:
-            rows, nulls = write_parquet(
-                self.con.sql(self.transform.sql),
-                out_path,
-                self.compression,
-                self.row_group_size,
-                list(self.typed),
-                self.transform.describe(),
-                statistics_columns(self.transform.name, self.output),
-            )
+            if self.unordered is None:
+                rel = self.con.sql(self.transform.sql)
+                rows, nulls = write_parquet(rel, out_path, self.compression, self.row_group_size, *written)
+            else:
+                sql, key = self.unordered
+                result = self.con.sql(sql).to_arrow_reader(batch_size=self.row_group_size)
+                sorter = KeySorter(key, result.schema, sort_bytes, spill_dir, self.row_group_size)
+                try:
+                    try:
+                        for batch in result:
+                            sorter.add(batch)
+                    finally:
+                        result.close()
+                    tables = sorter.ordered()
+                    rows, nulls = _write_tables(
+                        tables, result.schema, out_path, self.compression, self.row_group_size, *written
+                    )
+                finally:
+                    sorter.close()
         finally:
             self.con.unregister(self.transform.raw_name)
         if rows != self.rows_in:
@@ -189,7 +259,10 @@ def write_parquet(
     """
     reader = rel.to_arrow_reader(batch_size=row_group_size)
     try:
-        return _write_batches(reader, out_path, compression, row_group_size, count_nulls, described, statistics)
+        tables = (pa.Table.from_batches([batch]) for batch in reader)
+        return _write_tables(
+            tables, reader.schema, out_path, compression, row_group_size, count_nulls, described, statistics
+        )
     finally:
         reader.close()  # an unfinished result would block the connection's next statement
 
@@ -203,8 +276,9 @@ def _described(schema: pa.Schema, described: tuple[str, dict[str, str]] | None) 
     return pa.schema(fields, metadata={b"description": table_doc.encode()} if table_doc else None)
 
 
-def _write_batches(
-    reader: pa.RecordBatchReader,
+def _write_tables(
+    tables: Iterable[pa.Table],
+    schema: pa.Schema,
     out_path: Path,
     compression: str,
     row_group_size: int,
@@ -214,24 +288,24 @@ def _write_batches(
 ) -> tuple[int, dict[str, int]]:
     nulls = dict.fromkeys(count_nulls or [], 0)
     rows = 0
-    pending: list[pa.RecordBatch] = []
+    pending: list[pa.Table] = []
     pending_rows = 0
     codec = "none" if compression == "uncompressed" else compression
-    schema = _described(reader.schema, described)
+    schema = _described(schema, described)
     with pq.ParquetWriter(
         out_path, schema, compression=codec, write_statistics=True if statistics is None else statistics
     ) as writer:
-        for batch in reader:
-            rows += batch.num_rows
+        for table in tables:
+            rows += table.num_rows
             for name in nulls:
-                nulls[name] += batch.column(name).null_count
-            pending.append(batch)
-            pending_rows += batch.num_rows
+                nulls[name] += table.column(name).null_count
+            pending.append(table)
+            pending_rows += table.num_rows
             if pending_rows >= row_group_size:  # DuckDB hands out small batches; write whole row groups
-                writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=row_group_size)
+                writer.write_table(pa.concat_tables(pending), row_group_size=row_group_size)
                 pending, pending_rows = [], 0
         if pending:
-            writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=row_group_size)
+            writer.write_table(pa.concat_tables(pending), row_group_size=row_group_size)
     return rows, nulls
 
 

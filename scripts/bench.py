@@ -2,12 +2,15 @@
 
     .venv/bin/python scripts/bench.py --scales 0.03,0.1,0.3 --inputs /work/benchdata
     .venv/bin/python scripts/bench.py --scales 0.03 --progress-cost
+    .venv/bin/python scripts/bench.py --scales 0.03 --repeat 3 --compare ../main   # A/B against another tree
 
 For each scale it takes the whole generated release <inputs>/<scale>/2026-10 (seed 1; generated there when it is
 missing) and runs, each as its own process with a fresh output folder:
 - build: `cnpj-duck build --source ...` into a fresh data dir (every table, the audit, the catalog);
 - floor: ../shared/bench/bare_floor.py as it is (inflate with ISA-L, pyarrow's streaming CSV reader, DuckDB,
-  Parquet zstd of all-text columns, one file at a time: no slicing, rejects, transforms, sort or audit).
+  Parquet zstd of all-text columns, one file at a time: no slicing, rejects, transforms, sort or audit);
+- with --compare DIR, also the build of the cnpj-duck source tree at DIR (another worktree or checkout, run with
+  this venv and its own sql/), so that two versions are measured alternately under the same load.
 CPU seconds are user + system of the process and its threads (from wait4), steadier than wall time when
 something else runs on the machine; peak RSS is the largest resident size of the process tree (sampled every
 0.1 s, and the kernel's own maximum). Speed is judged here, never by timed assertions in tests.
@@ -93,16 +96,20 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str
     return stdout, seconds, usage.ru_utime + usage.ru_stime, max(peak, usage.ru_maxrss * 1024)
 
 
-def measure_build(source: Path, work: Path) -> Run:
-    """`cnpj-duck build` of the whole release into a fresh data dir."""
+def measure_build(source: Path, work: Path, tree: Path | None = None) -> Run:
+    """`cnpj-duck build` of the whole release into a fresh data dir; the code of the source `tree` when given."""
     import pyarrow.parquet as pq
 
     data_dir = work / "data-build"
     shutil.rmtree(data_dir, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
     env["CNPJ_DUCK_DATA_DIR"] = str(data_dir)
-    cli = Path(sys.executable).parent / "cnpj-duck"
-    _, seconds, cpu, peak = run_measured([str(cli), "build", "--source", str(source), "--quiet"], env)
+    cmd = [str(Path(sys.executable).parent / "cnpj-duck")]
+    if tree is not None:  # its package first on the path, and its SQL files over the packaged ones
+        env["PYTHONPATH"] = str(tree.resolve())
+        env["CNPJ_DUCK_SQL_DIR"] = str((tree / "sql").resolve())
+        cmd = [sys.executable, "-m", "cnpj_duck"]
+    _, seconds, cpu, peak = run_measured([*cmd, "build", "--source", str(source), "--quiet"], env)
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (data_dir / "parquet").glob("*/release=*/*.parquet"))
     shutil.rmtree(data_dir, ignore_errors=True)
     return Run(rows, seconds, cpu, peak)
@@ -170,6 +177,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each (alternating); medians reported")
     parser.add_argument("--no-floor", action="store_true", help="measure build only")
     parser.add_argument(
+        "--compare", type=Path, metavar="DIR", help="also build with the cnpj-duck source tree at DIR, alternating"
+    )
+    parser.add_argument(
         "--progress-cost", action="store_true", help="also time build with the rich progress display, first scale"
     )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -195,16 +205,20 @@ def main() -> None:
         from cnpj_duck.ingest import find_member
 
         unzipped = sum(find_member(p).size for p in source.glob("*.zip")) / 1e6
-        builds, floors = [], []
+        builds, floors, others = [], [], []
         for _ in range(args.repeat):
             builds.append(measure_build(source, args.work))
             if not args.no_floor:
                 floors.append(measure_floor(source, args.work, args.floor))
+            if args.compare:
+                others.append(measure_build(source, args.work, args.compare))
         b = _median(builds)
         f = _median(floors) if floors else None
+        o = _median(others) if others else None
         results[scale] = (b, f)
         ratio = f"{(b.rows / b.seconds) / (f.rows / f.seconds):.2f}" if f else "-"
-        for what, r in (("build", b), ("floor", f)):
+        compared = f"build {args.compare.name}" if args.compare else ""
+        for what, r in (("build", b), ("floor", f), (compared, o)):
             if r is None:
                 continue
             print(
