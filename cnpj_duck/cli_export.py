@@ -3,11 +3,16 @@ over (cli.py adds it to the group)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .cli_common import command_line, config_of, progress_options, state
+
+if TYPE_CHECKING:
+    from .handover import HandoverSummary
 
 # The same option on the three exports: the rules are applied where all of them read their rows (export_sources).
 _PRIVACY = click.option(
@@ -115,6 +120,29 @@ def export_postgres(
     show(export_view(summary, describe_server(config.export_dsn)))
 
 
+def _hand_over(
+    ctx: click.Context,
+    write: Callable[..., HandoverSummary],
+    file: Path,
+    release: str | None,
+    privacy: bool | None,
+    no_progress: bool,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Run one hand-over writer (write_duckdb, write_sqlite) with the CLI's config and progress, then its summary."""
+    from .console import progress_display, show
+    from .store import Store
+    from .views import handover_view
+
+    config = config_of(ctx, **{"export.privacy": privacy})
+    with progress_display(no_progress, quiet) as reporter:
+        summary = write(
+            Store(config.data_dir), release, file, config=config, progress=reporter, command=command_line(), **options
+        )
+    show(handover_view(summary))
+
+
 _FILE = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 _RELEASE = click.option("--release", help="Release to export, YYYY-MM or latest (default: the latest built).")
 
@@ -153,23 +181,9 @@ def export_duckdb(
       cnpj-duck export duckdb /srv/cnpj-2026-10.duckdb --release 2026-10
       duckdb -readonly cnpj.duckdb "FROM estabelecimentos_completos WHERE cnpj = '33000167000101'"
     """
-    from .console import progress_display, show
     from .export_duckdb import write_duckdb
-    from .store import Store
-    from .views import handover_view
 
-    config = config_of(ctx, **{"export.privacy": privacy})
-    with progress_display(no_progress, quiet) as reporter:
-        summary = write_duckdb(
-            Store(config.data_dir),
-            release,
-            file,
-            config=config,
-            progress=reporter,
-            command=command_line(),
-            indexes=not no_indexes,
-        )
-    show(handover_view(summary))
+    _hand_over(ctx, write_duckdb, file, release, privacy, no_progress, quiet, indexes=not no_indexes)
 
 
 @export.command("sqlite")
@@ -205,20 +219,8 @@ def export_sqlite(
       cnpj-duck export sqlite cnpj.db
       sqlite3 cnpj.db "SELECT * FROM empresas WHERE razao_social LIKE 'BANCO DO BRASIL%'"
     """
-    from .console import progress_display, show
     from .export_sqlite import DEFAULT_BATCH_ROWS, write_sqlite
-    from .store import Store
-    from .views import handover_view
 
-    config = config_of(ctx, **{"export.privacy": privacy})
-    with progress_display(no_progress, quiet) as reporter:
-        summary = write_sqlite(
-            Store(config.data_dir),
-            release,
-            file,
-            config=config,
-            progress=reporter,
-            command=command_line(),
-            batch_rows=batch_rows or DEFAULT_BATCH_ROWS,
-        )
-    show(handover_view(summary))
+    _hand_over(
+        ctx, write_sqlite, file, release, privacy, no_progress, quiet, batch_rows=batch_rows or DEFAULT_BATCH_ROWS
+    )
