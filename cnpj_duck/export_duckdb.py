@@ -27,7 +27,7 @@ from .catalog import create_ibge_table, create_macros, sql_message
 from .catalogdb import STORAGE_VERSION
 from .config import Config, memory_bytes
 from .errors import CnpjDuckError
-from .export_sources import prepare_privacy, privacy_note, read_sql
+from .export_sources import prepare_privacy, privacy_note, read_sql, table_doc
 from .handover import (
     DICTIONARY_COLUMNS,
     DICTIONARY_TABLE,
@@ -169,8 +169,7 @@ class _DuckdbWriter:
             started = time.monotonic()
             made = self.create_indexes(con, t) if self.indexes else ()
             note = privacy_note(t.name, handover.privacy)
-            doc = f"{t.doc} Release {release}.{f' Exported with the {note}.' if note else ''}".strip()
-            self.comment(con, t.name, doc, t.columns)
+            self.comment(con, t.name, table_doc(t.doc, t.name, release, handover.privacy), t.columns)
             index_seconds = time.monotonic() - started
             scope.note = "; ".join(
                 filter(None, [f"{len(made)} index(es)", f"sorted by {', '.join(t.sort_key) or 'nothing'}", note])

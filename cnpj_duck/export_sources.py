@@ -106,3 +106,9 @@ def privacy_applies(table: str, private: bool) -> bool:
 def privacy_note(table: str, private: bool) -> str:
     """What an export's audit note and comment of a table say when the privacy rules changed it ("" if not)."""
     return privacy.SUMMARY if privacy_applies(table, private) else ""
+
+
+def table_doc(doc: str, table: str, release: str, private: bool) -> str:
+    """A hand-over file's description of a table: its sql/ doc, its release, the privacy rules if they changed it."""
+    note = privacy_note(table, private)
+    return f"{doc} Release {release}.{f' Exported with the {note}.' if note else ''}".strip()

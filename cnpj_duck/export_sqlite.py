@@ -35,12 +35,12 @@ import adbc_driver_sqlite
 import duckdb
 import pyarrow as pa
 
-from . import interrupts
+from . import ibge, interrupts
 from .audit import RunScope
 from .catalog import sql_message
 from .config import Config
 from .errors import CnpjDuckError
-from .export_sources import prepare_privacy, privacy_note, read_sql
+from .export_sources import prepare_privacy, privacy_note, read_sql, table_doc
 from .export_stream import audited
 from .handover import (
     DICTIONARY_COLUMNS,
@@ -82,9 +82,10 @@ def write_sqlite(
     """Write a release ('latest' or None: the latest built) as one indexed SQLite file at `path`."""
     config = handover_config(store, config)
     progress = progress or NullProgress()
+    codes = ibge.load_configured(config.ibge_path)  # a bad file is named before the run starts
 
     def write(run: RunScope, handover: Handover, tmp: Path) -> tuple[tuple[TableWritten, ...], tuple[str, ...]]:
-        return _SqliteWriter(config, store, progress, batch_rows).write(run, handover, tmp)
+        return _SqliteWriter(config, store, progress, batch_rows, codes).write(run, handover, tmp)
 
     return run_handover(config, Path(path), release, "sqlite", write, progress, command)
 
@@ -220,8 +221,11 @@ def _driver_message(e: BaseException) -> str:
 
 
 class _SqliteWriter:
-    def __init__(self, config: Config, store: Store, progress: Progress, batch_rows: int) -> None:
+    def __init__(
+        self, config: Config, store: Store, progress: Progress, batch_rows: int, codes: ibge.IbgeCodes
+    ) -> None:
         self.config = config
+        self.codes = codes
         self.store = store
         self.progress = progress
         self.batch_rows = batch_rows
@@ -342,8 +346,16 @@ class _SqliteWriter:
         )
         described: list[tuple[str, str | None, str | None, str | None]] = []
         for t in handover.tables:
-            described.append((t.name, None, None, f"{t.doc} Release {handover.release}.".strip()))
+            described.append((t.name, None, None, table_doc(t.doc, t.name, handover.release, handover.privacy)))
             described += [(t.name, c, kind, t.columns.get(c)) for c, kind in types[t.name]]
+        # The IBGE codes of the config key ibge, as in the catalog and `export duckdb` files (empty without a
+        # file): SQLite has no views, so this table is how a user of the file reaches IBGE codes.
+        db.execute(f"CREATE TABLE {ibge.TABLE} (codigo TEXT, codigo_ibge INTEGER)")
+        db.executemany(f"INSERT INTO {ibge.TABLE} VALUES (?, ?)", self.codes.by_siafi.items())
+        described.append((ibge.TABLE, None, None, ibge.TABLE_DOC))
+        described += [
+            (ibge.TABLE, c, kind, ibge.COLUMN_DOCS[c]) for c, kind in (("codigo", "TEXT"), ("codigo_ibge", "INTEGER"))
+        ]
         described.append((METADATA_TABLE, None, None, "Where this file came from: one row."))
         described += [(METADATA_TABLE, c, kinds.get(c, "TEXT"), doc) for c, doc in METADATA_COLUMNS.items()]
         described.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ import pytest
 
 from cnpj_duck.catalog import connect_reader, describe_catalog, refresh_catalog
 from cnpj_duck.config import load_config
+from cnpj_duck.errors import UsageError
 from cnpj_duck.export import export_postgres
 from cnpj_duck.export_duckdb import write_duckdb
+from cnpj_duck.export_sqlite import write_sqlite
 from cnpj_duck.ibge import load_ibge
 from cnpj_duck.store import Store
 
@@ -155,3 +158,40 @@ def test_export_postgres_carries_the_codes(sample_build: Any, pg: Any, tmp_path:
     _check(cur.fetchall(), mapping)
     cur.close()
     con.close()
+
+
+@pytest.mark.slow
+def test_export_sqlite_carries_the_codes_as_a_table(sample_build: Any, tmp_path: Path) -> None:
+    """SQLite has no views: municipios_ibge is a table of the file, joined by the user; empty without a file."""
+    _, built, _ = sample_build
+    data = tmp_path / "data"
+    shutil.copytree(built, data)
+    mapping = _write_mapping(tmp_path / "tabmun.csv", data)
+    config = load_config(None, overrides={"data_dir": str(data), "ibge": str(tmp_path / "tabmun.csv")}, env={})
+    write_sqlite(Store(data), RELEASE, tmp_path / "ibge.db", config=config)
+    write_sqlite(
+        Store(data), RELEASE, tmp_path / "plain.db", config=load_config(None, overrides={"data_dir": str(data)}, env={})
+    )
+    db = sqlite3.connect(tmp_path / "ibge.db")
+    try:
+        assert dict(db.execute("SELECT codigo, codigo_ibge FROM municipios_ibge").fetchall()) == mapping
+        rows = db.execute(
+            "SELECT e.cnpj, e.municipio, m.codigo_ibge FROM estabelecimentos e "
+            "LEFT JOIN municipios_ibge m ON m.codigo = e.municipio"
+        ).fetchall()
+        _check(rows, mapping)
+        described = db.execute(
+            "SELECT column_name, data_type FROM cnpj_duck_dictionary WHERE table_name = 'municipios_ibge'"
+        ).fetchall()
+        assert described == [(None, None), ("codigo", "TEXT"), ("codigo_ibge", "INTEGER")]
+    finally:
+        db.close()
+    db = sqlite3.connect(tmp_path / "plain.db")
+    try:
+        assert db.execute("SELECT count(*) FROM municipios_ibge").fetchall() == [(0,)]
+    finally:
+        db.close()
+    bad = load_config(None, overrides={"data_dir": str(data), "ibge": str(tmp_path / "missing.csv")}, env={})
+    with pytest.raises(UsageError, match="missing.csv"):  # named before the run starts: no file, no run
+        write_sqlite(Store(data), RELEASE, tmp_path / "bad.db", config=bad)
+    assert not (tmp_path / "bad.db").exists()

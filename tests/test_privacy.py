@@ -214,6 +214,10 @@ def test_export_sqlite_with_privacy(personal: tuple[Path, dict, list], tmp_path:
     got = [dict(zip(SHOWN, r, strict=True)) for r in db.execute(f"SELECT {', '.join(SHOWN)} FROM estabelecimentos")]
     _check_private(got, expected, _parquet(data), names)
     assert db.execute("SELECT privacy FROM cnpj_duck_metadata").fetchall() == [(1,)]
+    (described,) = db.execute(
+        "SELECT description FROM cnpj_duck_dictionary WHERE table_name = 'estabelecimentos' AND column_name IS NULL"
+    ).fetchone()
+    assert privacy.SUMMARY in described  # as export duckdb's comment says it: the dictionary is SQLite's comments
     db.close()
     plain = write_sqlite(Store(data), RELEASE, tmp_path / "plain.db", config=_config(data))
     assert not plain.privacy
