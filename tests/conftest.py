@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -14,7 +14,9 @@ import pytest
 
 from cnpj_duck.build import BuildSummary, build
 from cnpj_duck.config import Config, load_config
+from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.sample import SampleManifest, generate_release
+from cnpj_duck.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout the tests run from
 # Copies of the shared real samples, kept in the repo so that a bare clone runs its own tests.
@@ -91,6 +93,27 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleManife
     summary = build(config, source=manifest.folder)
     assert summary.status == "succeeded", summary.errors
     return manifest, config.data_dir, summary
+
+
+def export_once(
+    sample_build: tuple[SampleManifest, Path, BuildSummary],
+    factory: pytest.TempPathFactory,
+    write: Callable[..., object],
+    name: str,
+    **options: object,
+) -> tuple[object, RecordingProgress, Path, Path]:
+    """The sample release written once by an export writer (write_duckdb, write_sqlite) into `name`, in a copy of
+    the data dir (the export writes its audit into the catalog); and a copy of the file in another folder."""
+    _, built, _ = sample_build
+    root = factory.mktemp(f"export_{Path(name).suffix.lstrip('.')}")
+    data = root / "data"
+    shutil.copytree(built, data)
+    progress = RecordingProgress()
+    config = load_config(None, overrides={"data_dir": str(data)}, env={})
+    summary = write(Store(data), "latest", root / name, config=config, progress=progress, **options)
+    elsewhere = factory.mktemp("elsewhere")
+    shutil.copy2(root / name, elsewhere / f"copy{Path(name).suffix}")
+    return summary, progress, data, elsewhere / f"copy{Path(name).suffix}"
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from cnpj_duck.cnpj import check_digits
 from cnpj_duck.config import load_config
 from cnpj_duck.diff import diff
 from cnpj_duck.errors import CnpjDuckError, SqlError, UsageError
+from cnpj_duck.layout import FAMILIES
 from cnpj_duck.query import connect
 from cnpj_duck.sample import SampleManifest
 from cnpj_duck.sqlfiles import SqlDir
@@ -26,32 +27,7 @@ from .conftest import catalog, cli_run
 
 run = cli_run
 
-E = {
-    name: n
-    for n, name in enumerate(
-        (
-            "cnpj_basico",
-            "cnpj_ordem",
-            "cnpj_dv",
-            "identificador_matriz_filial",
-            "nome_fantasia",
-            "situacao_cadastral",
-            "data_situacao_cadastral",
-            "motivo_situacao_cadastral",
-            "nome_cidade_exterior",
-            "pais",
-            "data_inicio_atividade",
-            "cnae_fiscal_principal",
-            "cnae_fiscal_secundaria",
-            "tipo_logradouro",
-            "logradouro",
-            "numero",
-            "complemento",
-            "bairro",
-            "cep",
-        )
-    )
-}
+E = {name: n for n, name in enumerate(FAMILIES["estabelecimentos"].columns)}  # a raw row's fields
 
 
 def read_member(path: Path) -> tuple[str, list[list[str]]]:

@@ -17,7 +17,7 @@ from cnpj_duck.export_duckdb import INDEXES, write_duckdb
 from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.store import RELEASE_TABLES, Store
 
-from .conftest import catalog, cli_run
+from .conftest import catalog, cli_run, export_once
 
 pytestmark = pytest.mark.slow  # the sample build and an export of it: seconds
 
@@ -31,15 +31,7 @@ def _config(data: Path):
 @pytest.fixture(scope="module")
 def exported(sample_build, tmp_path_factory):
     """The sample release written once as a DuckDB file, and a copy of it in another folder."""
-    _, built, _ = sample_build
-    root = tmp_path_factory.mktemp("export_duckdb")
-    data = root / "data"
-    shutil.copytree(built, data)  # the export writes its audit into the data dir's catalog
-    progress = RecordingProgress()
-    summary = write_duckdb(Store(data), "latest", root / "cnpj.duckdb", config=_config(data), progress=progress)
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    shutil.copy2(root / "cnpj.duckdb", elsewhere / "copy.duckdb")
-    return summary, progress, data, elsewhere / "copy.duckdb"
+    return export_once(sample_build, tmp_path_factory, write_duckdb, "cnpj.duckdb")
 
 
 def _open_copy(path: Path, monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:

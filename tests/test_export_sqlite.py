@@ -17,10 +17,9 @@ from cnpj_duck.audit import load_run
 from cnpj_duck.config import load_config
 from cnpj_duck.errors import CnpjDuckError
 from cnpj_duck.export_sqlite import sqlite_column, write_sqlite
-from cnpj_duck.progress import RecordingProgress
 from cnpj_duck.store import RELEASE_TABLES, Store
 
-from .conftest import catalog, cli_run
+from .conftest import catalog, cli_run, export_once
 
 pytestmark = pytest.mark.slow  # the sample build and an export of it: seconds
 
@@ -34,17 +33,7 @@ def _config(data: Path):
 @pytest.fixture(scope="module")
 def exported(sample_build, tmp_path_factory):
     """The sample release written once as a SQLite file, and a copy of it in another folder."""
-    _, built, _ = sample_build
-    root = tmp_path_factory.mktemp("export_sqlite")
-    data = root / "data"
-    shutil.copytree(built, data)  # the export writes its audit into the data dir's catalog
-    progress = RecordingProgress()
-    summary = write_sqlite(
-        Store(data), "latest", root / "cnpj.db", config=_config(data), progress=progress, batch_rows=1000
-    )
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    shutil.copy2(root / "cnpj.db", elsewhere / "copy.db")
-    return summary, progress, data, elsewhere / "copy.db"
+    return export_once(sample_build, tmp_path_factory, write_sqlite, "cnpj.db", batch_rows=1000)
 
 
 def _open_copy(path: Path, monkeypatch: pytest.MonkeyPatch) -> sqlite3.Connection:
