@@ -90,3 +90,19 @@ def test_a_read_gives_the_rows_as_the_tables_hold_them(database: duckdb.DuckDBPy
     assert related.empresas["ZZZZZZZZ"] == related.socios["ZZZZZZZZ"] == []  # a company with no rows
     assert read_documents(database, layout, [cnpj("99999999", "0001", "00")])[0][0]["cnae_fiscal_secundaria"] == []
     assert read_documents(database, layout, [cnpj("55555555")]) == ([], read_documents(database, layout, [])[1])
+
+
+def test_a_read_of_keys_in_several_row_groups_finds_each_of_them(
+    database: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+):
+    whole = documents.read_layout(database)
+    assert len(whole.starts) == 1  # 9 rows: one row group
+    monkeypatch.setattr(documents, "ROW_GROUP_ROWS", 2)  # as if each row group held two documents
+    layout = documents.read_layout(database)
+    assert len(layout.starts) == 5 and list(layout.starts) == sorted(layout.starts)
+    names = [c for (c,) in database.execute("SELECT DISTINCT cnpj FROM estabelecimentos ORDER BY cnpj").fetchall()]
+    keys = sorted({documents.key(c) for c in names})
+    sql, _ = documents.read_sql(keys, layout)
+    assert sql.count("UNION ALL") >= 3  # a part per row group the keys fall in
+    assert read_documents(database, layout, names) == read_documents(database, whole, names)
+    assert [r["cnpj"] for r in read_documents(database, layout, names[::-1])[0]] == names[::-1]

@@ -44,12 +44,11 @@ def read_documents(cursor: duckdb.DuckDBPyConnection, layout: Layout, cnpjs: lis
     the rows of their companies."""
     if not cnpjs:
         return [], Related({}, {}, {})
-    keys = sorted({documents.key(c) for c in cnpjs})
-    where = "k = ?" if len(keys) == 1 else f"k IN ({', '.join('?' for _ in keys)})"
+    sql, params = documents.read_sql(sorted({documents.key(c) for c in cnpjs}), layout)
     wanted = set(cnpjs)
     first: dict[str, Row] = {}
     related = Related({}, {}, {})
-    for (text,) in cursor.execute(f"SELECT doc FROM {documents.TABLE} WHERE {where}", keys).fetchall():
+    for (text,) in cursor.execute(sql, params).fetchall():
         row, company = documents.decode(text, layout)
         cnpj = row["cnpj"]
         if cnpj not in wanted or cnpj in first:  # the same 12 characters, other check digits; or a repeat
