@@ -446,6 +446,29 @@ def test_every_path_of_the_interface(served: tuple[Server, Server, Parquet, Ibge
 
 
 @pytest.mark.slow
+def test_the_docs_pages_work_offline(served: tuple[Server, Server, Parquet, IbgeCodes]) -> None:
+    """/docs and /redoc load their scripts and styles from the server itself, never from another host."""
+    server, _, _, _ = served
+    for page in ("/docs", "/redoc"):
+        status, headers, body = server.call("GET", page)
+        assert status == 200 and headers["content-type"].startswith("text/html")
+        html = body.decode()
+        urls = re.findall(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']""", html)
+        urls += re.findall(r"""\burl\s*:\s*["']([^"']+)["']""", html)
+        assert urls and "/openapi.json" in urls
+        assert not [u for u in urls if "//" in u], f"{page} loads from another host: {urls}"
+        assert not re.search(r"https?://", html), f"{page} names another host"
+        for url in urls:
+            status, headers, asset = server.call("GET", url)
+            assert status == 200 and len(asset) > 100, (page, url, status)
+    status, headers, script = server.call("GET", "/docs-assets/swagger-ui-bundle.js")
+    assert status == 200 and "javascript" in headers["content-type"] and len(script) > 100_000
+    assert {"method": "GET", "path": "/docs-assets/swagger-ui-bundle.js", "status": 200} in [
+        {k: line.get(k) for k in ("method", "path", "status")} for line in server.log_lines()
+    ]
+
+
+@pytest.mark.slow
 def test_fields_match_the_parquet_value_by_value(served: tuple[Server, Server, Parquet, IbgeCodes]) -> None:
     private, public, parquet, ibge = served
     chosen = {

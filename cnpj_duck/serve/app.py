@@ -1,7 +1,8 @@
 """The ASGI application of `cnpj-duck serve` (FastAPI, run by uvicorn): the paths of shared/API_COMPAT.md.
 
     GET /<cnpj>         one establishment (bare, punctuated or alphanumeric CNPJ; 400 invalid, 404 absent)
-    GET /?<filters>     a page of the search; GET / alone redirects to the docs (/docs, /openapi.json)
+    GET /?<filters>     a page of the search; GET / alone redirects to the docs (/docs, /redoc, /openapi.json:
+                        their scripts are served from /docs-assets, so they work offline)
     GET /updated        the release served and the Receita's extraction date
     GET|HEAD /healthz   200, empty
     anything else       405 (another method) with the API's message
@@ -28,6 +29,7 @@ import duckdb
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -50,6 +52,7 @@ MAX_PATH = 256  # bytes of the path as sent: a punctuated CNPJ takes 18
 MAX_QUERY = 4096  # bytes of the query string: 6 filters of 100 values fit
 GET_ONLY = "Essa URL aceita apenas o método GET."
 FIXED_PATHS = frozenset({"/", "/updated", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_ASSETS = "/docs-assets"  # where the docs pages' scripts and styles are served from (no CDN: they work offline)
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ def create_app(settings: ServeSettings, follower: Follower, log: Callable[[dict[
             runner.close()
             follower.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would send the schema to an online validator
         title="cnpj-duck",
         version=__version__,
         lifespan=lifespan,
@@ -214,7 +219,7 @@ async def _watch(follower: Follower, every: float, log: Callable[[dict[str, Any]
 
 def _logged_path(path: str) -> str:
     """The path as logged: the route, not the CNPJ asked for (a CNPJ can name a person)."""
-    return path if path in FIXED_PATHS else "/{cnpj}"
+    return path if path in FIXED_PATHS or path.startswith(f"{DOCS_ASSETS}/") else "/{cnpj}"
 
 
 class Guard:
