@@ -48,13 +48,14 @@ def serve(
       curl -s localhost:8000/33683111000280
       curl -s 'localhost:8000/?uf=SP&cnae_fiscal=6201501&limit=10&compact=1'
     """
-    from .ibge import IbgeCodes, load_ibge
+    from .ibge import load_configured
     from .serve.app import ServeSettings
     from .serve.server import Started, run
 
     # The serving database is an `export duckdb` of the release: always whole, since serve applies the privacy
     # rules to each answer itself (--no-privacy must find the e-mails there), whatever export.privacy says.
-    config = config_of(ctx, **{"export.privacy": False})
+    # --ibge is the config key ibge for this run: the answers and the views' municipios_ibge read one setting.
+    config = config_of(ctx, **{"export.privacy": False, "ibge": str(ibge) if ibge else None})
 
     def started(s: Started) -> None:
         when = f", extracted {s.extracted}" if s.extracted else ""
@@ -64,12 +65,11 @@ def serve(
             err=True,
         )
 
-    ibge_file = ibge or config.ibge_path
     settings = ServeSettings(
         config,
         release=release,
         privacy=config.serve_privacy and not no_privacy,
-        ibge=load_ibge(ibge_file) if ibge_file else IbgeCodes(),
+        ibge=load_configured(config.ibge_path),
         timeout=config.serve_timeout,
         pool=config.serve_pool,
         poll=config.serve_poll,
