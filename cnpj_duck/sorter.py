@@ -70,7 +70,7 @@ class KeySorter:
         """The loose batches copied into one, in Arrow's pool, and let go.
 
         DuckDB hands its result out in batches of a few thousand rows, in many small buffers of its own allocator,
-        that took 1.6 times their bytes of malloc's heap when held, and left it fragmented once freed (issue 13).
+        that took 1.3-1.6 times their bytes of malloc's heap when held, and left it fragmented once freed (issue 13).
         Copied as they come, they are freed at once and their memory serves the next ones; what is held is then
         the bytes counted, and the sort gathers from fewer chunks. The copy costs about what the gather saves.
         """
