@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import interrupts
+from . import interrupts, memory
 from .audit import FileScope
-from .config import Config, memory_bytes
+from .config import Config
 from .errors import RejectThresholdError, SqlError
 from .ingest import Batch, BatchFailure, Member, find_member, iter_member
 from .progress import Progress
@@ -36,9 +36,8 @@ class FileIngest:
         self.cut = cut  # the builder's: tables of which a development run left rows out
         # Small batches make --limit-rows stop close to its number (it stops after the batch that reaches it).
         self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
-        # The rows of a file held for sorting: memory_limit is shared by the files built at once, and half of each
-        # share is left for what else a file holds meanwhile (parse buffers, DuckDB's chunks, a row group).
-        self.sort_bytes = memory_bytes(config.memory_limit) // (2 * config.parallel_files)
+        self.sort_bytes = memory.sort_bytes(config)  # the rows of a file held for sorting
+        memory.give_back_freed()
 
     def file(
         self,

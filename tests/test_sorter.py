@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cnpj_duck import memory
 from cnpj_duck.config import load_config
 from cnpj_duck.sample import generate_release
 from cnpj_duck.sorter import KeySorter
@@ -158,3 +159,35 @@ def test_duckdb_orders_text_as_the_sorter_does(con):
     keys = ["b", "B", "á", "a", None, "", "ab", "Z", "\u00a0", "0"]
     got = [r[0] for r in con.execute("SELECT k FROM (SELECT unnest(?) AS k) ORDER BY k", [keys]).fetchall()]
     assert got == [keys[i] for i in _expected(keys)]
+
+
+def test_batches_are_packed_as_they_come_and_counted_at_their_size(tmp_path):
+    # DuckDB's small result batches are copied into a few large ones (Arrow's pool) while they are held.
+    keys = [f"{(i * 7919) % 100_003:06d}" for i in range(400_000)]
+    batches = [b.append_column("pad", pa.array(["x" * 20] * b.num_rows)) for b in _batches(keys, pa.string(), 2_000)]
+    sorter = KeySorter("k", batches[0].schema, 1 << 30, tmp_path / "spill", 50_000)
+    try:
+        for batch in batches:
+            sorter.add(batch)
+        assert len(sorter.held) < len(batches) // 20  # packed, not the 200 batches as they came
+        assert sorter.held_bytes == sum(b.nbytes for b in sorter.held)
+        assert sorter.held_bytes + sorter.loose_bytes <= sum(b.nbytes for b in batches)
+        got = [p for t in sorter.ordered() for p in t.column("pos").to_pylist()]
+    finally:
+        sorter.close()
+    assert got == _expected(keys)
+
+
+@pytest.mark.parametrize(
+    ("limit", "files", "each"), [("768MB", 2, 128_000_000), ("384MB", 1, 128_000_000), ("1GiB", 2, (1 << 30) // 6)]
+)
+def test_the_sorters_share_a_third_of_memory_limit(limit, files, each):
+    config = load_config(None, overrides={"memory_limit": limit, "parallel_files": files}, env={})
+    assert memory.sort_bytes(config) == each
+
+
+def test_large_allocations_are_given_back_on_glibc():
+    import platform
+
+    assert memory.give_back_freed() is (platform.libc_ver()[0] == "glibc")
+    assert memory.give_back_freed() is (platform.libc_ver()[0] == "glibc")  # once is enough, twice is harmless
