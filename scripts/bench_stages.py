@@ -39,7 +39,7 @@ def timed(stages: dict[str, float], name: str, call: Callable[[], T]) -> T:
     return result
 
 
-def profile(zip_path: Path, stages: dict[str, float], batch_mb: int, sql_dir: Path | None) -> int:
+def profile(zip_path: Path, stages: dict[str, float], batch_mb: int, sql_dir: Path | None, whole: bool) -> int:
     """Run one zip through every stage, adding each stage's CPU seconds to `stages`; returns its rows."""
     import pyarrow as pa
 
@@ -81,9 +81,18 @@ def profile(zip_path: Path, stages: dict[str, float], batch_mb: int, sql_dir: Pa
 
         timed(stages, "  (crossing: SELECT * of raw)", lambda: through(f"SELECT * FROM {transform.raw_name}"))
         assert writer.unordered is not None
-        unordered, key = writer.unordered
-        batches = timed(stages, "transform (DuckDB)", lambda: through(unordered))
-        schema = batches[0].schema
+        key = writer.unordered[1]
+        if whole:
+            writer.split = None  # every column through DuckDB, as before passthrough.py
+
+        def run() -> tuple[pa.Schema, list[pa.RecordBatch]]:
+            result = writer._run(b for t in raw for b in t.to_batches())
+            try:
+                return result.schema, list(result)
+            finally:
+                result.close()
+
+        schema, batches = timed(stages, "transform (DuckDB)", run)
         rows = sum(b.num_rows for b in batches)
 
         def sort() -> list[pa.Table]:
@@ -108,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("zips", nargs="+", type=Path)
     parser.add_argument("--batch-mb", type=int, default=16)
+    parser.add_argument("--whole", action="store_true", help="run every column through DuckDB (no passthrough)")
     parser.add_argument("--sql-dir", type=Path, default=None, help="a sql_dir over the packaged SQL files")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -118,7 +128,7 @@ def main() -> None:
     stages: dict[str, float] = {}
     rows = 0
     for path in args.zips:
-        rows += profile(path, stages, args.batch_mb, args.sql_dir)
+        rows += profile(path, stages, args.batch_mb, args.sql_dir, args.whole)
     total = sum(v for k, v in stages.items() if not k.startswith(" "))  # the parts measured twice left out
     print(f"{rows:,} rows, {total:.2f} CPU s in the stages ({total / rows * 1e6:.2f} per M rows)")
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
