@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import SqlError
+from .sqlproject import parse_tree
 
 ROW = "__cnpj_duck_row"  # the input row's number, carried through the computed SQL
 _NO_LOCATION = 2**64 - 1  # DuckDB's "no query location" in a serialised parse tree
@@ -44,7 +45,7 @@ _PLAIN_NODE: dict[str, Any] = {
 
 def select_node(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any] | None:
     """The parse tree of a single SELECT (DuckDB's json_serialize_sql), or None for anything else."""
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    tree = parse_tree(con, sql)
     if tree.get("error") or len(tree["statements"]) != 1:
         return None
     node: dict[str, Any] = tree["statements"][0]["node"]

@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -139,6 +140,12 @@ def table_macros(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     return frozenset({"query_table", *(r[0] for r in rows)})
 
 
+def parse_tree(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    """DuckDB's parse tree of `sql` (json_serialize_sql: `error` set when it does not parse), without binding."""
+    tree: dict[str, Any] = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    return tree
+
+
 def referenced_tables(
     con: duckdb.DuckDBPyConnection, sql: str, path: Path, macros: frozenset[str] | None = None
 ) -> set[str]:
@@ -147,7 +154,7 @@ def referenced_tables(
     A table macro of `con` (`macros`: table_macros(con) by default) called with a table's name, like
     lookup_descriptions('cnaes'), reads that table.
     """
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    tree = parse_tree(con, sql)
     if tree.get("error"):
         raise SqlError(f"{path}: {tree.get('error_message', 'cannot parse the SQL')}")
     if len(tree["statements"]) != 1:
