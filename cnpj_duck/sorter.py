@@ -39,6 +39,25 @@ def sortable(kind: str) -> bool:
     return kind in SORTABLE or kind.startswith(SORTABLE_PREFIXES)
 
 
+def sort_order(keys: pa.ChunkedArray) -> pa.Array:
+    """The stable ascending order of `keys`, NULLs last, as DuckDB orders them.
+
+    Text keys that are all digits of one length (every packaged key: CNPJ, cnpj_basico, codes) order as their
+    numbers, and Arrow sorts 64-bit integers in about 40% of the time it takes for the text (issue 13; the
+    check and cast cost a tenth of the sort). Anything else, or more than 18 digits, sorts as it is."""
+    if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+        lengths = pc.min_max(pc.utf8_length(keys))
+        shortest, longest = lengths["min"].as_py(), lengths["max"].as_py()
+        if (
+            shortest is not None
+            and shortest == longest
+            and 0 < longest <= 18
+            and pc.all(pc.ascii_is_decimal(keys)).as_py()
+        ):
+            keys = pc.cast(keys, pa.int64())
+    return pc.sort_indices(keys)  # NULLs at the end, by default
+
+
 class KeySorter:
     """Takes record batches in any order and gives them back ordered by `key`, `out_rows` rows at a time."""
 
@@ -105,7 +124,7 @@ class KeySorter:
         """The rows held as one table and the order of its rows by the key (stable); nothing is held after."""
         table = pa.Table.from_batches(self.held, self.schema)
         self.held, self.held_bytes = [], 0
-        return table, pc.sort_indices(table, sort_keys=[(self.key, "ascending")])
+        return table, sort_order(table.column(self.key))
 
     def _spill(self) -> None:
         self._pack()
@@ -132,7 +151,7 @@ class KeySorter:
                 bound = first.last()
                 parts = [part for r in live for part in r.take_until(bound, r.index <= first.index)]
                 merged = pa.Table.from_batches(parts, self.schema)
-                merged = merged.take(pc.sort_indices(merged, sort_keys=[(self.key, "ascending")]))
+                merged = merged.take(sort_order(merged.column(self.key)))
                 pending.append(merged)
                 pending_rows += merged.num_rows
                 while pending_rows >= self.out_rows:

@@ -14,7 +14,7 @@ import pytest
 from cnpj_duck import memory
 from cnpj_duck.config import load_config
 from cnpj_duck.sample import generate_release
-from cnpj_duck.sorter import KeySorter
+from cnpj_duck.sorter import KeySorter, sort_order
 from cnpj_duck.sqlproject import load_transforms
 from cnpj_duck.transform import FamilyWriter, connect_engine, split_order
 
@@ -56,6 +56,32 @@ def test_text_keys_with_ties_and_nulls_are_ordered_stably(tmp_path, budget):
     assert got == _expected(keys)
     assert (runs == 0) == (budget == 1 << 30) and (budget != 3_000 or runs > 10)
     assert not _left(tmp_path)  # the run files are gone
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 3_000])
+def test_keys_of_digits_of_one_length_are_ordered_as_text(tmp_path, budget):
+    # The sorter orders them as integers (sort_order): the same order, leading zeros and ties included.
+    rng = random.Random(11)
+    pool = [f"{rng.randrange(10**14):014d}" for _ in range(200)] + ["00000000000000", "99999999999999"]
+    keys = [None if rng.random() < 0.05 else rng.choice(pool) for _ in range(6000)]
+    got, _ = _sorted(_batches(keys, pa.string(), 500), budget, tmp_path)
+    assert got == _expected(keys)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["10", "09", "1a", "00"],  # not all digits
+        ["10", "9", "100", "09"],  # lengths differ: "100" < "9" as text
+        ["1\u0663", "10", "09"],  # ARABIC-INDIC DIGIT THREE is a digit, not an ASCII one
+        ["1234567890123456789", "0234567890123456789"],  # 19 digits: past what is taken as int64
+        [None, None],
+        [],
+    ],
+)
+def test_other_text_keys_are_ordered_as_text(keys):
+    order = sort_order(pa.chunked_array([pa.array(keys, pa.string())])).to_pylist()
+    assert order == _expected(keys)
 
 
 def test_a_run_of_one_key_across_blocks_and_runs_keeps_input_order(tmp_path):
