@@ -116,16 +116,32 @@ def _last_boundary(buf: bytes, end: int) -> int:
 
 
 def read_slices(stream: io.BufferedIOBase, batch_bytes: int) -> Iterator[bytes]:
-    """Cut a byte stream into slices that end on a record boundary."""
+    """Cut a byte stream into slices that end on a record boundary.
+
+    The boundary is looked for in the block just read, so that a slice is one copy (what was left over from the
+    block before, and this block up to the boundary) and only it and the block read ahead are held while it is
+    parsed (issue 13: a copy of the two joined was held beside them). Only a block with no boundary of its own,
+    or one within its first bytes, is joined to what came before and searched whole."""
     pending = b""
     block = stream.read(batch_bytes)
     while block:
         following = stream.read(batch_bytes)  # read ahead so the last slice takes the end of the member
+        if not following:
+            yield pending + block if pending else block
+            return
+        # A boundary found in the block alone is the one found in pending + block: the look around a break
+        # stays inside the block, except for one in its first bytes, which this search rejects.
+        cut = _last_boundary(block, len(block))
+        if cut >= 0:
+            view = memoryview(block)
+            out = b"".join((pending, view[:cut]))  # one copy: block[:cut] would be a second one
+            pending = bytes(view[cut:])
+            del view
+            block = following
+            yield out
+            continue
         buf = pending + block if pending else block
         block = following
-        if not following:
-            yield buf
-            return
         cut = _last_boundary(buf, len(buf))
         if cut < 0:
             if len(buf) < 4 * batch_bytes:
@@ -136,8 +152,9 @@ def read_slices(stream: io.BufferedIOBase, batch_bytes: int) -> Iterator[bytes]:
             if cut <= 0:
                 pending = buf
                 continue
-        yield buf[:cut]
-        pending = buf[cut:]
+        out, pending = buf[:cut], buf[cut:]
+        del buf
+        yield out
 
 
 class _RejectCollector:

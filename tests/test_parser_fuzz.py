@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnpj_duck.ingest import Batch, find_member, iter_member
+from cnpj_duck.ingest import Batch, _last_boundary, find_member, iter_member, read_slices
 from cnpj_duck.layout import FAMILIES
 
 from .conftest import write_zip
@@ -128,6 +128,37 @@ def check(tmp_path: Path, records: list[Record], batch_bytes: int) -> None:
 @given(records=members(), batch_bytes=st.sampled_from([64, 200, 1 << 20]))
 def test_random_records_parse_like_pythons_csv(tmp_path, records, batch_bytes):
     check(tmp_path, records, batch_bytes)
+
+
+def _slices_joined_first(data: bytes, batch_bytes: int) -> list[bytes]:
+    """read_slices as it was before it looked in the block alone: every block joined to what was left over."""
+    stream, out, pending = io.BytesIO(data), [], b""
+    block = stream.read(batch_bytes)
+    while block:
+        following = stream.read(batch_bytes)
+        buf = pending + block
+        block = following
+        if not following:
+            return [*out, buf]
+        cut = _last_boundary(buf, len(buf))
+        if cut < 0:
+            if len(buf) < 4 * batch_bytes:
+                pending = buf
+                continue
+            cut = buf.rfind(b"\n") + 1
+            if cut <= 0:
+                pending = buf
+                continue
+        out.append(buf[:cut])
+        pending = buf[cut:]
+    return out
+
+
+@settings(max_examples=300, deadline=2000, derandomize=True)
+@given(records=members(), batch_bytes=st.sampled_from([1, 2, 3, 7, 64, 200]))
+def test_slices_are_cut_where_the_joined_search_cuts_them(records, batch_bytes):
+    data = b"".join(r.raw for r in records)
+    assert list(read_slices(io.BytesIO(data), batch_bytes)) == _slices_joined_first(data, batch_bytes)
 
 
 # Cases the fuzzer found, kept as plain tests.
