@@ -68,11 +68,13 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, float, float, int]:
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[str, float, float, int]:
     """Run a command; its stdout, wall seconds, CPU seconds (user + sys) and peak RSS of its process tree."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=cwd)
         peak = 0
         done = threading.Event()
 
@@ -100,16 +102,24 @@ def measure_build(source: Path, work: Path, tree: Path | None = None) -> Run:
     """`cnpj-duck build` of the whole release into a fresh data dir; the code of the source `tree` when given."""
     import pyarrow.parquet as pq
 
-    data_dir = work / "data-build"
+    data_dir = (work / "data-build").resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNPJ_DUCK_")}
     env["CNPJ_DUCK_DATA_DIR"] = str(data_dir)
     cmd = [str(Path(sys.executable).parent / "cnpj-duck")]
+    cwd = None
     if tree is not None:  # its package first on the path, and its SQL files over the packaged ones
         env["PYTHONPATH"] = str(tree.resolve())
         env["CNPJ_DUCK_SQL_DIR"] = str((tree / "sql").resolve())
         cmd = [sys.executable, "-m", "cnpj_duck"]
-    _, seconds, cpu, peak = run_measured([*cmd, "build", "--source", str(source), "--quiet"], env)
+        # `python -m` puts its working directory first on sys.path: run from the tree, or a run started from
+        # this checkout's root imports this checkout's package (as --compare did until 2026-12-02).
+        cwd = tree.resolve()
+        probe = [sys.executable, "-c", "import cnpj_duck; print(cnpj_duck.__file__)"]
+        where = Path(subprocess.run(probe, env=env, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip())
+        if not where.is_relative_to(cwd):
+            raise SystemExit(f"error: --compare {tree}: its build would import cnpj_duck from {where}")
+    _, seconds, cpu, peak = run_measured([*cmd, "build", "--source", str(source.resolve()), "--quiet"], env, cwd)
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (data_dir / "parquet").glob("*/release=*/*.parquet"))
     shutil.rmtree(data_dir, ignore_errors=True)
     return Run(rows, seconds, cpu, peak)
