@@ -27,6 +27,7 @@ from .sqlfiles import SqlDir
 from .sqlproject import MACROS_FILE, Transform, macros_sql, quote_ident
 from .store import open_engine
 from .tables import KEYS
+from .threads import prefetch
 
 # Raw values that mean "no value" before any cast (besides NULL, which is what an empty value is by then);
 # anything else that ends up NULL after a cast was nulled.
@@ -248,9 +249,16 @@ class FamilyWriter:
                     for batch in result:
                         sorter.add(batch)
                     result.close()  # an unfinished result would block the connection's next statement
-                    rows, nulls = _write_tables(
-                        sorter.ordered(), result.schema, out_path, self.compression, self.row_group_size, *written
-                    )
+                    # The next row group is gathered (or merged from the runs) in a thread while the writer
+                    # encodes this one: both release the GIL, and a file built alone (Simples.zip, the last
+                    # file of a table) otherwise left a core idle for its whole write (issue 13).
+                    ordered = prefetch(sorter.ordered(), depth=1, name="cnpj-duck-gather")
+                    try:
+                        rows, nulls = _write_tables(
+                            ordered, result.schema, out_path, self.compression, self.row_group_size, *written
+                        )
+                    finally:
+                        ordered.close()
                 finally:
                     sorter.close()
         finally:
