@@ -38,6 +38,7 @@ class FileIngest:
         self.batch_bytes = min(config.batch_mb << 20, 1 << 20) if limit_rows else config.batch_mb << 20
         self.sort_bytes = memory.sort_bytes(config)  # the rows of a file held for sorting
         memory.give_back_freed()
+        memory.choose_arrow_pool()
 
     def file(
         self,

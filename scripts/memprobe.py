@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
     parser.add_argument("--tables", help="only these tables (comma-separated)")
     parser.add_argument("--sort-mb", type=int, help="(experiment) the sorter's budget per file, in MB")
+    parser.add_argument("--jemalloc-decay-ms", type=int, help="(experiment) jemalloc's decay of freed pages")
     parser.add_argument("--trim", action="store_true", help="(experiment) malloc_trim after each spill and sort")
     args = parser.parse_args()
 
@@ -212,8 +213,12 @@ def main() -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    from cnpj_duck import memory
     from cnpj_duck.build import build
 
+    memory.choose_arrow_pool()  # what the build does first, so that the line below names the pool it uses
+    if args.jemalloc_decay_ms is not None:
+        pa.jemalloc_set_decay_ms(args.jemalloc_decay_ms)
     print(
         f"arrow pool: {pa.default_memory_pool().backend_name}; memory_limit {config.memory_limit}, "
         f"parallel_files {config.parallel_files}, threads {config.threads}"

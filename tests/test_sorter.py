@@ -4,6 +4,7 @@ files; split_order hands it only the ORDER BYs it orders the same way."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from pathlib import Path
 
@@ -205,11 +206,28 @@ def test_batches_are_packed_as_they_come_and_counted_at_their_size(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("limit", "files", "each"), [("768MB", 2, 128_000_000), ("384MB", 1, 128_000_000), ("1GiB", 2, (1 << 30) // 6)]
+    ("limit", "files", "each"), [("768MB", 2, 96_000_000), ("384MB", 1, 96_000_000), ("1GiB", 2, (1 << 30) // 8)]
 )
-def test_the_sorters_share_a_third_of_memory_limit(limit, files, each):
+def test_the_sorters_share_a_quarter_of_memory_limit(limit, files, each):
     config = load_config(None, overrides={"memory_limit": limit, "parallel_files": files}, env={})
     assert memory.sort_bytes(config) == each
+
+
+def test_a_build_makes_jemalloc_arrows_pool_unless_the_user_chose_one():
+    # In a process of its own: the choice is made once per process and changes Arrow's default pool.
+    import subprocess
+    import sys
+
+    def run(code: str, **env: str) -> str:
+        environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | env
+        done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    choose = "from cnpj_duck import memory; print(memory.choose_arrow_pool())"
+    before = "import pyarrow as pa; print(pa.default_memory_pool().backend_name, pa.supported_memory_backends())"
+    default, supported = run(before).split(" ", 1)
+    assert run(choose) == ("jemalloc" if "jemalloc" in supported else default)
+    assert run(choose, ARROW_DEFAULT_MEMORY_POOL="system") == "system"
 
 
 def test_large_allocations_are_given_back_on_glibc():
