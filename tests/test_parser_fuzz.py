@@ -158,7 +158,11 @@ def _slices_joined_first(data: bytes, batch_bytes: int) -> list[bytes]:
 @given(records=members(), batch_bytes=st.sampled_from([1, 2, 3, 7, 64, 200]))
 def test_slices_are_cut_where_the_joined_search_cuts_them(records, batch_bytes):
     data = b"".join(r.raw for r in records)
-    assert list(read_slices(io.BytesIO(data), batch_bytes)) == _slices_joined_first(data, batch_bytes)
+    expected = _slices_joined_first(data, batch_bytes)
+    assert list(read_slices(io.BytesIO(data), batch_bytes)) == expected  # the end seen by reading ahead
+    assert list(read_slices(io.BytesIO(data), batch_bytes, len(data))) == expected  # the end known
+    # A stream shorter than its stated size (a reader that does not check): its bytes are all there still.
+    assert b"".join(read_slices(io.BytesIO(data), batch_bytes, len(data) + 100)) == data
 
 
 # Cases the fuzzer found, kept as plain tests.
