@@ -134,9 +134,11 @@ def read_slices(stream: io.BufferedIOBase, batch_bytes: int, size: int | None = 
 
     block: bytes | None = read()
     while block:
-        # b"": this block is the last; None: there is more, read once this block is used up
-        following: bytes | None = read() if size is None else (b"" if got >= size else None)
-        if following == b"":
+        # Without a size, the next block is read ahead to see whether this one is the last; with it, the next is
+        # read once this one is used up.
+        following = read() if size is None else None
+        last = got >= size if size is not None else not following
+        if last:
             yield pending + block if pending else block
             return
         out = None
